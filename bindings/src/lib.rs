@@ -1,0 +1,20 @@
+//! `carepass-ffi`: the uniffi exports of the CarePass core for the Kotlin and Swift shells.
+//!
+//! A thin file per capability converts types and errors and calls `carepass-core`; no
+//! business rule lives here. Errors are converted once, in `error.rs`.
+
+mod account;
+mod error;
+mod platform;
+
+pub use account::{CarePass, CarePassConfig, InsuranceType, Profile};
+pub use error::CarePassError;
+pub use platform::{DeviceKeyStore, LogLevel, Logger, PlatformError, SecretStore};
+
+uniffi::setup_scaffolding!();
+
+/// The version of the CarePass core inside this library.
+#[uniffi::export]
+pub fn core_version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}

@@ -1,0 +1,147 @@
+//! `carepass`: the terminal shell on the CarePass core, and the demo journey a newcomer runs
+//! first. Each command is a thin wrapper over `carepass_core::CarePass`; the demo starts an
+//! embedded sandbox platform on loopback.
+
+mod demo;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use carepass_core::net::ClientOptions;
+use carepass_core::secrets::FileSecretStore;
+use carepass_core::{CarePass, Config, CoreError, Profile, SystemClock};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "carepass",
+    version,
+    about = "CarePass in the terminal: the patient's insurance app on the CarePass core"
+)]
+struct Cli {
+    /// Platform URL (https, or http to loopback for the sandbox).
+    #[arg(long, global = true, env = "CAREPASS_SERVER")]
+    server: Option<String>,
+    /// Directory of this terminal "phone"'s encrypted store.
+    #[arg(long, global = true, env = "CAREPASS_DATA")]
+    data: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sign in: enrol this device for the phone's owner, or sign in again if already enrolled.
+    Login {
+        #[arg(long)]
+        phone: String,
+        /// The SMS verification code (123456 in the sandbox).
+        #[arg(long)]
+        code: String,
+    },
+    /// Show who is signed in (asks the platform; --offline reads the store only).
+    Whoami {
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Sign out and wipe this profile's local data.
+    Logout,
+    /// Run the whole journey against an embedded sandbox (or --server) and explain each step.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("carepass: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("carepass: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    if let Command::Demo = cli.command {
+        return demo::run(cli.server, cli.data).await;
+    }
+    let app = open(cli.server, cli.data)?;
+    match cli.command {
+        Command::Login { phone, code } => {
+            let profile = app.sign_in(&phone, &code).await.map_err(explain)?;
+            println!("signed in as {}", describe(&profile));
+        }
+        Command::Whoami { offline } => {
+            let profile = if offline {
+                app.current_profile().map_err(explain)?
+            } else {
+                Some(app.refresh_profile().await.map_err(explain)?)
+            };
+            match profile {
+                Some(p) => println!("{}", describe(&p)),
+                None => return Err("no one is signed in".into()),
+            }
+        }
+        Command::Logout => {
+            app.logout().await.map_err(explain)?;
+            println!("signed out; this profile's local data is wiped");
+        }
+        Command::Demo => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+/// Opens the core with the terminal's secret store (a 0600 file beside the data).
+pub(crate) fn open(server: Option<String>, data: Option<PathBuf>) -> Result<CarePass, String> {
+    let server = server.ok_or("no platform URL: pass --server URL or set CAREPASS_SERVER")?;
+    let data = match data {
+        Some(d) => d,
+        None => default_data_dir()?,
+    };
+    open_at(&server, data)
+}
+
+pub(crate) fn open_at(server: &str, data: PathBuf) -> Result<CarePass, String> {
+    let secrets = FileSecretStore::new(data.join("keys"));
+    let config = Config {
+        server_url: server.to_string(),
+        data_dir: data,
+        client: ClientOptions::default(),
+        device_name: "terminal".into(),
+        platform: "terminal".into(),
+    };
+    CarePass::open(config, &secrets, None, Arc::new(SystemClock)).map_err(explain)
+}
+
+fn default_data_dir() -> Result<PathBuf, String> {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME") {
+        return Ok(PathBuf::from(xdg).join("carepass"));
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".local/share/carepass"))
+        .ok_or_else(|| "no data directory: pass --data DIR or set CAREPASS_DATA".into())
+}
+
+pub(crate) fn describe(p: &Profile) -> String {
+    let scheme = match p.insurance_type {
+        carepass_core::wire::InsuranceType::EmployeeActive => "employee insurance (in work)",
+        carepass_core::wire::InsuranceType::EmployeeRetired => "employee insurance (retired)",
+        carepass_core::wire::InsuranceType::Resident => "resident insurance",
+    };
+    format!(
+        "{} ({}), {} years, {}, pooling region {} {}, device {}",
+        p.name, p.phone_masked, p.age, scheme, p.pooling_region, p.pooling_region_name, p.device_id
+    )
+}
+
+pub(crate) fn explain(e: CoreError) -> String {
+    e.to_string()
+}

@@ -1,0 +1,171 @@
+//! Wire types of the platform API (JSON over HTTP), shared by the core's client and the
+//! sandbox server so both sides agree by construction. `docs/api.md` describes them and the
+//! sandbox serves the generated OpenAPI document.
+//!
+//! Rules about these types (who may do what, when a token expires) live elsewhere; this
+//! file only says what travels.
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// Every answer of the platform, success or error, carries this header: the server's time
+/// in milliseconds since the Unix epoch. The client measures its clock offset from it.
+pub const SERVER_TIME_HEADER: &str = "x-carepass-server-time";
+
+/// The body of every non-2xx answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorBody {
+    /// Machine-readable code, one of [`codes`].
+    pub code: String,
+    /// A sentence for developers; never contains personal data.
+    pub message: String,
+}
+
+/// The error codes the platform answers with.
+pub mod codes {
+    pub const INVALID_REQUEST: &str = "invalid_request";
+    pub const WRONG_VERIFICATION_CODE: &str = "wrong_verification_code";
+    pub const UNKNOWN_PHONE: &str = "unknown_phone";
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    pub const ACCESS_TOKEN_EXPIRED: &str = "access_token_expired";
+    pub const REFRESH_TOKEN_EXPIRED: &str = "refresh_token_expired";
+    pub const REFRESH_TOKEN_REUSED: &str = "refresh_token_reused";
+    pub const UNKNOWN_DEVICE: &str = "unknown_device";
+    pub const CHALLENGE_INVALID: &str = "challenge_invalid";
+    pub const SIGNATURE_INVALID: &str = "signature_invalid";
+    pub const FORBIDDEN: &str = "forbidden";
+    pub const NOT_FOUND: &str = "not_found";
+    pub const INTERNAL: &str = "internal";
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Health {
+    pub status: String,
+    pub server_time_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct VerificationCodeRequest {
+    /// Mainland mobile number, 11 digits.
+    pub phone: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct VerificationCodeSent {
+    pub expires_in_s: u32,
+}
+
+/// Enrol this device for the insured person who owns `phone`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct EnrolRequest {
+    pub phone: String,
+    pub code: String,
+    /// The device's P-256 public key, SEC1 uncompressed (65 bytes), base64url without padding.
+    pub device_public_key: String,
+    pub device_name: String,
+    /// `android`, `ios` or `terminal`.
+    pub platform: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ChallengeRequest {
+    pub device_id: String,
+}
+
+/// A single-use nonce the device signs to prove it holds its key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Challenge {
+    pub nonce: String,
+    pub expires_at_ms: i64,
+}
+
+/// Sign in again on an enrolled device: verification code plus the device's signature
+/// over [`crate::account::login_message`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LoginRequest {
+    pub device_id: String,
+    pub phone: String,
+    pub code: String,
+    pub nonce: String,
+    /// ECDSA P-256 SHA-256 signature, fixed 64-byte r||s, base64url without padding.
+    pub signature: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Bearer tokens of one session. Refresh tokens are single use: each refresh returns a new
+/// pair, and presenting a spent refresh token ends the whole session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SessionTokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub access_expires_at_ms: i64,
+    pub refresh_expires_at_ms: i64,
+}
+
+/// What enrolment and login return.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SessionGrant {
+    pub person: PersonRecord,
+    pub device_id: String,
+    pub tokens: SessionTokens,
+}
+
+/// The national insurance schemes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum InsuranceType {
+    /// 职工基本医疗保险, in work.
+    EmployeeActive,
+    /// 职工基本医疗保险, retired.
+    EmployeeRetired,
+    /// 城乡居民基本医疗保险.
+    Resident,
+}
+
+/// An insured person as the platform knows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PersonRecord {
+    pub person_id: String,
+    pub name: String,
+    pub phone: String,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+    pub insurance_type: InsuranceType,
+    /// Six-digit administrative code of the pooling region (统筹区).
+    pub pooling_region: String,
+    pub pooling_region_name: String,
+    pub household_id: String,
+}
+
+/// Test-fixture role: move the platform's clock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ClockAdvance {
+    pub advance_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ClockState {
+    pub server_time_ms: i64,
+    pub offset_ms: i64,
+}

@@ -1,0 +1,208 @@
+//! HTTP routes of the sandbox platform. Each handler is annotated for OpenAPI, so the
+//! document at `/openapi.json` is generated from these definitions. Handlers only translate
+//! between HTTP and [`Platform`]; the rules live there and in `carepass-core`.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use carepass_core::wire::{self, codes, ErrorBody, Health, PersonRecord, SessionGrant, SessionTokens};
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ApiResult};
+use crate::platform::{Caller, Platform, CODE_TTL_S};
+
+pub type AppState = Arc<Platform>;
+
+/// JSON body whose rejections answer with the platform's error body.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Body<T>(pub T);
+
+/// The bearer token of a request, if any.
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| ApiError::unauthorized(codes::UNAUTHORIZED, "missing bearer token"))?;
+        state.caller(token)
+    }
+}
+
+/// Proof that the request carries the admin token (clinic, pharmacy and test-fixture roles).
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if !state.admin_enabled() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                codes::FORBIDDEN,
+                "admin routes are off (start with --admin-token)",
+            ));
+        }
+        match bearer(parts) {
+            Some(t) if state.is_admin(t) => Ok(Admin),
+            _ => Err(ApiError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, "admin token required")),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Revoked {
+    pub revoked: bool,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "CarePass sandbox platform", description = "The platform side of CarePass, played by the sandbox. Every answer carries the `x-carepass-server-time` header (server time, ms since the Unix epoch). Errors answer with `ErrorBody`."),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "admin",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// All routes with their OpenAPI description.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(request_code))
+        .routes(routes!(enrol))
+        .routes(routes!(challenge))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(end_session))
+        .routes(routes!(me))
+        .routes(routes!(admin_clock, admin_advance_clock))
+        .routes(routes!(admin_persons))
+}
+
+/// Adds the server time header to every answer.
+pub async fn stamp_server_time(State(state): State<AppState>, mut response: Response) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&state.now_ms().to_string()) {
+        response.headers_mut().insert(wire::SERVER_TIME_HEADER, v);
+    }
+    response
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, body = Health)))]
+async fn healthz(State(state): State<AppState>) -> Json<Health> {
+    Json(Health { status: "ok".into(), server_time_ms: state.now_ms() })
+}
+
+/// Sends a verification code by SMS (in the sandbox every code is `123456`). Answers the same
+/// for phones the platform does not know.
+#[utoipa::path(post, path = "/v1/verification-codes", tag = "account", request_body = wire::VerificationCodeRequest,
+    responses((status = 200, body = wire::VerificationCodeSent), (status = 400, body = ErrorBody)))]
+async fn request_code(Body(req): Body<wire::VerificationCodeRequest>) -> ApiResult<Json<wire::VerificationCodeSent>> {
+    carepass_core::account::check_phone(&req.phone).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(Json(wire::VerificationCodeSent { expires_in_s: CODE_TTL_S }))
+}
+
+/// Enrols a device for the insured person who owns the phone; returns a session.
+#[utoipa::path(post, path = "/v1/enrolments", tag = "account", request_body = wire::EnrolRequest,
+    responses((status = 200, body = SessionGrant), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn enrol(State(state): State<AppState>, Body(req): Body<wire::EnrolRequest>) -> ApiResult<Json<SessionGrant>> {
+    state.enrol(&req.phone, &req.code, &req.device_public_key, &req.device_name, &req.platform).map(Json)
+}
+
+/// A single-use nonce for an enrolled device to sign (valid two minutes).
+#[utoipa::path(post, path = "/v1/sessions/challenge", tag = "account", request_body = wire::ChallengeRequest,
+    responses((status = 200, body = wire::Challenge), (status = 404, body = ErrorBody)))]
+async fn challenge(
+    State(state): State<AppState>,
+    Body(req): Body<wire::ChallengeRequest>,
+) -> ApiResult<Json<wire::Challenge>> {
+    let (nonce, expires_at_ms) = state.challenge(&req.device_id)?;
+    Ok(Json(wire::Challenge { nonce, expires_at_ms }))
+}
+
+/// Signs in on an enrolled device: verification code and the device's signature over the
+/// challenge.
+#[utoipa::path(post, path = "/v1/sessions", tag = "account", request_body = wire::LoginRequest,
+    responses((status = 200, body = SessionGrant), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn login(State(state): State<AppState>, Body(req): Body<wire::LoginRequest>) -> ApiResult<Json<SessionGrant>> {
+    state.login(&req.device_id, &req.phone, &req.code, &req.nonce, &req.signature).map(Json)
+}
+
+/// Trades a refresh token (single use) for a new token pair.
+#[utoipa::path(post, path = "/v1/sessions/refresh", tag = "account", request_body = wire::RefreshRequest,
+    responses((status = 200, body = SessionTokens), (status = 401, body = ErrorBody)))]
+async fn refresh(
+    State(state): State<AppState>,
+    Body(req): Body<wire::RefreshRequest>,
+) -> ApiResult<Json<SessionTokens>> {
+    state.refresh(&req.refresh_token).map(Json)
+}
+
+/// Ends the caller's session.
+#[utoipa::path(delete, path = "/v1/sessions/current", tag = "account", security(("session" = [])),
+    responses((status = 200, body = Revoked), (status = 401, body = ErrorBody)))]
+async fn end_session(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Revoked>> {
+    state.end_session(&caller.session_id)?;
+    Ok(Json(Revoked { revoked: true }))
+}
+
+/// The signed-in insured person.
+#[utoipa::path(get, path = "/v1/me", tag = "account", security(("session" = [])),
+    responses((status = 200, body = PersonRecord), (status = 401, body = ErrorBody)))]
+async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<PersonRecord>> {
+    state
+        .person(&caller.person_id)?
+        .map(Json)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "person not found"))
+}
+
+/// Test-fixture role: the platform clock.
+#[utoipa::path(get, path = "/admin/v1/clock", tag = "admin", security(("admin" = [])),
+    responses((status = 200, body = wire::ClockState), (status = 403, body = ErrorBody)))]
+async fn admin_clock(State(state): State<AppState>, _admin: Admin) -> Json<wire::ClockState> {
+    Json(wire::ClockState { server_time_ms: state.now_ms(), offset_ms: state.clock().offset_ms() })
+}
+
+/// Test-fixture role: move the platform clock (kept across restarts).
+#[utoipa::path(post, path = "/admin/v1/clock", tag = "admin", security(("admin" = [])), request_body = wire::ClockAdvance,
+    responses((status = 200, body = wire::ClockState), (status = 403, body = ErrorBody)))]
+async fn admin_advance_clock(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Body(req): Body<wire::ClockAdvance>,
+) -> ApiResult<Json<wire::ClockState>> {
+    let offset_ms = state.advance_clock(req.advance_ms)?;
+    Ok(Json(wire::ClockState { server_time_ms: state.now_ms(), offset_ms }))
+}
+
+/// Test-fixture role: every insured person.
+#[utoipa::path(get, path = "/admin/v1/persons", tag = "admin", security(("admin" = [])),
+    responses((status = 200, body = Vec<PersonRecord>), (status = 403, body = ErrorBody)))]
+async fn admin_persons(State(state): State<AppState>, _admin: Admin) -> ApiResult<Json<Vec<PersonRecord>>> {
+    state.persons().map(Json)
+}

@@ -1,0 +1,422 @@
+//! The platform's state and rules: insured persons, enrolled devices, sessions, challenges,
+//! all kept in sled so a restart loses nothing. Handlers in `api.rs` call these methods; no
+//! HTTP types here.
+//!
+//! Tokens are random 256-bit strings; only their SHA-256 digests are stored.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use carepass_core::clock::{Clock, OffsetClock};
+use carepass_core::wire::{codes, PersonRecord, SessionGrant, SessionTokens};
+use carepass_core::{account, keys};
+use ring::digest::{digest, SHA256};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, ApiResult};
+use crate::seed;
+
+pub const ACCESS_TTL_MS: i64 = 15 * 60 * 1000;
+pub const REFRESH_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
+pub const CHALLENGE_TTL_MS: i64 = 2 * 60 * 1000;
+pub const CODE_TTL_S: u32 = 300;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    pub device_id: String,
+    pub person_id: String,
+    pub public_key: Vec<u8>,
+    pub name: String,
+    pub platform: String,
+    pub enrolled_at_ms: i64,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SessionRecord {
+    person_id: String,
+    device_id: String,
+    revoked: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TokenRecord {
+    session_id: String,
+    expires_at_ms: i64,
+    spent: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ChallengeRecord {
+    device_id: String,
+    expires_at_ms: i64,
+}
+
+/// Who a valid access token speaks for.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub person_id: String,
+    pub device_id: String,
+    pub session_id: String,
+}
+
+/// The sandbox platform.
+pub struct Platform {
+    db: sled::Db,
+    clock: Arc<OffsetClock>,
+    rng: SystemRandom,
+    admin_token_digest: Option<Vec<u8>>,
+    /// Compound updates (check then write) run one at a time.
+    write: Mutex<()>,
+}
+
+impl Platform {
+    /// Opens the platform's database in `dir`; seeds it with the demo data on first open
+    /// when `demo_seed` is set.
+    pub fn open(dir: &Path, demo_seed: bool, admin_token: Option<&str>) -> Result<Platform, sled::Error> {
+        let db = sled::Config::new().path(dir).flush_every_ms(Some(200)).open()?;
+        let offset = db
+            .open_tree("meta")?
+            .get("clock_offset_ms")?
+            .and_then(|v| v.as_ref().try_into().ok().map(i64::from_be_bytes))
+            .unwrap_or(0);
+        let platform = Platform {
+            db,
+            clock: Arc::new(OffsetClock::new(offset)),
+            rng: SystemRandom::new(),
+            admin_token_digest: admin_token.map(|t| digest(&SHA256, t.as_bytes()).as_ref().to_vec()),
+            write: Mutex::new(()),
+        };
+        if demo_seed {
+            platform.seed_demo()?;
+        }
+        Ok(platform)
+    }
+
+    pub fn clock(&self) -> Arc<OffsetClock> {
+        self.clock.clone()
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    fn seed_demo(&self) -> Result<(), sled::Error> {
+        let persons = self.db.open_tree("persons")?;
+        let phones = self.db.open_tree("phones")?;
+        for p in seed::demo_persons() {
+            if persons.get(&p.person_id)?.is_none() {
+                let json = serde_json::to_vec(&p).map_err(|e| sled::Error::Unsupported(e.to_string()))?;
+                persons.insert(p.person_id.as_bytes(), json)?;
+                phones.insert(p.phone.as_bytes(), p.person_id.as_bytes())?;
+            }
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Whether `token` is the admin token (false when admin routes are off).
+    pub fn is_admin(&self, token: &str) -> bool {
+        match &self.admin_token_digest {
+            Some(expected) => digest(&SHA256, token.as_bytes()).as_ref() == expected.as_slice(),
+            None => false,
+        }
+    }
+
+    pub fn admin_enabled(&self) -> bool {
+        self.admin_token_digest.is_some()
+    }
+
+    // ---- persons ----------------------------------------------------------------------
+
+    pub fn person(&self, person_id: &str) -> ApiResult<Option<PersonRecord>> {
+        get_json(&self.db.open_tree("persons")?, person_id)
+    }
+
+    pub fn persons(&self) -> ApiResult<Vec<PersonRecord>> {
+        let mut out = Vec::new();
+        for entry in self.db.open_tree("persons")?.iter() {
+            let (_, v) = entry?;
+            out.push(serde_json::from_slice(&v)?);
+        }
+        Ok(out)
+    }
+
+    fn person_by_phone(&self, phone: &str) -> ApiResult<Option<PersonRecord>> {
+        let Some(id) = self.db.open_tree("phones")?.get(phone)? else { return Ok(None) };
+        self.person(&String::from_utf8_lossy(&id))
+    }
+
+    /// The person a phone and verification code identify. Unknown phones get the same answer
+    /// as wrong codes, so the API does not tell who is insured.
+    fn authenticate_phone(&self, phone: &str, code: &str) -> ApiResult<PersonRecord> {
+        account::check_phone(phone).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let wrong =
+            || ApiError::unauthorized(codes::WRONG_VERIFICATION_CODE, "the verification code is wrong or expired");
+        if code != seed::SANDBOX_CODE {
+            return Err(wrong());
+        }
+        self.person_by_phone(phone)?.ok_or_else(wrong)
+    }
+
+    // ---- enrolment and sessions -------------------------------------------------------
+
+    pub fn enrol(
+        &self,
+        phone: &str,
+        code: &str,
+        public_key_b64: &str,
+        name: &str,
+        platform: &str,
+    ) -> ApiResult<SessionGrant> {
+        let person = self.authenticate_phone(phone, code)?;
+        let public_key =
+            B64.decode(public_key_b64).map_err(|_| ApiError::bad_request("device_public_key is not base64url"))?;
+        keys::check_public_key(&public_key).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if name.chars().count() > 64 || !matches!(platform, "android" | "ios" | "terminal") {
+            return Err(ApiError::bad_request(
+                "device_name is at most 64 characters; platform is android, ios or terminal",
+            ));
+        }
+        let _w = self.lock()?;
+        let devices = self.db.open_tree("devices")?;
+        let by_key = self.db.open_tree("device_by_key")?;
+        let key_index = [person.person_id.as_bytes(), b"\0", &public_key].concat();
+        let device_id = match by_key.get(&key_index)? {
+            Some(id)
+                if !get_json::<DeviceRecord>(&devices, &String::from_utf8_lossy(&id))?
+                    .map(|d| d.revoked)
+                    .unwrap_or(true) =>
+            {
+                String::from_utf8_lossy(&id).into_owned()
+            }
+            _ => {
+                let device = DeviceRecord {
+                    device_id: format!("dev_{}", self.random_hex(8)?),
+                    person_id: person.person_id.clone(),
+                    public_key: public_key.clone(),
+                    name: name.into(),
+                    platform: platform.into(),
+                    enrolled_at_ms: self.now_ms(),
+                    revoked: false,
+                };
+                put_json(&devices, &device.device_id, &device)?;
+                by_key.insert(key_index, device.device_id.as_bytes())?;
+                device.device_id
+            }
+        };
+        let tokens = self.new_session(&person.person_id, &device_id)?;
+        self.db.flush()?;
+        Ok(SessionGrant { person, device_id, tokens })
+    }
+
+    pub fn device(&self, device_id: &str) -> ApiResult<Option<DeviceRecord>> {
+        get_json(&self.db.open_tree("devices")?, device_id)
+    }
+
+    pub fn challenge(&self, device_id: &str) -> ApiResult<(String, i64)> {
+        match self.device(device_id)? {
+            Some(d) if !d.revoked => {}
+            _ => return Err(ApiError::new(StatusCode::NOT_FOUND, codes::UNKNOWN_DEVICE, "no such enrolled device")),
+        }
+        let nonce = self.random_b64(24)?;
+        let expires_at_ms = self.now_ms() + CHALLENGE_TTL_MS;
+        put_json(
+            &self.db.open_tree("challenges")?,
+            &nonce,
+            &ChallengeRecord { device_id: device_id.into(), expires_at_ms },
+        )?;
+        Ok((nonce, expires_at_ms))
+    }
+
+    pub fn login(
+        &self,
+        device_id: &str,
+        phone: &str,
+        code: &str,
+        nonce: &str,
+        signature_b64: &str,
+    ) -> ApiResult<SessionGrant> {
+        let person = self.authenticate_phone(phone, code)?;
+        let _w = self.lock()?;
+        let challenges = self.db.open_tree("challenges")?;
+        let bad_challenge =
+            || ApiError::unauthorized(codes::CHALLENGE_INVALID, "the challenge is unknown, used or expired");
+        // Single use: taken out before anything else is checked.
+        let challenge: ChallengeRecord = match challenges.remove(nonce)? {
+            Some(v) => serde_json::from_slice(&v)?,
+            None => return Err(bad_challenge()),
+        };
+        if challenge.device_id != device_id || challenge.expires_at_ms < self.now_ms() {
+            return Err(bad_challenge());
+        }
+        let device = match self.device(device_id)? {
+            Some(d) if !d.revoked && d.person_id == person.person_id => d,
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    codes::UNKNOWN_DEVICE,
+                    "no such enrolled device for this person",
+                ))
+            }
+        };
+        let signature = B64.decode(signature_b64).map_err(|_| ApiError::bad_request("signature is not base64url"))?;
+        keys::verify_p256(&device.public_key, &account::login_message(device_id, nonce), &signature)
+            .map_err(|_| ApiError::unauthorized(codes::SIGNATURE_INVALID, "the device signature does not verify"))?;
+        let tokens = self.new_session(&person.person_id, device_id)?;
+        self.db.flush()?;
+        Ok(SessionGrant { person, device_id: device_id.into(), tokens })
+    }
+
+    /// Trades a refresh token for a new pair. A spent refresh token presented again means it
+    /// was copied: the whole session ends.
+    pub fn refresh(&self, refresh_token: &str) -> ApiResult<SessionTokens> {
+        let _w = self.lock()?;
+        let refresh = self.db.open_tree("refresh_tokens")?;
+        let key = token_digest(refresh_token);
+        let unknown = || ApiError::unauthorized(codes::UNAUTHORIZED, "unknown refresh token");
+        let mut record: TokenRecord = get_json_bytes(&refresh, &key)?.ok_or_else(unknown)?;
+        let sessions = self.db.open_tree("sessions")?;
+        let mut session: SessionRecord = get_json(&sessions, &record.session_id)?.ok_or_else(unknown)?;
+        if session.revoked {
+            return Err(ApiError::unauthorized(codes::UNAUTHORIZED, "the session has ended"));
+        }
+        if record.spent {
+            session.revoked = true;
+            put_json(&sessions, &record.session_id, &session)?;
+            self.db.flush()?;
+            return Err(ApiError::unauthorized(
+                codes::REFRESH_TOKEN_REUSED,
+                "refresh token already used; the session is ended",
+            ));
+        }
+        if record.expires_at_ms <= self.now_ms() {
+            return Err(ApiError::unauthorized(
+                codes::REFRESH_TOKEN_EXPIRED,
+                "the refresh token has expired; sign in again",
+            ));
+        }
+        record.spent = true;
+        refresh.insert(key, serde_json::to_vec(&record)?)?;
+        let tokens = self.issue_tokens(&record.session_id)?;
+        self.db.flush()?;
+        Ok(tokens)
+    }
+
+    /// The caller behind an access token.
+    pub fn caller(&self, access_token: &str) -> ApiResult<Caller> {
+        let unknown = || ApiError::unauthorized(codes::UNAUTHORIZED, "unknown or revoked access token");
+        let record: TokenRecord =
+            get_json_bytes(&self.db.open_tree("access_tokens")?, &token_digest(access_token))?.ok_or_else(unknown)?;
+        let session: SessionRecord =
+            get_json(&self.db.open_tree("sessions")?, &record.session_id)?.ok_or_else(unknown)?;
+        if session.revoked {
+            return Err(unknown());
+        }
+        match self.device(&session.device_id)? {
+            Some(d) if !d.revoked => {}
+            _ => return Err(unknown()),
+        }
+        if record.expires_at_ms <= self.now_ms() {
+            return Err(ApiError::unauthorized(
+                codes::ACCESS_TOKEN_EXPIRED,
+                "the access token has expired; refresh it",
+            ));
+        }
+        Ok(Caller { person_id: session.person_id, device_id: session.device_id, session_id: record.session_id })
+    }
+
+    pub fn end_session(&self, session_id: &str) -> ApiResult<()> {
+        let _w = self.lock()?;
+        let sessions = self.db.open_tree("sessions")?;
+        if let Some(mut s) = get_json::<SessionRecord>(&sessions, session_id)? {
+            s.revoked = true;
+            put_json(&sessions, session_id, &s)?;
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    // ---- test fixtures ----------------------------------------------------------------
+
+    /// Moves platform time; the offset is kept across restarts.
+    pub fn advance_clock(&self, delta_ms: i64) -> ApiResult<i64> {
+        let _w = self.lock()?;
+        self.clock.advance_ms(delta_ms);
+        let offset = self.clock.offset_ms();
+        self.db.open_tree("meta")?.insert("clock_offset_ms", &offset.to_be_bytes())?;
+        self.db.flush()?;
+        Ok(offset)
+    }
+
+    // ---- helpers ----------------------------------------------------------------------
+
+    fn new_session(&self, person_id: &str, device_id: &str) -> ApiResult<SessionTokens> {
+        let session_id = format!("ses_{}", self.random_hex(12)?);
+        put_json(
+            &self.db.open_tree("sessions")?,
+            &session_id,
+            &SessionRecord { person_id: person_id.into(), device_id: device_id.into(), revoked: false },
+        )?;
+        self.issue_tokens(&session_id)
+    }
+
+    fn issue_tokens(&self, session_id: &str) -> ApiResult<SessionTokens> {
+        let now = self.now_ms();
+        let access_token = self.random_b64(32)?;
+        let refresh_token = self.random_b64(32)?;
+        let access = TokenRecord { session_id: session_id.into(), expires_at_ms: now + ACCESS_TTL_MS, spent: false };
+        let refresh = TokenRecord { session_id: session_id.into(), expires_at_ms: now + REFRESH_TTL_MS, spent: false };
+        self.db.open_tree("access_tokens")?.insert(token_digest(&access_token), serde_json::to_vec(&access)?)?;
+        self.db.open_tree("refresh_tokens")?.insert(token_digest(&refresh_token), serde_json::to_vec(&refresh)?)?;
+        Ok(SessionTokens {
+            access_token,
+            refresh_token,
+            access_expires_at_ms: access.expires_at_ms,
+            refresh_expires_at_ms: refresh.expires_at_ms,
+        })
+    }
+
+    fn lock(&self) -> ApiResult<std::sync::MutexGuard<'_, ()>> {
+        self.write.lock().map_err(|_| ApiError::internal("state lock poisoned"))
+    }
+
+    fn random_bytes(&self, n: usize) -> ApiResult<Vec<u8>> {
+        let mut out = vec![0u8; n];
+        self.rng.fill(&mut out).map_err(|_| ApiError::internal("random generator failed"))?;
+        Ok(out)
+    }
+
+    fn random_hex(&self, n: usize) -> ApiResult<String> {
+        Ok(self.random_bytes(n)?.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    fn random_b64(&self, n: usize) -> ApiResult<String> {
+        Ok(B64.encode(self.random_bytes(n)?))
+    }
+}
+
+fn token_digest(token: &str) -> Vec<u8> {
+    digest(&SHA256, token.as_bytes()).as_ref().to_vec()
+}
+
+fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: &str) -> ApiResult<Option<T>> {
+    get_json_bytes(tree, key.as_bytes())
+}
+
+fn get_json_bytes<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> ApiResult<Option<T>> {
+    match tree.get(key)? {
+        Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+        None => Ok(None),
+    }
+}
+
+fn put_json<T: Serialize>(tree: &sled::Tree, key: &str, value: &T) -> ApiResult<()> {
+    tree.insert(key.as_bytes(), serde_json::to_vec(value)?)?;
+    Ok(())
+}
