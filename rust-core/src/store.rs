@@ -99,8 +99,7 @@ impl Store {
                 k
             }
         };
-        let unbound = UnboundKey::new(&CHACHA20_POLY1305, &key_bytes).map_err(|_| StoreError::WrongDataKey)?;
-        let sealer = Arc::new(Sealer { key: LessSafeKey::new(unbound), rng: SystemRandom::new() });
+        let sealer = Arc::new(Sealer { key: data_key(&key_bytes)?, rng: SystemRandom::new() });
         let store = Store { db, sealer };
 
         match meta.get("schema_version")? {
@@ -215,30 +214,50 @@ impl Section {
 }
 
 impl Sealer {
-    /// `version (1) || nonce (12) || ciphertext || tag (16)`.
     fn seal(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, StoreError> {
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce).map_err(|_| StoreError::Io("random generator failed".into()))?;
-        let mut buf = plain.to_vec();
-        self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
-            .map_err(|_| StoreError::Io("sealing failed".into()))?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + buf.len());
-        out.push(SEAL_VERSION);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&buf);
-        Ok(out)
+        seal_with_nonce(&self.key, nonce, aad, plain)
     }
 
     fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
-        if sealed.len() < 1 + NONCE_LEN + aead::MAX_TAG_LEN || sealed[0] != SEAL_VERSION {
-            return Err(StoreError::Tampered);
-        }
-        let nonce = Nonce::try_assume_unique_for_key(&sealed[1..1 + NONCE_LEN]).map_err(|_| StoreError::Tampered)?;
-        let mut buf = sealed[1 + NONCE_LEN..].to_vec();
-        let plain = self.key.open_in_place(nonce, Aad::from(aad), &mut buf).map_err(|_| StoreError::Tampered)?;
-        Ok(plain.to_vec())
+        open_sealed(&self.key, aad, sealed)
     }
+}
+
+/// Builds the AEAD key from the 32-byte data key.
+pub fn data_key(bytes: &[u8]) -> Result<LessSafeKey, StoreError> {
+    let unbound = UnboundKey::new(&CHACHA20_POLY1305, bytes).map_err(|_| StoreError::WrongDataKey)?;
+    Ok(LessSafeKey::new(unbound))
+}
+
+/// Seals `plain` as `version (1) || nonce (12) || ciphertext || tag (16)`. The nonce must
+/// never repeat under one key; the store draws it at random. Public for the test vectors.
+pub fn seal_with_nonce(
+    key: &LessSafeKey,
+    nonce: [u8; NONCE_LEN],
+    aad: &[u8],
+    plain: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    let mut buf = plain.to_vec();
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
+        .map_err(|_| StoreError::Io("sealing failed".into()))?;
+    let mut out = Vec::with_capacity(1 + NONCE_LEN + buf.len());
+    out.push(SEAL_VERSION);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&buf);
+    Ok(out)
+}
+
+/// Opens a sealed value; any damage, a different `aad` or another key is `Tampered`.
+pub fn open_sealed(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+    if sealed.len() < 1 + NONCE_LEN + aead::MAX_TAG_LEN || sealed[0] != SEAL_VERSION {
+        return Err(StoreError::Tampered);
+    }
+    let nonce = Nonce::try_assume_unique_for_key(&sealed[1..1 + NONCE_LEN]).map_err(|_| StoreError::Tampered)?;
+    let mut buf = sealed[1 + NONCE_LEN..].to_vec();
+    let plain = key.open_in_place(nonce, Aad::from(aad), &mut buf).map_err(|_| StoreError::Tampered)?;
+    Ok(plain.to_vec())
 }
 
 #[cfg(test)]

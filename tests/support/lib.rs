@@ -1,1 +1,117 @@
+//! Test support for the cross-process journeys: a sandbox platform on a free loopback port
+//! with its own data dir, phones (core instances) with their own stores, an admin client for
+//! the test-fixture role, and misbehaving servers (garbage, silence).
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use carepass_core::clock::Clock;
+use carepass_core::net::{ClientOptions, PlatformClient};
+use carepass_core::secrets::SecretStore;
+use carepass_core::wire::{ClockAdvance, ClockState};
+use carepass_core::{CarePass, Config, SystemClock};
+use carepass_sandbox::{start, RunningSandbox, SandboxConfig};
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+pub const ADMIN_TOKEN: &str = "journey-admin-token";
+pub const PATIENT: &str = "13800000001";
+pub const PARENT: &str = "13800000002";
+pub const CHILD: &str = "13800000003";
+pub const CODE: &str = "123456";
+
+/// A sandbox platform serving on loopback from a data dir that outlives restarts.
+pub struct TestPlatform {
+    pub sandbox: Option<RunningSandbox>,
+    pub dir: TempDir,
+}
+
+impl TestPlatform {
+    pub async fn start() -> TestPlatform {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sandbox = Some(serve(dir.path(), "127.0.0.1:0".parse().unwrap()).await);
+        TestPlatform { sandbox, dir }
+    }
+
+    pub fn url(&self) -> String {
+        self.sandbox.as_ref().expect("running").url()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.sandbox.as_ref().expect("running").addr
+    }
+
+    /// Stops the server and starts it again on the same port and data dir.
+    pub async fn restart(&mut self) {
+        let addr = self.addr();
+        self.sandbox.take().expect("running").stop().await;
+        self.sandbox = Some(serve(self.dir.path(), addr).await);
+    }
+
+    /// Moves platform time forward (test-fixture role).
+    pub async fn advance_clock(&self, ms: i64) -> ClockState {
+        admin_client(&self.url())
+            .post("admin/v1/clock", &ClockAdvance { advance_ms: ms }, Some(ADMIN_TOKEN))
+            .await
+            .expect("advance clock")
+    }
+}
+
+async fn serve(dir: &Path, addr: SocketAddr) -> RunningSandbox {
+    let config =
+        SandboxConfig { data_dir: dir.join("platform"), demo_seed: true, admin_token: Some(ADMIN_TOKEN.into()) };
+    start(addr, config).await.expect("sandbox starts")
+}
+
+/// A plain client of the platform API (for requests the app would never make).
+pub fn admin_client(url: &str) -> PlatformClient {
+    PlatformClient::new(url, Arc::new(SystemClock), &ClientOptions::default()).expect("client")
+}
+
+/// A phone: the core on its own data dir.
+pub fn phone(url: &str, data_dir: &Path, secrets: &dyn SecretStore) -> CarePass {
+    phone_with(url, data_dir, secrets, Arc::new(SystemClock), ClientOptions::default()).expect("core opens")
+}
+
+pub fn phone_with(
+    url: &str,
+    data_dir: &Path,
+    secrets: &dyn SecretStore,
+    clock: Arc<dyn Clock>,
+    client: ClientOptions,
+) -> carepass_core::CoreResult<CarePass> {
+    let config = Config {
+        server_url: url.into(),
+        data_dir: PathBuf::from(data_dir),
+        client,
+        device_name: "journey test".into(),
+        platform: "terminal".into(),
+    };
+    CarePass::open(config, secrets, None, clock)
+}
+
+/// A server on loopback that answers every connection with `answer` (raw bytes), or says
+/// nothing at all when `answer` is `None`. Stops with the test's runtime.
+pub async fn misbehaving_server(answer: Option<&'static [u8]>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                match answer {
+                    Some(bytes) => {
+                        let _ = socket.write_all(bytes).await;
+                        let _ = socket.shutdown().await;
+                    }
+                    None => tokio::time::sleep(Duration::from_secs(30)).await,
+                }
+            });
+        }
+    });
+    addr
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs every check and test suite of CarePass: formatting, clippy (-D warnings), the Rust
+# tests (unit, vectors, core <-> sandbox journeys over loopback, binaries as processes), the
+# generated-bindings drift check, the Kotlin JUnit suite on the host JVM against the real
+# native library and the real sandbox binary, and the release library size budget.
+# This is the README's test command and what CI (.ci/run) runs.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+export CARGO_TERM_COLOR=never
+
+# Size budget of the stripped LTO cdylib for the host (bytes); see the README.
+SIZE_BUDGET_BYTES=4000000
+
+need() { command -v "$1" >/dev/null 2>&1; }
+section() { printf '\n==> %s\n' "$*"; }
+
+section "tools"
+if ! need mvn || ! need javac; then
+  echo "installing JDK 17 and Maven from Debian"
+  apt-get update -qq && apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null
+fi
+cargo --version; javac -version 2>&1; mvn -v 2>/dev/null | head -1
+
+section "cargo fmt --check"
+cargo fmt --all -- --check
+
+section "cargo clippy -D warnings"
+cargo clippy -q --workspace --all-targets -- -D warnings
+
+section "Rust tests"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --workspace 2>&1 | tee "$log"
+rust_passed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^passed;?$/) s+=$(i-1)} END {print s+0}' "$log")
+rust_failed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^failed;?$/) s+=$(i-1)} END {print s+0}' "$log")
+
+section "generated bindings match the library"
+bindings/generate.sh --check
+
+section "Kotlin JUnit on the host JVM (real libcarepass_ffi.so, real sandbox binary)"
+cargo build -q -p carepass-ffi --lib -p carepass-sandbox
+rm -rf android/target/surefire-reports
+mvn -B -q -Dstyle.color=never -f android/pom.xml test
+kt_passed=0; kt_failed=0
+for report in android/target/surefire-reports/TEST-*.xml; do
+  [ -f "$report" ] || continue
+  t=$(sed -n 's/.*<testsuite [^>]*tests="\([0-9]*\)".*/\1/p' "$report" | head -1)
+  f=$(sed -n 's/.*<testsuite [^>]*failures="\([0-9]*\)".*/\1/p' "$report" | head -1)
+  e=$(sed -n 's/.*<testsuite [^>]*errors="\([0-9]*\)".*/\1/p' "$report" | head -1)
+  s=$(sed -n 's/.*<testsuite [^>]*skipped="\([0-9]*\)".*/\1/p' "$report" | head -1)
+  kt_passed=$((kt_passed + ${t:-0} - ${f:-0} - ${e:-0} - ${s:-0}))
+  kt_failed=$((kt_failed + ${f:-0} + ${e:-0}))
+done
+echo "Kotlin: $kt_passed passed, $kt_failed failed"
+if [ "$kt_passed" -eq 0 ]; then
+  echo "no Kotlin test ran" >&2
+  exit 1
+fi
+
+section "release library size (budget $SIZE_BUDGET_BYTES bytes)"
+bindings/release-size.sh --budget "$SIZE_BUDGET_BYTES"
+
+section "summary"
+echo "Rust: $rust_passed passed, $rust_failed failed; Kotlin: $kt_passed passed, $kt_failed failed"
+echo "$((rust_passed + kt_passed)) passed, $((rust_failed + kt_failed)) failed"
