@@ -31,6 +31,8 @@ pub enum CarePassError {
     StoreTampered { reason: String },
     #[error("the data key does not open the store: {reason}")]
     WrongDataKey { reason: String },
+    #[error("the store has data but the secret store has no data key: {reason}")]
+    MissingDataKey { reason: String },
     #[error("storage failure: {reason}")]
     Storage { reason: String },
     #[error("device key failure: {reason}")]
@@ -58,7 +60,8 @@ impl From<CoreError> for CarePassError {
             },
             CoreError::Store(store) => match store {
                 StoreError::Tampered => CarePassError::StoreTampered { reason },
-                StoreError::WrongDataKey | StoreError::MissingDataKey => CarePassError::WrongDataKey { reason },
+                StoreError::WrongDataKey => CarePassError::WrongDataKey { reason },
+                StoreError::MissingDataKey => CarePassError::MissingDataKey { reason },
                 StoreError::Secret(_) => CarePassError::KeyStore { reason },
                 StoreError::Io(_) | StoreError::UnsupportedSchema { .. } | StoreError::Corrupt(_) => {
                     CarePassError::Storage { reason }

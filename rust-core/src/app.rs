@@ -238,13 +238,28 @@ impl CarePass {
         if account::needs_refresh(tokens.access_expires_at_ms, self.client.server_now_ms()) {
             tokens = self.refresh_session(person_id, &tokens.refresh_token).await?;
         }
-        match self.client.call(method.clone(), path, body, Some(&tokens.access_token)).await {
+        let answer = match self.client.call(method.clone(), path, body, Some(&tokens.access_token)).await {
             Err(e) if e.platform_code() == Some(codes::ACCESS_TOKEN_EXPIRED) => {
                 let tokens = self.refresh_session(person_id, &tokens.refresh_token).await?;
-                Ok(self.client.call(method, path, body, Some(&tokens.access_token)).await.map_err(session_error)?)
+                self.client.call(method, path, body, Some(&tokens.access_token)).await
             }
-            other => Ok(other.map_err(session_error)?),
+            other => other,
+        };
+        match answer {
+            Err(e) if e.platform_code() == Some(codes::UNAUTHORIZED) => {
+                // The platform ended the session (logout elsewhere, device revoked): the
+                // phone must not go on showing it as signed in.
+                self.drop_session(person_id)?;
+                Err(CoreError::SessionExpired)
+            }
+            other => Ok(other?),
         }
+    }
+
+    fn drop_session(&self, person_id: &str) -> CoreResult<()> {
+        self.store.profile(person_id)?.remove(KEY_SESSION)?;
+        self.store.flush()?;
+        Ok(())
     }
 
     /// Trades the refresh token for a new pair. Serialised: refresh tokens are single use,
@@ -264,8 +279,7 @@ impl CarePass {
                 Ok(tokens)
             }
             Err(e) if is_session_over(&e) => {
-                section.remove(KEY_SESSION)?;
-                self.store.flush()?;
+                self.drop_session(person_id)?;
                 Err(CoreError::SessionExpired)
             }
             Err(e) => Err(e.into()),
@@ -348,12 +362,4 @@ fn auth_error(e: NetError) -> CoreError {
 
 fn is_session_over(e: &NetError) -> bool {
     matches!(e.platform_code(), Some(codes::REFRESH_TOKEN_EXPIRED | codes::REFRESH_TOKEN_REUSED | codes::UNAUTHORIZED))
-}
-
-fn session_error(e: NetError) -> CoreError {
-    if e.platform_code() == Some(codes::UNAUTHORIZED) {
-        CoreError::SessionExpired
-    } else {
-        e.into()
-    }
 }

@@ -267,3 +267,18 @@ async fn signed_login(
         signature: B64.encode(signature),
     }
 }
+
+#[tokio::test]
+async fn a_session_ended_elsewhere_is_dropped_from_the_phone() {
+    let platform = TestPlatform::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = MemorySecretStore::new();
+    let app = phone(&platform.url(), dir.path(), &secrets);
+    app.enrol(PATIENT, CODE).await.unwrap();
+    // The session's access token is revoked on the platform behind the phone's back.
+    let tokens: SessionTokens = app.store().profile("P1001").unwrap().get("session").unwrap().unwrap();
+    let _: serde_json::Value =
+        admin_client(&platform.url()).delete("v1/sessions/current", Some(&tokens.access_token)).await.unwrap();
+    assert!(matches!(app.refresh_profile().await, Err(CoreError::SessionExpired)));
+    assert_eq!(app.current_profile().unwrap(), None, "not shown as signed in any more");
+}

@@ -1817,6 +1817,8 @@ enum CarePassError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
     )
     case WrongDataKey(reason: String
     )
+    case MissingDataKey(reason: String
+    )
     case Storage(reason: String
     )
     case KeyStore(reason: String
@@ -1889,13 +1891,16 @@ public struct FfiConverterTypeCarePassError: FfiConverterRustBuffer {
         case 12: return .WrongDataKey(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 13: return .Storage(
+        case 13: return .MissingDataKey(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 14: return .KeyStore(
+        case 14: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 15: return .Internal(
+        case 15: return .KeyStore(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 16: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -1971,18 +1976,23 @@ public struct FfiConverterTypeCarePassError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Storage(reason):
+        case let .MissingDataKey(reason):
             writeInt(&buf, Int32(13))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .KeyStore(reason):
+        case let .Storage(reason):
             writeInt(&buf, Int32(14))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(reason):
+        case let .KeyStore(reason):
             writeInt(&buf, Int32(15))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(16))
             FfiConverterString.write(reason, into: &buf)
             
         }

@@ -3200,6 +3200,14 @@ sealed class CarePassException: kotlin.Exception() {
             get() = "reason=${ `reason` }"
     }
     
+    class MissingDataKey(
+        
+        val `reason`: kotlin.String
+        ) : CarePassException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
     class Storage(
         
         val `reason`: kotlin.String
@@ -3280,13 +3288,16 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
             12 -> CarePassException.WrongDataKey(
                 FfiConverterString.read(buf),
                 )
-            13 -> CarePassException.Storage(
+            13 -> CarePassException.MissingDataKey(
                 FfiConverterString.read(buf),
                 )
-            14 -> CarePassException.KeyStore(
+            14 -> CarePassException.Storage(
                 FfiConverterString.read(buf),
                 )
-            15 -> CarePassException.Internal(
+            15 -> CarePassException.KeyStore(
+                FfiConverterString.read(buf),
+                )
+            16 -> CarePassException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -3352,6 +3363,11 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is CarePassException.WrongDataKey -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is CarePassException.MissingDataKey -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
@@ -3437,18 +3453,23 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.Storage -> {
+            is CarePassException.MissingDataKey -> {
                 buf.putInt(13)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.KeyStore -> {
+            is CarePassException.Storage -> {
                 buf.putInt(14)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.Internal -> {
+            is CarePassException.KeyStore -> {
                 buf.putInt(15)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CarePassException.Internal -> {
+                buf.putInt(16)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
