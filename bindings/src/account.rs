@@ -84,6 +84,12 @@ pub struct CarePass {
     core: carepass_core::CarePass,
 }
 
+impl CarePass {
+    pub(crate) fn core(&self) -> &carepass_core::CarePass {
+        &self.core
+    }
+}
+
 #[uniffi::export(async_runtime = "tokio")]
 impl CarePass {
     /// Opens CarePass. Without a `key_store`, a software key sealed in the store is the

@@ -3,6 +3,7 @@
 
 use carepass_core::net::NetError;
 use carepass_core::store::StoreError;
+use carepass_core::voucher::VoucherError;
 use carepass_core::CoreError;
 
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -37,6 +38,8 @@ pub enum CarePassError {
     Storage { reason: String },
     #[error("device key failure: {reason}")]
     KeyStore { reason: String },
+    #[error("no offline certificate: {reason}")]
+    NoOfflineCertificate { reason: String },
     #[error("internal error: {reason}")]
     Internal { reason: String },
 }
@@ -57,6 +60,11 @@ impl From<CoreError> for CarePassError {
                 NetError::Timeout => CarePassError::Timeout { reason },
                 NetError::Platform { code, message, .. } => CarePassError::Platform { code, reason: message },
                 NetError::Undecodable(_) => CarePassError::InvalidServerAnswer { reason },
+            },
+            CoreError::Voucher(v) => match v {
+                VoucherError::NoCertificate => CarePassError::NoOfflineCertificate { reason },
+                VoucherError::Format(_) => CarePassError::InvalidServerAnswer { reason },
+                VoucherError::Render(_) | VoucherError::TimeOutOfRange => CarePassError::Internal { reason },
             },
             CoreError::Store(store) => match store {
                 StoreError::Tampered => CarePassError::StoreTampered { reason },

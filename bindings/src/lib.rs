@@ -6,10 +6,12 @@
 mod account;
 mod error;
 mod platform;
+mod voucher;
 
 pub use account::{CarePass, CarePassConfig, InsuranceType, Profile};
 pub use error::CarePassError;
 pub use platform::{DeviceKeyStore, LogLevel, Logger, PlatformError, SecretStore};
+pub use voucher::{CodeListener, CodePurpose, CodeWatch, VoucherCode, VoucherVerifier};
 
 uniffi::setup_scaffolding!();
 

@@ -8,6 +8,10 @@ use std::path::PathBuf;
 
 use carepass_sandbox::{start, SandboxConfig};
 
+use carepass_core::voucher::render::to_terminal;
+use carepass_core::voucher::Purpose;
+
+use crate::voucher::{describe_outcome, scan};
 use crate::{describe, explain, open_at};
 
 const PATIENT: &str = "13800000001";
@@ -18,23 +22,29 @@ pub async fn run(server: Option<String>, data: Option<PathBuf>) -> Result<(), St
     let phone_dir = data.unwrap_or_else(|| scratch.path().join("phone"));
 
     say("CarePass demo: a patient's insurance app, run for real against a platform on this machine.");
-    let (sandbox, url) = match server {
+    let (sandbox, url, scanner_token) = match server {
         Some(url) => {
             say(&format!("Using the platform at {url}."));
-            (None, url)
+            (None, url, std::env::var("CAREPASS_SCANNER_TOKEN").ok())
         }
         None => {
             let listen: SocketAddr = "127.0.0.1:0".parse().map_err(|_| "bad listen address")?;
-            let config =
-                SandboxConfig { data_dir: scratch.path().join("platform"), demo_seed: true, admin_token: None };
+            let nanos =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+            let token = format!("demo-scanner-{}-{nanos}", std::process::id());
+            let config = SandboxConfig {
+                data_dir: scratch.path().join("platform"),
+                demo_seed: true,
+                admin_token: Some(token.clone()),
+            };
             let sandbox = start(listen, config).await.map_err(|e| format!("the sandbox did not start: {e}"))?;
             let url = sandbox.url();
             step(1, &format!("Started the sandbox platform at {url} with the demo city seeded (docs/sandbox.md)."));
-            (Some(sandbox), url)
+            (Some(sandbox), url, Some(token))
         }
     };
 
-    let outcome = journey(&url, phone_dir).await;
+    let outcome = journey(&url, phone_dir, scanner_token.as_deref()).await;
     if let Some(sandbox) = sandbox {
         sandbox.stop().await;
     }
@@ -43,7 +53,7 @@ pub async fn run(server: Option<String>, data: Option<PathBuf>) -> Result<(), St
     Ok(())
 }
 
-async fn journey(url: &str, phone_dir: PathBuf) -> Result<(), String> {
+async fn journey(url: &str, phone_dir: PathBuf, scanner_token: Option<&str>) -> Result<(), String> {
     let app = open_at(url, phone_dir.clone())?;
     let expires = app.request_verification_code(PATIENT).await.map_err(explain)?;
     step(2, &format!("Zhang Wei's phone asked for an SMS code; it is valid for {expires} s (the sandbox code is {SANDBOX_CODE})."));
@@ -84,6 +94,44 @@ async fn journey(url: &str, phone_dir: PathBuf) -> Result<(), String> {
             back.device_id
         ),
     );
+
+    let code = app.current_code(Purpose::OutpatientSettlement, false).map_err(explain)?;
+    step(
+        8,
+        &format!(
+            "Zhang Wei shows his e-voucher code for outpatient settlement, made on the phone with no network \
+             (QR version {}, a new one every 30 s):",
+            code.qr.version
+        ),
+    );
+    print!("{}", to_terminal(&code.qr));
+    say(&format!("     {}", code.text));
+    let offline = app.current_code(Purpose::OutpatientSettlement, true).map_err(explain)?;
+    say(&format!(
+        "     Its offline profile carries the platform-signed device certificate (QR version {}), for scanners with no network.",
+        offline.qr.version
+    ));
+    match scanner_token {
+        Some(token) => {
+            let first = scan(url, token, &code.text, Purpose::OutpatientSettlement).await?;
+            if !first.accepted {
+                return Err(format!("the scanner refused a fresh code: {}", describe_outcome(&first)));
+            }
+            step(9, &format!("The clinic's scanner checks it with the platform: {}.", describe_outcome(&first)));
+            let again = scan(url, token, &code.text, Purpose::OutpatientSettlement).await?;
+            if again.accepted || again.reason.as_deref() != Some("replayed") {
+                return Err(format!("a replayed code was not refused: {}", describe_outcome(&again)));
+            }
+            step(
+                10,
+                &format!(
+                    "Someone scans a screenshot of the same code: {}. Each code works once.",
+                    describe_outcome(&again)
+                ),
+            );
+        }
+        None => say("(No scanner credential for this platform: set CAREPASS_SCANNER_TOKEN to run the scanner steps.)"),
+    }
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! embedded sandbox platform on loopback.
 
 mod demo;
+mod voucher;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +48,31 @@ enum Command {
     },
     /// Sign out and wipe this profile's local data.
     Logout,
+    /// Show the rotating e-voucher code (live, redrawn at each rotation, until Ctrl-C).
+    Code {
+        /// registration, outpatient_settlement, pharmacy_purchase or prescription_download.
+        #[arg(long)]
+        purpose: String,
+        /// Print the payload and the QR version once instead of drawing live.
+        #[arg(long)]
+        once: bool,
+        /// The offline profile (carries the device certificate).
+        #[arg(long)]
+        offline: bool,
+        /// With --once: also write the QR code as a PNG.
+        #[arg(long, requires = "once")]
+        png: Option<PathBuf>,
+    },
+    /// Act as a scanner terminal: verify a scanned code with the platform.
+    Scan {
+        /// The scanned payload (CP1:…).
+        payload: String,
+        #[arg(long)]
+        purpose: String,
+        /// The scanner terminal's credential (the sandbox's admin token).
+        #[arg(long, env = "CAREPASS_SCANNER_TOKEN")]
+        scanner_token: String,
+    },
     /// Run the whole journey against an embedded sandbox (or --server) and explain each step.
     Demo,
 }
@@ -70,8 +96,15 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    if let Command::Demo = cli.command {
-        return demo::run(cli.server, cli.data).await;
+    match &cli.command {
+        Command::Demo => return demo::run(cli.server, cli.data).await,
+        Command::Scan { payload, purpose, scanner_token } => {
+            let server = cli.server.as_deref().ok_or("no platform URL: pass --server URL or set CAREPASS_SERVER")?;
+            let outcome = voucher::scan(server, scanner_token, payload, voucher::parse_purpose(purpose)?).await?;
+            println!("{}", voucher::describe_outcome(&outcome));
+            return if outcome.accepted { Ok(()) } else { Err("the code was rejected".into()) };
+        }
+        _ => {}
     }
     let app = open(cli.server, cli.data)?;
     match cli.command {
@@ -94,7 +127,15 @@ async fn run(cli: Cli) -> Result<(), String> {
             app.logout().await.map_err(explain)?;
             println!("signed out; this profile's local data is wiped");
         }
-        Command::Demo => unreachable!("handled above"),
+        Command::Code { purpose, once, offline, png } => {
+            let purpose = voucher::parse_purpose(&purpose)?;
+            if once {
+                voucher::once(&app, purpose, offline, png.as_deref()).await?;
+            } else {
+                voucher::live(&app, purpose, offline).await?;
+            }
+        }
+        Command::Demo | Command::Scan { .. } => unreachable!("handled above"),
     }
     Ok(())
 }

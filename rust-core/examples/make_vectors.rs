@@ -5,10 +5,140 @@
 use carepass_core::account::login_message;
 use carepass_core::keys::{sign_fixed, DeviceKeyStore, SoftwareDeviceKey};
 use carepass_core::store::{data_key, seal_with_nonce};
-use serde_json::json;
+use carepass_core::voucher::cert::Issuer;
+use carepass_core::voucher::format::{self, device_id_to_bytes};
+use carepass_core::voucher::rotator::{make_code, CodeSource};
+use carepass_core::voucher::Purpose;
+use serde_json::{json, Value};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}
+
+/// Keys kept from the existing vector file (so regenerating keeps them), else new ones.
+fn key_from(existing: &Value, field: &str) -> Vec<u8> {
+    match existing.pointer(field).and_then(Value::as_str) {
+        Some(hex) => unhex(hex),
+        None => SoftwareDeviceKey::generate().unwrap().1,
+    }
+}
+
+fn voucher_vectors(path: &std::path::Path) {
+    let existing: Value =
+        std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
+    let issuer_pkcs8 = key_from(&existing, "/keys/issuer_pkcs8_hex");
+    let rogue_pkcs8 = key_from(&existing, "/keys/rogue_issuer_pkcs8_hex");
+    let device_pkcs8 = key_from(&existing, "/keys/device_pkcs8_hex");
+    let revoked_pkcs8 = key_from(&existing, "/keys/revoked_device_pkcs8_hex");
+    let forger_pkcs8 = key_from(&existing, "/keys/forger_pkcs8_hex");
+    let issuer = Issuer::from_pkcs8(1, &issuer_pkcs8).unwrap();
+    let untrusted = Issuer::from_pkcs8(9, &rogue_pkcs8).unwrap();
+    let impostor = Issuer::from_pkcs8(1, &rogue_pkcs8).unwrap();
+    let device = SoftwareDeviceKey::from_pkcs8(&device_pkcs8).unwrap();
+    let revoked = SoftwareDeviceKey::from_pkcs8(&revoked_pkcs8).unwrap();
+    let forger = SoftwareDeviceKey::from_pkcs8(&forger_pkcs8).unwrap();
+    let device_id = "dev_00112233445566aa";
+    let revoked_id = "dev_00112233445566bb";
+    let unknown_id = "dev_00112233445566cc";
+    let id = device_id_to_bytes(device_id).unwrap();
+    let rid = device_id_to_bytes(revoked_id).unwrap();
+    let uid = device_id_to_bytes(unknown_id).unwrap();
+
+    // 2026-11-23T12:00:00Z, on a 30 s boundary.
+    let t0: i64 = 1_795_435_200_000;
+    let cert_not_after = (t0 / 1000 + 180 * 86_400) as u32;
+    let cert = issuer.certify(&id, &device.public_key().unwrap(), cert_not_after).unwrap();
+    let rcert = issuer.certify(&rid, &revoked.public_key().unwrap(), cert_not_after).unwrap();
+    let expired_cert = issuer.certify(&id, &device.public_key().unwrap(), (t0 / 1000 - 60) as u32).unwrap();
+    let untrusted_cert = untrusted.certify(&id, &device.public_key().unwrap(), cert_not_after).unwrap();
+    let impostor_cert = impostor.certify(&id, &device.public_key().unwrap(), cert_not_after).unwrap();
+
+    let mut nonce_counter = 0u8;
+    let mut code = |keys: &SoftwareDeviceKey,
+                    device: [u8; 8],
+                    cert: Option<&format::DeviceCertificate>,
+                    purpose: Purpose,
+                    offline: bool| {
+        nonce_counter += 1;
+        let source = CodeSource { keys, device_id: device, certificate: cert, period_s: 30 };
+        make_code(&source, purpose, offline, false, t0, [0xA0, 0, 0, nonce_counter]).unwrap().text
+    };
+    let settle = Purpose::OutpatientSettlement;
+    let online = code(&device, id, None, settle, false);
+    let offline = code(&device, id, Some(&cert), settle, true);
+    let revoked_code = code(&revoked, rid, Some(&rcert), settle, true);
+    let forged = code(&forger, id, None, settle, false);
+    let forged_offline = code(&forger, id, Some(&cert), settle, true);
+    let untrusted_code = code(&device, id, Some(&untrusted_cert), settle, true);
+    let impostor_code = code(&device, id, Some(&impostor_cert), settle, true);
+    let expired_cert_code = code(&device, id, Some(&expired_cert), settle, true);
+    let unknown_code = code(&forger, uid, None, settle, false);
+    let registration = code(&device, id, None, Purpose::Registration, false);
+    let replayed = code(&device, id, None, settle, false);
+
+    let bytes_of = |text: &str| carepass_core::voucher::base45::decode(&text[4..]).unwrap();
+    let text_of = |bytes: &[u8]| format::to_text(bytes);
+    let online_bytes = bytes_of(&online);
+    let truncated = text_of(&online_bytes[..online_bytes.len() - 1]);
+    let mut flipped = online_bytes.clone();
+    flipped[9] ^= 0x04; // inside the nonce: still parses, no longer matches its signature
+    let flipped = text_of(&flipped);
+    let mut v2 = online_bytes.clone();
+    v2[0] = 2;
+    let wrong_version = text_of(&v2);
+
+    let period = 30_000;
+    let case = |name: &str, payload: &str, now: i64, expect: &str| json!({"name": name, "payload": payload, "purpose": "outpatient_settlement", "now_ms": now, "expect": expect});
+    let mut cases = vec![
+        case("valid online", &online, t0 + 5_000, "accepted"),
+        case("valid offline", &offline, t0 + 5_000, "accepted"),
+        case("valid online at the last accepted millisecond", &online, t0 + 2 * period - 1, "accepted"),
+        case("valid online one period early (phone clock ahead)", &online, t0 - period, "accepted"),
+        case("expired", &online, t0 + 2 * period, "expired"),
+        case("not yet valid", &online, t0 - period - 1, "not_yet_valid"),
+        case("forged signature (online)", &forged, t0, "bad_signature"),
+        case("forged signature (offline, stolen certificate)", &forged_offline, t0, "bad_signature"),
+        case("wrong issuer (untrusted key id)", &untrusted_code, t0, "unknown_issuer"),
+        case("wrong issuer (trusted key id, other key)", &impostor_code, t0, "bad_certificate"),
+        case("certificate expired", &expired_cert_code, t0, "certificate_expired"),
+        case("revoked device", &revoked_code, t0, "revoked"),
+        case("unknown device (online)", &unknown_code, t0, "unknown_device"),
+        case("wrong purpose", &registration, t0, "wrong_purpose"),
+        case("truncated", &truncated, t0, "malformed"),
+        case("bit-flipped", &flipped, t0, "bad_signature"),
+        case("wrong version", &wrong_version, t0, "unsupported_version"),
+        case("not a CarePass code", "HC1:NCFOXN%TS3DH", t0, "malformed"),
+        case("not base45", &online.to_lowercase().replace("cp1:", "CP1:"), t0, "malformed"),
+    ];
+    let mut replay = case("replayed", &replayed, t0 + 1_000, "replayed");
+    replay["seen_before"] = json!(true);
+    cases.insert(6, replay);
+
+    let doc = json!({
+        "format": "docs/voucher-code.md",
+        "how_to_run": "For each case: a fresh verifier trusting `issuers`, with `revoked_device_ids` as its revocation list and `skew_ms`; the device directory is `directory` (online-profile keys). If `seen_before`, verify the payload once first (it must be accepted), then verify it again. The verdict must equal `expect` (`accepted` or a rejection reason).",
+        "issuers": [{"key_id": 1, "public_key_hex": hex(&issuer.public_key())}],
+        "revoked_device_ids": [revoked_id],
+        "skew_ms": 0,
+        "period_s": 30,
+        "directory": [
+            {"device_id": device_id, "public_key_hex": hex(&device.public_key().unwrap())},
+            {"device_id": revoked_id, "public_key_hex": hex(&revoked.public_key().unwrap())}
+        ],
+        "keys": {
+            "issuer_pkcs8_hex": hex(&issuer_pkcs8),
+            "rogue_issuer_pkcs8_hex": hex(&rogue_pkcs8),
+            "device_pkcs8_hex": hex(&device_pkcs8),
+            "revoked_device_pkcs8_hex": hex(&revoked_pkcs8),
+            "forger_pkcs8_hex": hex(&forger_pkcs8)
+        },
+        "cases": cases,
+    });
+    std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
 }
 
 fn main() {
@@ -44,6 +174,10 @@ fn main() {
         });
         std::fs::write(root.join("store/sealed-value.json"), serde_json::to_string_pretty(&doc).unwrap() + "\n")
             .unwrap();
+    }
+
+    if which == "all" || which == "voucher" {
+        voucher_vectors(&root.join("voucher/codes.json"));
     }
 
     if which == "all" || which == "account" {

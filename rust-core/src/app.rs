@@ -19,6 +19,9 @@ use crate::keys::{self, DeviceKeyStore, SoftwareDeviceKey};
 use crate::net::{ClientOptions, NetError, PlatformClient};
 use crate::secrets::SecretStore;
 use crate::store::Store;
+use crate::voucher::format::{device_id_to_bytes, DeviceCertificate};
+use crate::voucher::rotator::{CodeRotator, CodeSource, DisplayCode};
+use crate::voucher::{self, Purpose, VoucherError};
 use crate::wire::{self, codes, InsuranceType, PersonRecord, SessionGrant, SessionTokens};
 
 /// How the app opens the core.
@@ -57,6 +60,9 @@ struct Enrolment {
     person_id: String,
     phone: String,
     device_id: String,
+    /// The device certificate for offline codes (base64url), when the platform issued one.
+    #[serde(default)]
+    certificate: Option<String>,
 }
 
 const KEY_ACTIVE: &str = "active_profile";
@@ -64,6 +70,7 @@ const KEY_ENROLMENTS: &str = "enrolments";
 const KEY_DEVICE_KEY: &str = "software_device_key";
 const KEY_SESSION: &str = "session";
 const KEY_PERSON: &str = "person";
+const KEY_CLOCK_OFFSET: &str = "clock_offset_ms";
 
 /// The CarePass core.
 pub struct CarePass {
@@ -73,6 +80,7 @@ pub struct CarePass {
     clock: Arc<dyn Clock>,
     config: Config,
     refresh_lock: tokio::sync::Mutex<()>,
+    rotator: CodeRotator,
 }
 
 impl CarePass {
@@ -92,7 +100,18 @@ impl CarePass {
             Some(k) => k,
             None => Arc::new(software_key(&store)?),
         };
-        Ok(CarePass { client, store, keys, clock, config, refresh_lock: tokio::sync::Mutex::new(()) })
+        if let Some(offset) = store.app()?.get::<i64>(KEY_CLOCK_OFFSET)? {
+            client.seed_clock_offset_ms(offset);
+        }
+        Ok(CarePass {
+            client,
+            store,
+            keys,
+            clock,
+            config,
+            refresh_lock: tokio::sync::Mutex::new(()),
+            rotator: CodeRotator::new(),
+        })
     }
 
     pub fn client(&self) -> &PlatformClient {
@@ -115,6 +134,22 @@ impl CarePass {
     /// Server clock minus phone clock, in ms, as last measured.
     pub fn clock_offset_ms(&self) -> i64 {
         self.client.clock_offset_ms()
+    }
+
+    /// Learns the platform's time (one small request) and remembers the offset, so codes made
+    /// later with no network are on platform time. Returns the offset in ms.
+    pub async fn sync_clock(&self) -> CoreResult<i64> {
+        let _: wire::Health = self.client.get("healthz", None).await?;
+        self.remember_clock_offset()?;
+        Ok(self.client.clock_offset_ms())
+    }
+
+    /// Keeps the last measured clock offset in the store for the next start.
+    fn remember_clock_offset(&self) -> CoreResult<()> {
+        if self.client.clock_offset_known() {
+            self.store.app()?.put(KEY_CLOCK_OFFSET, &self.client.clock_offset_ms())?;
+        }
+        Ok(())
     }
 
     /// Asks the platform to send a verification code by SMS.
@@ -202,9 +237,38 @@ impl CarePass {
         }
         let section = self.store.profile(&person_id)?;
         section.put(KEY_PERSON, &person)?;
+        self.remember_clock_offset()?;
         self.store.flush()?;
         let enrolment = self.enrolment_of(&person_id)?;
         self.profile_of(&person, &enrolment.device_id)
+    }
+
+    /// The code to show now for `purpose`, made on this device with no network, on platform
+    /// time (the phone's clock corrected by the offset learned from the platform). The same
+    /// code is returned until its period ends.
+    pub fn current_code(&self, purpose: Purpose, offline: bool) -> CoreResult<DisplayCode> {
+        let person_id = self.active_person()?;
+        self.session(&person_id)?;
+        let enrolment = self.enrolment_of(&person_id)?;
+        let device_id = device_id_to_bytes(&enrolment.device_id).map_err(VoucherError::from)?;
+        let certificate = enrolment.certificate.as_deref().map(decode_certificate).transpose()?;
+        let source = CodeSource {
+            keys: self.keys.as_ref(),
+            device_id,
+            certificate: certificate.as_ref(),
+            period_s: voucher::DEFAULT_PERIOD_S,
+        };
+        self.rotator.current(&source, purpose, offline, false, self.client.server_now_ms())
+    }
+
+    /// Revokes one of the signed-in person's devices (a lost phone): its codes and sessions
+    /// stop working at once.
+    pub async fn revoke_device(&self, device_id: &str) -> CoreResult<()> {
+        device_id_to_bytes(device_id).map_err(|_| CoreError::InvalidInput("not a device id".into()))?;
+        let person_id = self.active_person()?;
+        let path = format!("v1/devices/{device_id}/revoke");
+        let _: wire::Revoked = self.authed(&person_id, Method::POST, &path, Some(&serde_json::json!({}))).await?;
+        Ok(())
     }
 
     /// Ends the session: the platform revokes it (best effort: with no network the tokens
@@ -290,10 +354,14 @@ impl CarePass {
         let person_id = grant.person.person_id.clone();
         let mut enrolments = self.enrolments()?;
         enrolments.retain(|e| e.person_id != person_id && e.phone != phone);
+        if let Some(cert) = &grant.device_certificate {
+            decode_certificate(cert)?; // refuse a certificate we could never use
+        }
         enrolments.push(Enrolment {
             person_id: person_id.clone(),
             phone: phone.into(),
             device_id: grant.device_id.clone(),
+            certificate: grant.device_certificate.clone(),
         });
         let app = self.store.app()?;
         app.put(KEY_ENROLMENTS, &enrolments)?;
@@ -301,6 +369,7 @@ impl CarePass {
         section.put(KEY_SESSION, &grant.tokens)?;
         section.put(KEY_PERSON, &grant.person)?;
         app.put(KEY_ACTIVE, &person_id)?;
+        self.remember_clock_offset()?;
         self.store.flush()?;
         self.profile_of(&grant.person, &grant.device_id)
     }
@@ -350,6 +419,12 @@ fn software_key(store: &Store) -> CoreResult<SoftwareDeviceKey> {
     app.put(KEY_DEVICE_KEY, &B64.encode(pkcs8))?;
     store.flush()?;
     Ok(key)
+}
+
+fn decode_certificate(text: &str) -> CoreResult<DeviceCertificate> {
+    let bytes = B64.decode(text).map_err(|_| NetError::Undecodable("device certificate is not base64url".into()))?;
+    DeviceCertificate::from_bytes(&bytes)
+        .map_err(|_| NetError::Undecodable("device certificate has the wrong length".into()).into())
 }
 
 fn auth_error(e: NetError) -> CoreError {

@@ -6,6 +6,7 @@ use crate::money::MoneyError;
 use crate::net::NetError;
 use crate::secrets::SecretStoreError;
 use crate::store::StoreError;
+use crate::voucher::VoucherError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
@@ -27,6 +28,8 @@ pub enum CoreError {
     Key(#[from] KeyError),
     #[error(transparent)]
     Money(#[from] MoneyError),
+    #[error(transparent)]
+    Voucher(#[from] VoucherError),
 }
 
 impl From<SecretStoreError> for CoreError {

@@ -13,6 +13,7 @@ pub mod money;
 pub mod net;
 pub mod secrets;
 pub mod store;
+pub mod voucher;
 pub mod wire;
 
 pub use app::{CarePass, Config, Profile};

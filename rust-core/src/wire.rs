@@ -125,6 +125,10 @@ pub struct SessionGrant {
     pub person: PersonRecord,
     pub device_id: String,
     pub tokens: SessionTokens,
+    /// The issuer-signed device certificate for offline codes (103 bytes, base64url without
+    /// padding; layout in `docs/voucher-code.md`).
+    #[serde(default)]
+    pub device_certificate: Option<String>,
 }
 
 /// The national insurance schemes.
@@ -154,6 +158,75 @@ pub struct PersonRecord {
     pub pooling_region: String,
     pub pooling_region_name: String,
     pub household_id: String,
+}
+
+/// A scanner terminal sends what it scanned and what it is scanning for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ScanRequest {
+    pub payload: String,
+    pub purpose: crate::voucher::Purpose,
+}
+
+/// A person as a scanner may show them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ScannedPerson {
+    pub person_id: String,
+    pub name: String,
+    pub insurance_type: InsuranceType,
+    pub pooling_region: String,
+}
+
+/// The platform's verdict on a scanned code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ScanOutcome {
+    pub accepted: bool,
+    /// The rejection reason code (`docs/voucher-code.md`), when not accepted.
+    pub reason: Option<String>,
+    /// Whose insurance the code is for.
+    pub holder: Option<ScannedPerson>,
+    /// Who showed it: the device and its owner (differs from the holder for a proxy).
+    pub presenter_device_id: Option<String>,
+    pub presenter_person_id: Option<String>,
+    pub offline: bool,
+    pub proxy: bool,
+}
+
+/// A trusted certificate issuer for offline verification.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TrustedIssuer {
+    pub key_id: u16,
+    /// Uncompressed P-256 public key (65 bytes), base64url without padding.
+    pub public_key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TrustList {
+    pub issuers: Vec<TrustedIssuer>,
+}
+
+/// The signed list of revoked devices offline scanners cache.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RevocationList {
+    /// Increases with every revocation.
+    pub sequence: u64,
+    pub issued_at_ms: i64,
+    pub issuer_key_id: u16,
+    /// `dev_…` ids, ascending.
+    pub device_ids: Vec<String>,
+    /// Issuer signature over `voucher::cert::revocation_message`, base64url, 64 bytes r||s.
+    pub signature: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Revoked {
+    pub revoked: bool,
 }
 
 /// Test-fixture role: move the platform's clock.

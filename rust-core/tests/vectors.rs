@@ -60,3 +60,69 @@ fn login_proof_vectors_verify_as_stated() {
         }
     }
 }
+
+#[test]
+fn voucher_code_vectors_give_the_stated_verdict() {
+    use carepass_core::voucher::format::device_id_to_bytes;
+    use carepass_core::voucher::verify::{KnownDevice, MemoryReplayCache, Verifier};
+    use carepass_core::voucher::Purpose;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    let doc = vector("voucher/codes.json");
+    let issuers: HashMap<u16, Vec<u8>> = doc["issuers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["key_id"].as_u64().unwrap() as u16, unhex(i["public_key_hex"].as_str().unwrap())))
+        .collect();
+    let revoked: Vec<[u8; 8]> = doc["revoked_device_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| device_id_to_bytes(d.as_str().unwrap()).unwrap())
+        .collect();
+    let directory: HashMap<[u8; 8], KnownDevice> = doc["directory"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let id = device_id_to_bytes(d["device_id"].as_str().unwrap()).unwrap();
+            (id, KnownDevice { public_key: unhex(d["public_key_hex"].as_str().unwrap()), revoked: false })
+        })
+        .collect();
+    let skew = doc["skew_ms"].as_i64().unwrap();
+    let cases = doc["cases"].as_array().unwrap();
+    let mut reasons_seen = std::collections::BTreeSet::new();
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let mut verifier = Verifier::new(issuers.clone(), skew, Arc::new(MemoryReplayCache::default()));
+        verifier.set_revoked(revoked.clone());
+        let purpose = Purpose::from_name(case["purpose"].as_str().unwrap()).unwrap();
+        let payload = case["payload"].as_str().unwrap();
+        let now = case["now_ms"].as_i64().unwrap();
+        if case["seen_before"].as_bool() == Some(true) {
+            assert!(verifier.verify(payload, purpose, now, &directory).is_ok(), "{name}: first use");
+        }
+        let verdict = match verifier.verify(payload, purpose, now, &directory) {
+            Ok(_) => "accepted",
+            Err(rejection) => rejection.code(),
+        };
+        assert_eq!(verdict, case["expect"].as_str().unwrap(), "{name}");
+        reasons_seen.insert(verdict);
+    }
+    for required in [
+        "accepted",
+        "expired",
+        "not_yet_valid",
+        "replayed",
+        "bad_signature",
+        "unknown_issuer",
+        "revoked",
+        "wrong_purpose",
+        "malformed",
+        "unsupported_version",
+    ] {
+        assert!(reasons_seen.contains(required), "no vector gives {required}");
+    }
+}

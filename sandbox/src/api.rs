@@ -4,15 +4,15 @@
 
 use std::sync::Arc;
 
+use axum::extract::Path;
 use axum::extract::{FromRequest, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use carepass_core::wire::{self, codes, ErrorBody, Health, PersonRecord, SessionGrant, SessionTokens};
-use serde::Serialize;
+use carepass_core::wire::{self, codes, ErrorBody, Health, PersonRecord, Revoked, SessionGrant, SessionTokens};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -61,11 +61,6 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct Revoked {
-    pub revoked: bool,
-}
-
 #[derive(OpenApi)]
 #[openapi(
     info(title = "CarePass sandbox platform", description = "The platform side of CarePass, played by the sandbox. Every answer carries the `x-carepass-server-time` header (server time, ms since the Unix epoch). Errors answer with `ErrorBody`."),
@@ -101,6 +96,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(refresh))
         .routes(routes!(end_session))
         .routes(routes!(me))
+        .routes(routes!(revoke_own_device))
+        .routes(routes!(scan))
+        .routes(routes!(trust_list))
+        .routes(routes!(revocation_list))
+        .routes(routes!(admin_revoke_device))
         .routes(routes!(admin_clock, admin_advance_clock))
         .routes(routes!(admin_persons))
 }
@@ -179,6 +179,59 @@ async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Per
         .person(&caller.person_id)?
         .map(Json)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "person not found"))
+}
+
+/// Revokes one of the caller's own devices (a lost phone): its codes and sessions stop at once.
+#[utoipa::path(post, path = "/v1/devices/{device_id}/revoke", tag = "voucher", security(("session" = [])),
+    params(("device_id" = String, Path, description = "dev_ and 16 hex digits")),
+    responses((status = 200, body = Revoked), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn revoke_own_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(device_id): Path<String>,
+) -> ApiResult<Json<Revoked>> {
+    state.revoke_device(&device_id, Some(&caller.person_id))?;
+    Ok(Json(Revoked { revoked: true }))
+}
+
+/// Scanner terminal role (admin token): verify a scanned code for a purpose. Each code is
+/// accepted at most once; a rejection answers 200 with `accepted: false` and the reason.
+#[utoipa::path(post, path = "/v1/scans", tag = "voucher", security(("admin" = [])), request_body = wire::ScanRequest,
+    responses((status = 200, body = wire::ScanOutcome), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn scan(
+    State(state): State<AppState>,
+    _scanner: Admin,
+    Body(req): Body<wire::ScanRequest>,
+) -> ApiResult<Json<wire::ScanOutcome>> {
+    if req.payload.len() > 4096 {
+        return Err(ApiError::bad_request("payload longer than any code"));
+    }
+    state.scan(&req.payload, req.purpose).map(Json)
+}
+
+/// The issuer keys offline scanners trust.
+#[utoipa::path(get, path = "/v1/voucher/issuers", tag = "voucher", responses((status = 200, body = wire::TrustList)))]
+async fn trust_list(State(state): State<AppState>) -> Json<wire::TrustList> {
+    Json(state.trust_list())
+}
+
+/// The issuer-signed list of revoked devices, for offline scanners to cache.
+#[utoipa::path(get, path = "/v1/voucher/revocations", tag = "voucher", responses((status = 200, body = wire::RevocationList)))]
+async fn revocation_list(State(state): State<AppState>) -> ApiResult<Json<wire::RevocationList>> {
+    state.revocation_list().map(Json)
+}
+
+/// Admin role: revoke any device.
+#[utoipa::path(post, path = "/admin/v1/devices/{device_id}/revoke", tag = "admin", security(("admin" = [])),
+    params(("device_id" = String, Path, description = "dev_ and 16 hex digits")),
+    responses((status = 200, body = Revoked), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn admin_revoke_device(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(device_id): Path<String>,
+) -> ApiResult<Json<Revoked>> {
+    state.revoke_device(&device_id, None)?;
+    Ok(Json(Revoked { revoked: true }))
 }
 
 /// Test-fixture role: the platform clock.

@@ -11,7 +11,11 @@ use axum::http::StatusCode;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use carepass_core::clock::{Clock, OffsetClock};
-use carepass_core::wire::{codes, PersonRecord, SessionGrant, SessionTokens};
+use carepass_core::voucher::cert::{revocation_message, Issuer};
+use carepass_core::voucher::format::{device_id_to_bytes, device_id_to_string};
+use carepass_core::voucher::verify::{DeviceDirectory, KnownDevice, ReplayCache, Verifier};
+use carepass_core::voucher::Purpose;
+use carepass_core::wire::{self, codes, PersonRecord, SessionGrant, SessionTokens};
 use carepass_core::{account, keys};
 use ring::digest::{digest, SHA256};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -25,6 +29,11 @@ pub const ACCESS_TTL_MS: i64 = 15 * 60 * 1000;
 pub const REFRESH_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
 pub const CHALLENGE_TTL_MS: i64 = 2 * 60 * 1000;
 pub const CODE_TTL_S: u32 = 300;
+/// Device certificates for offline codes live 180 days and are renewed at every sign-in.
+pub const CERT_TTL_S: i64 = 180 * 24 * 3600;
+/// How far a phone's corrected clock may still be from the platform's when a code is scanned.
+pub const SCAN_SKEW_MS: i64 = 5_000;
+pub const ISSUER_KEY_ID: u16 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeviceRecord {
@@ -73,6 +82,8 @@ pub struct Platform {
     admin_token_digest: Option<Vec<u8>>,
     /// Compound updates (check then write) run one at a time.
     write: Mutex<()>,
+    issuer: Issuer,
+    verifier: Verifier,
 }
 
 impl Platform {
@@ -85,12 +96,20 @@ impl Platform {
             .get("clock_offset_ms")?
             .and_then(|v| v.as_ref().try_into().ok().map(i64::from_be_bytes))
             .unwrap_or(0);
+        let issuer = load_issuer(&db)?;
+        let verifier = Verifier::new(
+            std::collections::HashMap::from([(issuer.key_id, issuer.public_key())]),
+            SCAN_SKEW_MS,
+            Arc::new(SledReplayCache(db.open_tree("used_codes")?)),
+        );
         let platform = Platform {
             db,
             clock: Arc::new(OffsetClock::new(offset)),
             rng: SystemRandom::new(),
             admin_token_digest: admin_token.map(|t| digest(&SHA256, t.as_bytes()).as_ref().to_vec()),
             write: Mutex::new(()),
+            issuer,
+            verifier,
         };
         if demo_seed {
             platform.seed_demo()?;
@@ -211,8 +230,9 @@ impl Platform {
             }
         };
         let tokens = self.new_session(&person.person_id, &device_id)?;
+        let device_certificate = Some(self.certify(&device_id, &public_key)?);
         self.db.flush()?;
-        Ok(SessionGrant { person, device_id, tokens })
+        Ok(SessionGrant { person, device_id, tokens, device_certificate })
     }
 
     pub fn device(&self, device_id: &str) -> ApiResult<Option<DeviceRecord>> {
@@ -269,8 +289,9 @@ impl Platform {
         keys::verify_p256(&device.public_key, &account::login_message(device_id, nonce), &signature)
             .map_err(|_| ApiError::unauthorized(codes::SIGNATURE_INVALID, "the device signature does not verify"))?;
         let tokens = self.new_session(&person.person_id, device_id)?;
+        let device_certificate = Some(self.certify(device_id, &device.public_key)?);
         self.db.flush()?;
-        Ok(SessionGrant { person, device_id: device_id.into(), tokens })
+        Ok(SessionGrant { person, device_id: device_id.into(), tokens, device_certificate })
     }
 
     /// Trades a refresh token for a new pair. A spent refresh token presented again means it
@@ -342,6 +363,110 @@ impl Platform {
         Ok(())
     }
 
+    // ---- e-voucher codes ---------------------------------------------------------------
+
+    fn certify(&self, device_id: &str, public_key: &[u8]) -> ApiResult<String> {
+        let id = device_id_to_bytes(device_id).map_err(|e| ApiError::internal(e.to_string()))?;
+        let not_after_s =
+            u32::try_from(self.now_ms() / 1000 + CERT_TTL_S).map_err(|_| ApiError::internal("time out of range"))?;
+        let cert = self.issuer.certify(&id, public_key, not_after_s).map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(B64.encode(cert.to_bytes()))
+    }
+
+    /// Verifies a scanned code for `purpose` (accepting each code once) and says whose it is.
+    pub fn scan(&self, payload: &str, purpose: Purpose) -> ApiResult<wire::ScanOutcome> {
+        let directory = PlatformDirectory(self.db.open_tree("devices")?);
+        let verdict = self.verifier.verify(payload, purpose, self.now_ms(), &directory);
+        let code = match verdict {
+            Ok(code) => code,
+            Err(rejection) => {
+                return Ok(wire::ScanOutcome {
+                    accepted: false,
+                    reason: Some(rejection.code().to_string()),
+                    holder: None,
+                    presenter_device_id: None,
+                    presenter_person_id: None,
+                    offline: false,
+                    proxy: false,
+                })
+            }
+        };
+        let device = self.device(&code.device_id)?.ok_or_else(|| ApiError::internal("verified device vanished"))?;
+        let holder = self.person(&device.person_id)?.map(|p| wire::ScannedPerson {
+            person_id: p.person_id,
+            name: p.name,
+            insurance_type: p.insurance_type,
+            pooling_region: p.pooling_region,
+        });
+        Ok(wire::ScanOutcome {
+            accepted: true,
+            reason: None,
+            holder,
+            presenter_device_id: Some(code.device_id),
+            presenter_person_id: Some(device.person_id),
+            offline: code.offline,
+            proxy: code.proxy,
+        })
+    }
+
+    /// Revokes a device (lost phone). With `owner`, only a device of that person may be
+    /// revoked (others answer as unknown); the admin role passes `None`.
+    pub fn revoke_device(&self, device_id: &str, owner: Option<&str>) -> ApiResult<()> {
+        let _w = self.lock()?;
+        let devices = self.db.open_tree("devices")?;
+        let unknown = || ApiError::new(StatusCode::NOT_FOUND, codes::UNKNOWN_DEVICE, "no such device");
+        let mut device: DeviceRecord = get_json(&devices, device_id)?.ok_or_else(unknown)?;
+        if owner.is_some_and(|o| o != device.person_id) {
+            return Err(unknown());
+        }
+        if !device.revoked {
+            device.revoked = true;
+            put_json(&devices, device_id, &device)?;
+            let meta = self.db.open_tree("meta")?;
+            let sequence = read_u64(&meta, "revocation_sequence")? + 1;
+            meta.insert("revocation_sequence", &sequence.to_be_bytes())?;
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn trust_list(&self) -> wire::TrustList {
+        wire::TrustList {
+            issuers: vec![wire::TrustedIssuer {
+                key_id: self.issuer.key_id,
+                public_key: B64.encode(self.issuer.public_key()),
+            }],
+        }
+    }
+
+    /// The signed list of revoked devices.
+    pub fn revocation_list(&self) -> ApiResult<wire::RevocationList> {
+        let mut ids = Vec::new();
+        for entry in self.db.open_tree("devices")?.iter() {
+            let (_, v) = entry?;
+            let device: DeviceRecord = serde_json::from_slice(&v)?;
+            if device.revoked {
+                if let Ok(id) = device_id_to_bytes(&device.device_id) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids.sort_unstable();
+        let sequence = read_u64(&self.db.open_tree("meta")?, "revocation_sequence")?;
+        let issued_at_ms = self.now_ms();
+        let signature = self
+            .issuer
+            .sign(&revocation_message(sequence, issued_at_ms, &ids))
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(wire::RevocationList {
+            sequence,
+            issued_at_ms,
+            issuer_key_id: self.issuer.key_id,
+            device_ids: ids.iter().map(device_id_to_string).collect(),
+            signature: B64.encode(signature),
+        })
+    }
+
     // ---- test fixtures ----------------------------------------------------------------
 
     /// Moves platform time; the offset is kept across restarts.
@@ -398,6 +523,62 @@ impl Platform {
 
     fn random_b64(&self, n: usize) -> ApiResult<String> {
         Ok(B64.encode(self.random_bytes(n)?))
+    }
+}
+
+/// The platform's issuer key, created on first start and kept in the database.
+fn load_issuer(db: &sled::Db) -> Result<Issuer, sled::Error> {
+    let meta = db.open_tree("meta")?;
+    let pkcs8 = match meta.get("issuer_pkcs8")? {
+        Some(v) => v.to_vec(),
+        None => {
+            let fresh = Issuer::generate_pkcs8().map_err(|e| sled::Error::Unsupported(e.to_string()))?;
+            meta.insert("issuer_pkcs8", fresh.as_slice())?;
+            db.flush()?;
+            fresh
+        }
+    };
+    Issuer::from_pkcs8(ISSUER_KEY_ID, &pkcs8).map_err(|e| sled::Error::Unsupported(e.to_string()))
+}
+
+fn read_u64(tree: &sled::Tree, key: &str) -> ApiResult<u64> {
+    Ok(tree.get(key)?.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)).unwrap_or(0))
+}
+
+/// Enrolled devices, for online-profile codes.
+struct PlatformDirectory(sled::Tree);
+
+impl DeviceDirectory for PlatformDirectory {
+    fn device(&self, device_id: &[u8; 8]) -> Option<KnownDevice> {
+        let record: DeviceRecord = serde_json::from_slice(&self.0.get(device_id_to_string(device_id)).ok()??).ok()?;
+        Some(KnownDevice { public_key: record.public_key, revoked: record.revoked })
+    }
+}
+
+/// Used codes, in sled: key → the time until which it must be remembered. Entries past
+/// that are pruned as new codes arrive.
+struct SledReplayCache(sled::Tree);
+
+impl ReplayCache for SledReplayCache {
+    fn first_use(&self, key: &[u8; 16], keep_until_ms: i64, now_ms: i64) -> Result<bool, String> {
+        let fresh = self
+            .0
+            .compare_and_swap(key, None as Option<&[u8]>, Some(&keep_until_ms.to_be_bytes()[..]))
+            .map_err(|e| e.to_string())?
+            .is_ok();
+        if fresh && key[15] == 0 {
+            // About one scan in 256 sweeps out expired entries.
+            for entry in self.0.iter().flatten() {
+                let until = entry.1.as_ref().try_into().map(i64::from_be_bytes).unwrap_or(i64::MAX);
+                if until <= now_ms {
+                    let _ = self.0.remove(entry.0);
+                }
+            }
+        }
+        if fresh {
+            self.0.flush().map_err(|e| e.to_string())?;
+        }
+        Ok(fresh)
     }
 }
 

@@ -471,6 +471,38 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
+    typealias FfiType = UInt8
+    typealias SwiftType = UInt8
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt8 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: UInt8, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
+    typealias FfiType = UInt16
+    typealias SwiftType = UInt16
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
     typealias FfiType = UInt32
     typealias SwiftType = UInt32
@@ -512,6 +544,30 @@ fileprivate struct FfiConverterInt64: FfiConverterPrimitive {
     }
 
     public static func write(_ value: Int64, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterBool : FfiConverter {
+    typealias FfiType = Int8
+    typealias SwiftType = Bool
+
+    public static func lift(_ value: Int8) throws -> Bool {
+        return value != 0
+    }
+
+    public static func lower(_ value: Bool) -> Int8 {
+        return value ? 1 : 0
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Bool {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: Bool, into buf: inout [UInt8]) {
         writeInt(&buf, lower(value))
     }
 }
@@ -627,6 +683,28 @@ public protocol CarePassProtocol: AnyObject, Sendable {
      * Enrols, or signs in again when already enrolled for `phone`.
      */
     func signIn(phone: String, code: String) async throws  -> Profile
+    
+    /**
+     * The code to show now, made on this device with no network. The same code comes back
+     * until its period ends.
+     */
+    func currentCode(purpose: CodePurpose, offline: Bool) throws  -> VoucherCode
+    
+    /**
+     * Revokes one of the signed-in person's devices (a lost phone).
+     */
+    func revokeDevice(deviceId: String) async throws 
+    
+    /**
+     * Learns the platform's time and remembers the offset; returns it in ms.
+     */
+    func syncClock() async throws  -> Int64
+    
+    /**
+     * Hands `listener` the current code now and a new one at every rotation, until
+     * cancelled or an error (reported once through `on_error`).
+     */
+    func watchCodes(purpose: CodePurpose, offline: Bool, listener: CodeListener)  -> CodeWatch
     
 }
 /**
@@ -839,6 +917,75 @@ open func signIn(phone: String, code: String)async throws  -> Profile  {
         )
 }
     
+    /**
+     * The code to show now, made on this device with no network. The same code comes back
+     * until its period ends.
+     */
+open func currentCode(purpose: CodePurpose, offline: Bool)throws  -> VoucherCode  {
+    return try  FfiConverterTypeVoucherCode_lift(try rustCallWithError(FfiConverterTypeCarePassError_lift) {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_carepass_current_code(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeCodePurpose_lower(purpose),
+        FfiConverterBool.lower(offline),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Revokes one of the signed-in person's devices (a lost phone).
+     */
+open func revokeDevice(deviceId: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_revoke_device(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(deviceId)
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_void,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_void,
+            freeFunc: ffi_carepass_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * Learns the platform's time and remembers the offset; returns it in ms.
+     */
+open func syncClock()async throws  -> Int64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_sync_clock(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_i64,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_i64,
+            freeFunc: ffi_carepass_ffi_rust_future_free_i64,
+            liftFunc: FfiConverterInt64.lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * Hands `listener` the current code now and a new one at every rotation, until
+     * cancelled or an error (reported once through `on_error`).
+     */
+open func watchCodes(purpose: CodePurpose, offline: Bool, listener: CodeListener) -> CodeWatch  {
+    return try!  FfiConverterTypeCodeWatch_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_carepass_watch_codes(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeCodePurpose_lower(purpose),
+        FfiConverterBool.lower(offline),
+        FfiConverterTypeCodeListener_lower(listener),uniffiCallStatus
+    )
+})
+}
+    
 
     
 }
@@ -882,6 +1029,367 @@ public func FfiConverterTypeCarePass_lift(_ handle: UInt64) throws -> CarePass {
 #endif
 public func FfiConverterTypeCarePass_lower(_ value: CarePass) -> UInt64 {
     return FfiConverterTypeCarePass.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Receives each new code (at every rotation) or the error that stopped the watch.
+ */
+public protocol CodeListener: AnyObject, Sendable {
+    
+    func onCode(code: VoucherCode) 
+    
+    func onError(error: CarePassError) 
+    
+}
+/**
+ * Receives each new code (at every rotation) or the error that stopped the watch.
+ */
+open class CodeListenerImpl: CodeListener, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_carepass_ffi_fn_clone_codelistener(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_carepass_ffi_fn_free_codelistener(handle, $0) }
+    }
+
+    
+
+    
+open func onCode(code: VoucherCode)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_codelistener_on_code(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeVoucherCode_lower(code),uniffiCallStatus
+    )
+}
+}
+    
+open func onError(error: CarePassError)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_codelistener_on_error(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeCarePassError_lower(error),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceCodeListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceCodeListener = UniffiVTableCallbackInterfaceCodeListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeCodeListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface CodeListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeCodeListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface CodeListener: handle missing in uniffiClone")
+            }
+        },
+        onCode: { (
+            uniffiHandle: UInt64,
+            code: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeCodeListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onCode(
+                     code: try FfiConverterTypeVoucherCode_lift(code)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        onError: { (
+            uniffiHandle: UInt64,
+            error: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeCodeListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onError(
+                     error: try FfiConverterTypeCarePassError_lift(error)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceCodeListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceCodeListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitCodeListener() {
+    uniffi_carepass_ffi_fn_init_callback_vtable_codelistener(UniffiCallbackInterfaceCodeListener.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCodeListener: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<CodeListener>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = CodeListener
+
+    public static func lift(_ handle: UInt64) throws -> CodeListener {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return CodeListenerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: CodeListener) -> UInt64 {
+         if let rustImpl = value as? CodeListenerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CodeListener {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: CodeListener, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCodeListener_lift(_ handle: UInt64) throws -> CodeListener {
+    return try FfiConverterTypeCodeListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCodeListener_lower(_ value: CodeListener) -> UInt64 {
+    return FfiConverterTypeCodeListener.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A running code watch; `cancel()` stops it (idempotent).
+ */
+public protocol CodeWatchProtocol: AnyObject, Sendable {
+    
+    func cancel() 
+    
+}
+/**
+ * A running code watch; `cancel()` stops it (idempotent).
+ */
+open class CodeWatch: CodeWatchProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_carepass_ffi_fn_clone_codewatch(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_carepass_ffi_fn_free_codewatch(handle, $0) }
+    }
+
+    
+
+    
+open func cancel()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_codewatch_cancel(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCodeWatch: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = CodeWatch
+
+    public static func lift(_ handle: UInt64) throws -> CodeWatch {
+        return CodeWatch(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: CodeWatch) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CodeWatch {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: CodeWatch, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCodeWatch_lift(_ handle: UInt64) throws -> CodeWatch {
+    return try FfiConverterTypeCodeWatch.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCodeWatch_lower(_ value: CodeWatch) -> UInt64 {
+    return FfiConverterTypeCodeWatch.lower(value)
 }
 
 
@@ -1594,6 +2102,169 @@ public func FfiConverterTypeSecretStore_lower(_ value: SecretStore) -> UInt64 {
 
 
 
+
+
+/**
+ * The verifier a scanner terminal app runs: issuer trust list, revocation list, skew
+ * allowance, and its own replay cache (each code accepted once per verifier).
+ */
+public protocol VoucherVerifierProtocol: AnyObject, Sendable {
+    
+    /**
+     * Replaces the revocation list.
+     */
+    func setRevoked(deviceIds: [String]) throws 
+    
+    /**
+     * Verifies a scanned payload for `purpose` at the scanner's time `now_ms`.
+     */
+    func verify(payload: String, purpose: CodePurpose, nowMs: Int64, directory: [DirectoryDevice]) throws  -> ScanVerdict
+    
+}
+/**
+ * The verifier a scanner terminal app runs: issuer trust list, revocation list, skew
+ * allowance, and its own replay cache (each code accepted once per verifier).
+ */
+open class VoucherVerifier: VoucherVerifierProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_carepass_ffi_fn_clone_voucherverifier(self.handle, $0) }
+    }
+public convenience init(issuers: [IssuerKey], revokedDeviceIds: [String], skewMs: Int64)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeCarePassError_lift) {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_constructor_voucherverifier_new(
+        FfiConverterSequenceTypeIssuerKey.lower(issuers),
+        FfiConverterSequenceString.lower(revokedDeviceIds),
+        FfiConverterInt64.lower(skewMs),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_carepass_ffi_fn_free_voucherverifier(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Replaces the revocation list.
+     */
+open func setRevoked(deviceIds: [String])throws   {try rustCallWithError(FfiConverterTypeCarePassError_lift) {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_voucherverifier_set_revoked(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceString.lower(deviceIds),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Verifies a scanned payload for `purpose` at the scanner's time `now_ms`.
+     */
+open func verify(payload: String, purpose: CodePurpose, nowMs: Int64, directory: [DirectoryDevice])throws  -> ScanVerdict  {
+    return try  FfiConverterTypeScanVerdict_lift(try rustCallWithError(FfiConverterTypeCarePassError_lift) {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_voucherverifier_verify(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(payload),
+        FfiConverterTypeCodePurpose_lower(purpose),
+        FfiConverterInt64.lower(nowMs),
+        FfiConverterSequenceTypeDirectoryDevice.lower(directory),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVoucherVerifier: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = VoucherVerifier
+
+    public static func lift(_ handle: UInt64) throws -> VoucherVerifier {
+        return VoucherVerifier(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: VoucherVerifier) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VoucherVerifier {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: VoucherVerifier, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVoucherVerifier_lift(_ handle: UInt64) throws -> VoucherVerifier {
+    return try FfiConverterTypeVoucherVerifier.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVoucherVerifier_lower(_ value: VoucherVerifier) -> UInt64 {
+    return FfiConverterTypeVoucherVerifier.lower(value)
+}
+
+
+
+
 /**
  * How the app opens CarePass.
  */
@@ -1704,6 +2375,130 @@ public func FfiConverterTypeCarePassConfig_lower(_ value: CarePassConfig) -> Rus
 
 
 /**
+ * A device the scanner's platform directory knows (online-profile codes).
+ */
+public struct DirectoryDevice: Equatable, Hashable {
+    public let deviceId: String
+    public let publicKey: Data
+    public let revoked: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(deviceId: String, publicKey: Data, revoked: Bool) {
+        self.deviceId = deviceId
+        self.publicKey = publicKey
+        self.revoked = revoked
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DirectoryDevice: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDirectoryDevice: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DirectoryDevice {
+        return
+            try DirectoryDevice(
+                deviceId: FfiConverterString.read(from: &buf), 
+                publicKey: FfiConverterData.read(from: &buf), 
+                revoked: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DirectoryDevice, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.deviceId, into: &buf)
+        FfiConverterData.write(value.publicKey, into: &buf)
+        FfiConverterBool.write(value.revoked, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDirectoryDevice_lift(_ buf: RustBuffer) throws -> DirectoryDevice {
+    return try FfiConverterTypeDirectoryDevice.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDirectoryDevice_lower(_ value: DirectoryDevice) -> RustBuffer {
+    return FfiConverterTypeDirectoryDevice.lower(value)
+}
+
+
+/**
+ * A trusted issuer key (from the platform's trust list).
+ */
+public struct IssuerKey: Equatable, Hashable {
+    public let keyId: UInt16
+    /**
+     * Uncompressed P-256 public key, 65 bytes.
+     */
+    public let publicKey: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: UInt16, 
+        /**
+         * Uncompressed P-256 public key, 65 bytes.
+         */publicKey: Data) {
+        self.keyId = keyId
+        self.publicKey = publicKey
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension IssuerKey: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIssuerKey: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IssuerKey {
+        return
+            try IssuerKey(
+                keyId: FfiConverterUInt16.read(from: &buf), 
+                publicKey: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: IssuerKey, into buf: inout [UInt8]) {
+        FfiConverterUInt16.write(value.keyId, into: &buf)
+        FfiConverterData.write(value.publicKey, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIssuerKey_lift(_ buf: RustBuffer) throws -> IssuerKey {
+    return try FfiConverterTypeIssuerKey.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIssuerKey_lower(_ value: IssuerKey) -> RustBuffer {
+    return FfiConverterTypeIssuerKey.lower(value)
+}
+
+
+/**
  * The signed-in person.
  */
 public struct Profile: Equatable, Hashable {
@@ -1788,6 +2583,210 @@ public func FfiConverterTypeProfile_lower(_ value: Profile) -> RustBuffer {
 }
 
 
+/**
+ * A scanner's verdict.
+ */
+public struct ScanVerdict: Equatable, Hashable {
+    public let accepted: Bool
+    /**
+     * The rejection reason code (`docs/voucher-code.md`), when refused.
+     */
+    public let reason: String?
+    public let deviceId: String?
+    public let purpose: CodePurpose?
+    public let offline: Bool
+    public let proxy: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(accepted: Bool, 
+        /**
+         * The rejection reason code (`docs/voucher-code.md`), when refused.
+         */reason: String?, deviceId: String?, purpose: CodePurpose?, offline: Bool, proxy: Bool) {
+        self.accepted = accepted
+        self.reason = reason
+        self.deviceId = deviceId
+        self.purpose = purpose
+        self.offline = offline
+        self.proxy = proxy
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ScanVerdict: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeScanVerdict: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ScanVerdict {
+        return
+            try ScanVerdict(
+                accepted: FfiConverterBool.read(from: &buf), 
+                reason: FfiConverterOptionString.read(from: &buf), 
+                deviceId: FfiConverterOptionString.read(from: &buf), 
+                purpose: FfiConverterOptionTypeCodePurpose.read(from: &buf), 
+                offline: FfiConverterBool.read(from: &buf), 
+                proxy: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ScanVerdict, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.accepted, into: &buf)
+        FfiConverterOptionString.write(value.reason, into: &buf)
+        FfiConverterOptionString.write(value.deviceId, into: &buf)
+        FfiConverterOptionTypeCodePurpose.write(value.purpose, into: &buf)
+        FfiConverterBool.write(value.offline, into: &buf)
+        FfiConverterBool.write(value.proxy, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeScanVerdict_lift(_ buf: RustBuffer) throws -> ScanVerdict {
+    return try FfiConverterTypeScanVerdict.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeScanVerdict_lower(_ value: ScanVerdict) -> RustBuffer {
+    return FfiConverterTypeScanVerdict.lower(value)
+}
+
+
+/**
+ * A code ready to draw. Times are platform time, ms since the Unix epoch.
+ */
+public struct VoucherCode: Equatable, Hashable {
+    /**
+     * The QR payload (`CP1:` + base45).
+     */
+    public let payload: String
+    public let qrVersion: UInt8
+    /**
+     * Modules per side (no quiet zone: draw four light modules around).
+     */
+    public let qrSize: UInt32
+    /**
+     * `qr_size * qr_size` bytes, row-major: 1 = dark, 0 = light.
+     */
+    public let qrModules: Data
+    public let purpose: CodePurpose
+    public let offline: Bool
+    public let validFromMs: Int64
+    /**
+     * When to show the next code.
+     */
+    public let refreshAtMs: Int64
+    /**
+     * After this, verifiers refuse it.
+     */
+    public let expiresAtMs: Int64
+    /**
+     * Whole seconds until the next code, when this record was made.
+     */
+    public let secondsLeft: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The QR payload (`CP1:` + base45).
+         */payload: String, qrVersion: UInt8, 
+        /**
+         * Modules per side (no quiet zone: draw four light modules around).
+         */qrSize: UInt32, 
+        /**
+         * `qr_size * qr_size` bytes, row-major: 1 = dark, 0 = light.
+         */qrModules: Data, purpose: CodePurpose, offline: Bool, validFromMs: Int64, 
+        /**
+         * When to show the next code.
+         */refreshAtMs: Int64, 
+        /**
+         * After this, verifiers refuse it.
+         */expiresAtMs: Int64, 
+        /**
+         * Whole seconds until the next code, when this record was made.
+         */secondsLeft: UInt32) {
+        self.payload = payload
+        self.qrVersion = qrVersion
+        self.qrSize = qrSize
+        self.qrModules = qrModules
+        self.purpose = purpose
+        self.offline = offline
+        self.validFromMs = validFromMs
+        self.refreshAtMs = refreshAtMs
+        self.expiresAtMs = expiresAtMs
+        self.secondsLeft = secondsLeft
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension VoucherCode: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVoucherCode: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VoucherCode {
+        return
+            try VoucherCode(
+                payload: FfiConverterString.read(from: &buf), 
+                qrVersion: FfiConverterUInt8.read(from: &buf), 
+                qrSize: FfiConverterUInt32.read(from: &buf), 
+                qrModules: FfiConverterData.read(from: &buf), 
+                purpose: FfiConverterTypeCodePurpose.read(from: &buf), 
+                offline: FfiConverterBool.read(from: &buf), 
+                validFromMs: FfiConverterInt64.read(from: &buf), 
+                refreshAtMs: FfiConverterInt64.read(from: &buf), 
+                expiresAtMs: FfiConverterInt64.read(from: &buf), 
+                secondsLeft: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: VoucherCode, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.payload, into: &buf)
+        FfiConverterUInt8.write(value.qrVersion, into: &buf)
+        FfiConverterUInt32.write(value.qrSize, into: &buf)
+        FfiConverterData.write(value.qrModules, into: &buf)
+        FfiConverterTypeCodePurpose.write(value.purpose, into: &buf)
+        FfiConverterBool.write(value.offline, into: &buf)
+        FfiConverterInt64.write(value.validFromMs, into: &buf)
+        FfiConverterInt64.write(value.refreshAtMs, into: &buf)
+        FfiConverterInt64.write(value.expiresAtMs, into: &buf)
+        FfiConverterUInt32.write(value.secondsLeft, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVoucherCode_lift(_ buf: RustBuffer) throws -> VoucherCode {
+    return try FfiConverterTypeVoucherCode.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVoucherCode_lower(_ value: VoucherCode) -> RustBuffer {
+    return FfiConverterTypeVoucherCode.lower(value)
+}
+
+
 public 
 enum CarePassError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
 
@@ -1822,6 +2821,8 @@ enum CarePassError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
     case Storage(reason: String
     )
     case KeyStore(reason: String
+    )
+    case NoOfflineCertificate(reason: String
     )
     case Internal(reason: String
     )
@@ -1900,7 +2901,10 @@ public struct FfiConverterTypeCarePassError: FfiConverterRustBuffer {
         case 15: return .KeyStore(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 16: return .Internal(
+        case 16: return .NoOfflineCertificate(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 17: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -1991,8 +2995,13 @@ public struct FfiConverterTypeCarePassError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(reason):
+        case let .NoOfflineCertificate(reason):
             writeInt(&buf, Int32(16))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(17))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -2013,6 +3022,89 @@ public func FfiConverterTypeCarePassError_lift(_ buf: RustBuffer) throws -> Care
 public func FfiConverterTypeCarePassError_lower(_ value: CarePassError) -> RustBuffer {
     return FfiConverterTypeCarePassError.lower(value)
 }
+
+
+/**
+ * What a code is shown for.
+ */
+
+public enum CodePurpose: Equatable, Hashable {
+    
+    case registration
+    case outpatientSettlement
+    case pharmacyPurchase
+    case prescriptionDownload
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension CodePurpose: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCodePurpose: FfiConverterRustBuffer {
+    typealias SwiftType = CodePurpose
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CodePurpose {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .registration
+        
+        case 2: return .outpatientSettlement
+        
+        case 3: return .pharmacyPurchase
+        
+        case 4: return .prescriptionDownload
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: CodePurpose, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .registration:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .outpatientSettlement:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .pharmacyPurchase:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .prescriptionDownload:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCodePurpose_lift(_ buf: RustBuffer) throws -> CodePurpose {
+    return try FfiConverterTypeCodePurpose.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCodePurpose_lower(_ value: CodePurpose) -> RustBuffer {
+    return FfiConverterTypeCodePurpose.lower(value)
+}
+
 
 
 
@@ -2248,6 +3340,30 @@ public func FfiConverterTypePlatformError_lower(_ value: PlatformError) -> RustB
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
+    typealias SwiftType = String?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterString.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterString.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
     typealias SwiftType = Data?
 
@@ -2344,6 +3460,30 @@ fileprivate struct FfiConverterOptionTypeProfile: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeCodePurpose: FfiConverterRustBuffer {
+    typealias SwiftType = CodePurpose?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeCodePurpose.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeCodePurpose.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -2361,6 +3501,56 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeDirectoryDevice: FfiConverterRustBuffer {
+    typealias SwiftType = [DirectoryDevice]
+
+    public static func write(_ value: [DirectoryDevice], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeDirectoryDevice.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [DirectoryDevice] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [DirectoryDevice]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeDirectoryDevice.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeIssuerKey: FfiConverterRustBuffer {
+    typealias SwiftType = [IssuerKey]
+
+    public static func write(_ value: [IssuerKey], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeIssuerKey.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [IssuerKey] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [IssuerKey]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeIssuerKey.read(from: &buf))
         }
         return seq
     }
@@ -2423,6 +3613,18 @@ public func coreVersion() -> String  {
     )
 })
 }
+/**
+ * An SVG of the QR code for `payload` (error correction M, quiet zone included).
+ */
+public func qrSvg(payload: String, modulePx: UInt32)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeCarePassError_lift) {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_func_qr_svg(
+        FfiConverterString.lower(payload),
+        FfiConverterUInt32.lower(modulePx),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -2440,6 +3642,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.contractVersionMismatch
     }
     if (uniffi_carepass_ffi_checksum_func_core_version() != 34868) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_func_qr_svg() != 39712) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_carepass_current_profile() != 29319) {
@@ -2466,6 +3671,18 @@ private let initializationResult: InitializationResult = {
     if (uniffi_carepass_ffi_checksum_method_carepass_sign_in() != 56457) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_carepass_ffi_checksum_method_carepass_current_code() != 6523) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_revoke_device() != 9066) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_sync_clock() != 19506) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_watch_codes() != 28768) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_carepass_ffi_checksum_method_devicekeystore_public_key() != 19373) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -2481,10 +3698,29 @@ private let initializationResult: InitializationResult = {
     if (uniffi_carepass_ffi_checksum_method_secretstore_save() != 20850) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_carepass_ffi_checksum_method_codelistener_on_code() != 13581) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_codelistener_on_error() != 3603) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_codewatch_cancel() != 10121) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_voucherverifier_set_revoked() != 37184) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_voucherverifier_verify() != 30434) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_carepass_ffi_checksum_constructor_carepass_open() != 39031) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_carepass_ffi_checksum_constructor_voucherverifier_new() != 8309) {
+        return InitializationResult.apiChecksumMismatch
+    }
 
+    uniffiCallbackInitCodeListener()
     uniffiCallbackInitDeviceKeyStore()
     uniffiCallbackInitLogger()
     uniffiCallbackInitSecretStore()

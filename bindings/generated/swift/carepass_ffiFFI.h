@@ -278,6 +278,20 @@ typedef void (*UniffiCallbackInterfaceSecretStoreMethod1)(uint64_t, RustBuffer, 
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_CODE_LISTENER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_CODE_LISTENER_METHOD0
+typedef void (*UniffiCallbackInterfaceCodeListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_CODE_LISTENER_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_CODE_LISTENER_METHOD1
+typedef void (*UniffiCallbackInterfaceCodeListenerMethod1)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_DEVICE_KEY_STORE
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_DEVICE_KEY_STORE
 typedef struct UniffiVTableCallbackInterfaceDeviceKeyStore {
@@ -305,6 +319,16 @@ typedef struct UniffiVTableCallbackInterfaceSecretStore {
     UniffiCallbackInterfaceSecretStoreMethod0 _Nonnull load;
     UniffiCallbackInterfaceSecretStoreMethod1 _Nonnull save;
 } UniffiVTableCallbackInterfaceSecretStore;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_CODE_LISTENER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_CODE_LISTENER
+typedef struct UniffiVTableCallbackInterfaceCodeListener {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceCodeListenerMethod0 _Nonnull onCode;
+    UniffiCallbackInterfaceCodeListenerMethod1 _Nonnull onError;
+} UniffiVTableCallbackInterfaceCodeListener;
 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_CAREPASS
@@ -360,6 +384,26 @@ int64_t uniffi_carepass_ffi_fn_method_carepass_server_clock_offset_ms(uint64_t p
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_SIGN_IN
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_SIGN_IN
 uint64_t uniffi_carepass_ffi_fn_method_carepass_sign_in(uint64_t ptr, RustBuffer phone, RustBuffer code
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CURRENT_CODE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CURRENT_CODE
+RustBuffer uniffi_carepass_ffi_fn_method_carepass_current_code(uint64_t ptr, RustBuffer purpose, int8_t offline, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_REVOKE_DEVICE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_REVOKE_DEVICE
+uint64_t uniffi_carepass_ffi_fn_method_carepass_revoke_device(uint64_t ptr, RustBuffer device_id
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_SYNC_CLOCK
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_SYNC_CLOCK
+uint64_t uniffi_carepass_ffi_fn_method_carepass_sync_clock(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_WATCH_CODES
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_WATCH_CODES
+uint64_t uniffi_carepass_ffi_fn_method_carepass_watch_codes(uint64_t ptr, RustBuffer purpose, int8_t offline, uint64_t listener, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_DEVICEKEYSTORE
@@ -432,10 +476,80 @@ RustBuffer uniffi_carepass_ffi_fn_method_secretstore_load(uint64_t ptr, RustBuff
 void uniffi_carepass_ffi_fn_method_secretstore_save(uint64_t ptr, RustBuffer name, RustBuffer value, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_CODELISTENER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_CODELISTENER
+uint64_t uniffi_carepass_ffi_fn_clone_codelistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_CODELISTENER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_CODELISTENER
+void uniffi_carepass_ffi_fn_free_codelistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_INIT_CALLBACK_VTABLE_CODELISTENER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_INIT_CALLBACK_VTABLE_CODELISTENER
+void uniffi_carepass_ffi_fn_init_callback_vtable_codelistener(const UniffiVTableCallbackInterfaceCodeListener* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CODELISTENER_ON_CODE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CODELISTENER_ON_CODE
+void uniffi_carepass_ffi_fn_method_codelistener_on_code(uint64_t ptr, RustBuffer code, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CODELISTENER_ON_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CODELISTENER_ON_ERROR
+void uniffi_carepass_ffi_fn_method_codelistener_on_error(uint64_t ptr, RustBuffer error, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_CODEWATCH
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_CODEWATCH
+uint64_t uniffi_carepass_ffi_fn_clone_codewatch(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_CODEWATCH
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_CODEWATCH
+void uniffi_carepass_ffi_fn_free_codewatch(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CODEWATCH_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CODEWATCH_CANCEL
+void uniffi_carepass_ffi_fn_method_codewatch_cancel(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_VOUCHERVERIFIER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_VOUCHERVERIFIER
+uint64_t uniffi_carepass_ffi_fn_clone_voucherverifier(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_VOUCHERVERIFIER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_VOUCHERVERIFIER
+void uniffi_carepass_ffi_fn_free_voucherverifier(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CONSTRUCTOR_VOUCHERVERIFIER_NEW
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CONSTRUCTOR_VOUCHERVERIFIER_NEW
+uint64_t uniffi_carepass_ffi_fn_constructor_voucherverifier_new(RustBuffer issuers, RustBuffer revoked_device_ids, int64_t skew_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_VOUCHERVERIFIER_SET_REVOKED
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_VOUCHERVERIFIER_SET_REVOKED
+void uniffi_carepass_ffi_fn_method_voucherverifier_set_revoked(uint64_t ptr, RustBuffer device_ids, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_VOUCHERVERIFIER_VERIFY
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_VOUCHERVERIFIER_VERIFY
+RustBuffer uniffi_carepass_ffi_fn_method_voucherverifier_verify(uint64_t ptr, RustBuffer payload, RustBuffer purpose, int64_t now_ms, RustBuffer directory, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FUNC_CORE_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FUNC_CORE_VERSION
 RustBuffer uniffi_carepass_ffi_fn_func_core_version(RustCallStatus *_Nonnull out_status
     
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FUNC_QR_SVG
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FUNC_QR_SVG
+RustBuffer uniffi_carepass_ffi_fn_func_qr_svg(RustBuffer payload, uint32_t module_px, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_CAREPASS_FFI_RUSTBUFFER_ALLOC
@@ -704,6 +818,12 @@ uint16_t uniffi_carepass_ffi_checksum_func_core_version(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_FUNC_QR_SVG
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_FUNC_QR_SVG
+uint16_t uniffi_carepass_ffi_checksum_func_qr_svg(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_CURRENT_PROFILE
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_CURRENT_PROFILE
 uint16_t uniffi_carepass_ffi_checksum_method_carepass_current_profile(void
@@ -752,6 +872,30 @@ uint16_t uniffi_carepass_ffi_checksum_method_carepass_sign_in(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_CURRENT_CODE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_CURRENT_CODE
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_current_code(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_REVOKE_DEVICE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_REVOKE_DEVICE
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_revoke_device(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_SYNC_CLOCK
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_SYNC_CLOCK
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_sync_clock(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_WATCH_CODES
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_WATCH_CODES
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_watch_codes(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_DEVICEKEYSTORE_PUBLIC_KEY
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_DEVICEKEYSTORE_PUBLIC_KEY
 uint16_t uniffi_carepass_ffi_checksum_method_devicekeystore_public_key(void
@@ -782,9 +926,45 @@ uint16_t uniffi_carepass_ffi_checksum_method_secretstore_save(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CODELISTENER_ON_CODE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CODELISTENER_ON_CODE
+uint16_t uniffi_carepass_ffi_checksum_method_codelistener_on_code(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CODELISTENER_ON_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CODELISTENER_ON_ERROR
+uint16_t uniffi_carepass_ffi_checksum_method_codelistener_on_error(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CODEWATCH_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CODEWATCH_CANCEL
+uint16_t uniffi_carepass_ffi_checksum_method_codewatch_cancel(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_VOUCHERVERIFIER_SET_REVOKED
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_VOUCHERVERIFIER_SET_REVOKED
+uint16_t uniffi_carepass_ffi_checksum_method_voucherverifier_set_revoked(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_VOUCHERVERIFIER_VERIFY
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_VOUCHERVERIFIER_VERIFY
+uint16_t uniffi_carepass_ffi_checksum_method_voucherverifier_verify(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_CONSTRUCTOR_CAREPASS_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_CONSTRUCTOR_CAREPASS_OPEN
 uint16_t uniffi_carepass_ffi_checksum_constructor_carepass_open(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_CONSTRUCTOR_VOUCHERVERIFIER_NEW
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_CONSTRUCTOR_VOUCHERVERIFIER_NEW
+uint16_t uniffi_carepass_ffi_checksum_constructor_voucherverifier_new(void
     
 );
 #endif

@@ -672,6 +672,12 @@ internal interface UniffiCallbackInterfaceSecretStoreMethod0 : com.sun.jna.Callb
 internal interface UniffiCallbackInterfaceSecretStoreMethod1 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`name`: RustBuffer.ByValue,`value`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceCodeListenerMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`code`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceCodeListenerMethod1 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "publicKey", "sign")
 internal open class UniffiVTableCallbackInterfaceDeviceKeyStore(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
@@ -735,6 +741,28 @@ internal open class UniffiVTableCallbackInterfaceSecretStore(
     }
 
 }
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "onCode", "onError")
+internal open class UniffiVTableCallbackInterfaceCodeListener(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `onCode`: UniffiCallbackInterfaceCodeListenerMethod0? = null,
+    @JvmField internal var `onError`: UniffiCallbackInterfaceCodeListenerMethod1? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `onCode`: UniffiCallbackInterfaceCodeListenerMethod0? = null,
+        `onError`: UniffiCallbackInterfaceCodeListenerMethod1? = null,
+    ): UniffiVTableCallbackInterfaceCodeListener(`uniffiFree`,`uniffiClone`,`onCode`,`onError`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceCodeListener) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `onCode` = other.`onCode`
+        `onError` = other.`onError`
+    }
+
+}
 
 // A JNA Library to expose the extern-C FFI definitions.
 // This is an implementation detail which will be called internally by the public API.
@@ -762,6 +790,8 @@ internal object IntegrityCheckingUniffiLib {
     internal fun ensureInitialized() = Unit
     external fun uniffi_carepass_ffi_checksum_func_core_version(
     ): Int
+    external fun uniffi_carepass_ffi_checksum_func_qr_svg(
+    ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_current_profile(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_enrol(
@@ -778,6 +808,14 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_sign_in(
     ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_current_code(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_revoke_device(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_sync_clock(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_watch_codes(
+    ): Int
     external fun uniffi_carepass_ffi_checksum_method_devicekeystore_public_key(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_devicekeystore_sign(
@@ -788,7 +826,19 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_secretstore_save(
     ): Int
+    external fun uniffi_carepass_ffi_checksum_method_codelistener_on_code(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_codelistener_on_error(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_codewatch_cancel(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_voucherverifier_set_revoked(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_voucherverifier_verify(
+    ): Int
     external fun uniffi_carepass_ffi_checksum_constructor_carepass_open(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_constructor_voucherverifier_new(
     ): Int
     external fun ffi_carepass_ffi_uniffi_contract_version(
     ): Int
@@ -806,6 +856,7 @@ internal object UniffiLib {
 
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "carepass_ffi"))
+        uniffiCallbackInterfaceCodeListener.register(this)
         uniffiCallbackInterfaceDeviceKeyStore.register(this)
         uniffiCallbackInterfaceLogger.register(this)
         uniffiCallbackInterfaceSecretStore.register(this)
@@ -835,6 +886,14 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_sign_in(`ptr`: Long,`phone`: RustBuffer.ByValue,`code`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_current_code(`ptr`: Long,`purpose`: RustBuffer.ByValue,`offline`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_carepass_ffi_fn_method_carepass_revoke_device(`ptr`: Long,`deviceId`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_sync_clock(`ptr`: Long,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_watch_codes(`ptr`: Long,`purpose`: RustBuffer.ByValue,`offline`: Byte,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_carepass_ffi_fn_clone_devicekeystore(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_carepass_ffi_fn_free_devicekeystore(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -863,7 +922,35 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_carepass_ffi_fn_method_secretstore_save(`ptr`: Long,`name`: RustBuffer.ByValue,`value`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_carepass_ffi_fn_clone_codelistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_carepass_ffi_fn_free_codelistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_init_callback_vtable_codelistener(`vtable`: UniffiVTableCallbackInterfaceCodeListener,
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_method_codelistener_on_code(`ptr`: Long,`code`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_method_codelistener_on_error(`ptr`: Long,`error`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_clone_codewatch(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_carepass_ffi_fn_free_codewatch(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_method_codewatch_cancel(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_clone_voucherverifier(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_carepass_ffi_fn_free_voucherverifier(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_constructor_voucherverifier_new(`issuers`: RustBuffer.ByValue,`revokedDeviceIds`: RustBuffer.ByValue,`skewMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_voucherverifier_set_revoked(`ptr`: Long,`deviceIds`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_method_voucherverifier_verify(`ptr`: Long,`payload`: RustBuffer.ByValue,`purpose`: RustBuffer.ByValue,`nowMs`: Long,`directory`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_carepass_ffi_fn_func_core_version(uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_carepass_ffi_fn_func_qr_svg(`payload`: RustBuffer.ByValue,`modulePx`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_carepass_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -987,6 +1074,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_carepass_ffi_checksum_func_core_version() and 0xFFFF) != 34868) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_carepass_ffi_checksum_func_qr_svg() and 0xFFFF) != 39712) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_current_profile() and 0xFFFF) != 29319) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1011,6 +1101,18 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_sign_in() and 0xFFFF) != 56457) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_current_code() and 0xFFFF) != 6523) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_revoke_device() and 0xFFFF) != 9066) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_sync_clock() and 0xFFFF) != 19506) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_watch_codes() and 0xFFFF) != 28768) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_carepass_ffi_checksum_method_devicekeystore_public_key() and 0xFFFF) != 19373) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1026,7 +1128,25 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_carepass_ffi_checksum_method_secretstore_save() and 0xFFFF) != 20850) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_carepass_ffi_checksum_method_codelistener_on_code() and 0xFFFF) != 13581) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_codelistener_on_error() and 0xFFFF) != 3603) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_codewatch_cancel() and 0xFFFF) != 10121) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_voucherverifier_set_revoked() and 0xFFFF) != 37184) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_voucherverifier_verify() and 0xFFFF) != 30434) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_carepass_ffi_checksum_constructor_carepass_open() and 0xFFFF) != 39031) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_constructor_voucherverifier_new() and 0xFFFF) != 8309) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -1260,6 +1380,60 @@ private class JavaLangRefCleanable(
 /**
  * @suppress
  */
+public object FfiConverterUByte: FfiConverter<UByte, Byte> {
+    override fun lift(value: Byte): UByte {
+        return value.toUByte()
+    }
+
+    fun lift(value: Int): UByte {
+        return value.toUByte()
+    }
+
+    override fun read(buf: ByteBuffer): UByte {
+        return lift(buf.get())
+    }
+
+    override fun lower(value: UByte): Byte {
+        return value.toByte()
+    }
+
+    override fun allocationSize(value: UByte) = 1UL
+
+    override fun write(value: UByte, buf: ByteBuffer) {
+        buf.put(value.toByte())
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterUShort: FfiConverter<UShort, Short> {
+    override fun lift(value: Short): UShort {
+        return value.toUShort()
+    }
+
+    fun lift(value: Int): UShort {
+        return value.toUShort()
+    }
+
+    override fun read(buf: ByteBuffer): UShort {
+        return lift(buf.getShort())
+    }
+
+    override fun lower(value: UShort): Short {
+        return value.toShort()
+    }
+
+    override fun allocationSize(value: UShort) = 2UL
+
+    override fun write(value: UShort, buf: ByteBuffer) {
+        buf.putShort(value.toShort())
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterUInt: FfiConverter<UInt, Int> {
     override fun lift(value: Int): UInt {
         return value.toUInt()
@@ -1323,6 +1497,29 @@ public object FfiConverterLong: FfiConverter<Long, Long> {
 
     override fun write(value: Long, buf: ByteBuffer) {
         buf.putLong(value)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterBoolean: FfiConverter<Boolean, Byte> {
+    override fun lift(value: Byte): Boolean {
+        return value.toInt() != 0
+    }
+
+    override fun read(buf: ByteBuffer): Boolean {
+        return lift(buf.get())
+    }
+
+    override fun lower(value: Boolean): Byte {
+        return if (value) 1.toByte() else 0.toByte()
+    }
+
+    override fun allocationSize(value: Boolean) = 1UL
+
+    override fun write(value: Boolean, buf: ByteBuffer) {
+        buf.put(lower(value))
     }
 }
 
@@ -1542,6 +1739,28 @@ public interface CarePassInterface {
      * Enrols, or signs in again when already enrolled for `phone`.
      */
     suspend fun `signIn`(`phone`: kotlin.String, `code`: kotlin.String): Profile
+    
+    /**
+     * The code to show now, made on this device with no network. The same code comes back
+     * until its period ends.
+     */
+    fun `currentCode`(`purpose`: CodePurpose, `offline`: kotlin.Boolean): VoucherCode
+    
+    /**
+     * Revokes one of the signed-in person's devices (a lost phone).
+     */
+    suspend fun `revokeDevice`(`deviceId`: kotlin.String)
+    
+    /**
+     * Learns the platform's time and remembers the offset; returns it in ms.
+     */
+    suspend fun `syncClock`(): kotlin.Long
+    
+    /**
+     * Hands `listener` the current code now and a new one at every rotation, until
+     * cancelled or an error (reported once through `on_error`).
+     */
+    fun `watchCodes`(`purpose`: CodePurpose, `offline`: kotlin.Boolean, `listener`: CodeListener): CodeWatch
     
     companion object
 }
@@ -1836,6 +2055,96 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
     }
 
     
+    /**
+     * The code to show now, made on this device with no network. The same code comes back
+     * until its period ends.
+     */
+    @Throws(CarePassException::class)override fun `currentCode`(`purpose`: CodePurpose, `offline`: kotlin.Boolean): VoucherCode {
+            return FfiConverterTypeVoucherCode.lift(
+    callWithHandle {
+    uniffiRustCallWithError(CarePassException) { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_carepass_current_code(
+        it,
+        
+        FfiConverterTypeCodePurpose.lower(`purpose`),
+        FfiConverterBoolean.lower(`offline`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Revokes one of the signed-in person's devices (a lost phone).
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `revokeDevice`(`deviceId`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_revoke_device(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`deviceId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Learns the platform's time and remembers the offset; returns it in ms.
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `syncClock`() : kotlin.Long {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_sync_clock(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_i64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_i64(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_i64(future) },
+        // lift function
+        { FfiConverterLong.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Hands `listener` the current code now and a new one at every rotation, until
+     * cancelled or an error (reported once through `on_error`).
+     */override fun `watchCodes`(`purpose`: CodePurpose, `offline`: kotlin.Boolean, `listener`: CodeListener): CodeWatch {
+            return FfiConverterTypeCodeWatch.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_carepass_watch_codes(
+        it,
+        
+        FfiConverterTypeCodePurpose.lower(`purpose`),
+        FfiConverterBoolean.lower(`offline`),
+        FfiConverterTypeCodeListener.lower(`listener`),_status)
+}
+    }
+    )
+    }
+    
+
+    
 
     
 
@@ -1887,6 +2196,611 @@ public object FfiConverterTypeCarePass: FfiConverter<CarePass, Long> {
     override fun allocationSize(value: CarePass) = 8UL
 
     override fun write(value: CarePass, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Receives each new code (at every rotation) or the error that stopped the watch.
+ */
+public interface CodeListener {
+    
+    fun `onCode`(`code`: VoucherCode)
+    
+    fun `onError`(`error`: CarePassException)
+    
+    companion object
+}
+
+/**
+ * Receives each new code (at every rotation) or the error that stopped the watch.
+ */
+open class CodeListenerImpl: Disposable, AutoCloseable, CodeListener
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_carepass_ffi_fn_free_codelistener(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_carepass_ffi_fn_clone_codelistener(handle, status)
+        }
+    }
+
+    override fun `onCode`(`code`: VoucherCode)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_codelistener_on_code(
+        it,
+        
+        FfiConverterTypeVoucherCode.lower(`code`),_status)
+}
+    }
+    
+    
+
+    override fun `onError`(`error`: CarePassException)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_codelistener_on_error(
+        it,
+        
+        FfiConverterTypeCarePassError.lower(`error`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceCodeListener {
+    internal object `onCode`: UniffiCallbackInterfaceCodeListenerMethod0 {
+        override fun callback(`uniffiHandle`: Long,`code`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeCodeListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onCode`(
+                    FfiConverterTypeVoucherCode.lift(`code`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+    internal object `onError`: UniffiCallbackInterfaceCodeListenerMethod1 {
+        override fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeCodeListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onError`(
+                    FfiConverterTypeCarePassError.lift(`error`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeCodeListener.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeCodeListener.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceCodeListener.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `onCode`,
+        `onError`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_carepass_ffi_fn_init_callback_vtable_codelistener(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCodeListener: FfiConverter<CodeListener, Long> {
+    internal val handleMap = UniffiHandleMap<CodeListener>()
+
+    override fun lower(value: CodeListener): Long {
+        if (value is CodeListenerImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): CodeListener {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return CodeListenerImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): CodeListener {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: CodeListener) = 8UL
+
+    override fun write(value: CodeListener, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * A running code watch; `cancel()` stops it (idempotent).
+ */
+public interface CodeWatchInterface {
+    
+    fun `cancel`()
+    
+    companion object
+}
+
+/**
+ * A running code watch; `cancel()` stops it (idempotent).
+ */
+open class CodeWatch: Disposable, AutoCloseable, CodeWatchInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_carepass_ffi_fn_free_codewatch(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_carepass_ffi_fn_clone_codewatch(handle, status)
+        }
+    }
+
+    override fun `cancel`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_codewatch_cancel(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCodeWatch: FfiConverter<CodeWatch, Long> {
+    override fun lower(value: CodeWatch): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): CodeWatch {
+        return CodeWatch(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): CodeWatch {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: CodeWatch) = 8UL
+
+    override fun write(value: CodeWatch, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -2942,6 +3856,313 @@ public object FfiConverterTypeSecretStore: FfiConverter<SecretStore, Long> {
 }
 
 
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * The verifier a scanner terminal app runs: issuer trust list, revocation list, skew
+ * allowance, and its own replay cache (each code accepted once per verifier).
+ */
+public interface VoucherVerifierInterface {
+    
+    /**
+     * Replaces the revocation list.
+     */
+    fun `setRevoked`(`deviceIds`: List<kotlin.String>)
+    
+    /**
+     * Verifies a scanned payload for `purpose` at the scanner's time `now_ms`.
+     */
+    fun `verify`(`payload`: kotlin.String, `purpose`: CodePurpose, `nowMs`: kotlin.Long, `directory`: List<DirectoryDevice>): ScanVerdict
+    
+    companion object
+}
+
+/**
+ * The verifier a scanner terminal app runs: issuer trust list, revocation list, skew
+ * allowance, and its own replay cache (each code accepted once per verifier).
+ */
+open class VoucherVerifier: Disposable, AutoCloseable, VoucherVerifierInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+    constructor(`issuers`: List<IssuerKey>, `revokedDeviceIds`: List<kotlin.String>, `skewMs`: kotlin.Long) :
+        this(UniffiWithHandle, 
+    uniffiRustCallWithError(CarePassException) { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_constructor_voucherverifier_new(
+    
+        
+        FfiConverterSequenceTypeIssuerKey.lower(`issuers`),
+        FfiConverterSequenceString.lower(`revokedDeviceIds`),
+        FfiConverterLong.lower(`skewMs`),_status)
+}
+    )
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_carepass_ffi_fn_free_voucherverifier(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_carepass_ffi_fn_clone_voucherverifier(handle, status)
+        }
+    }
+
+    
+    /**
+     * Replaces the revocation list.
+     */
+    @Throws(CarePassException::class)override fun `setRevoked`(`deviceIds`: List<kotlin.String>)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(CarePassException) { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_voucherverifier_set_revoked(
+        it,
+        
+        FfiConverterSequenceString.lower(`deviceIds`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Verifies a scanned payload for `purpose` at the scanner's time `now_ms`.
+     */
+    @Throws(CarePassException::class)override fun `verify`(`payload`: kotlin.String, `purpose`: CodePurpose, `nowMs`: kotlin.Long, `directory`: List<DirectoryDevice>): ScanVerdict {
+            return FfiConverterTypeScanVerdict.lift(
+    callWithHandle {
+    uniffiRustCallWithError(CarePassException) { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_voucherverifier_verify(
+        it,
+        
+        FfiConverterString.lower(`payload`),
+        FfiConverterTypeCodePurpose.lower(`purpose`),
+        FfiConverterLong.lower(`nowMs`),
+        FfiConverterSequenceTypeDirectoryDevice.lower(`directory`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVoucherVerifier: FfiConverter<VoucherVerifier, Long> {
+    override fun lower(value: VoucherVerifier): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): VoucherVerifier {
+        return VoucherVerifier(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): VoucherVerifier {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: VoucherVerifier) = 8UL
+
+    override fun write(value: VoucherVerifier, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
 
 /**
  * How the app opens CarePass.
@@ -3023,6 +4244,96 @@ public object FfiConverterTypeCarePassConfig: FfiConverterRustBuffer<CarePassCon
 
 
 /**
+ * A device the scanner's platform directory knows (online-profile codes).
+ */
+data class DirectoryDevice (
+    var `deviceId`: kotlin.String
+    , 
+    var `publicKey`: kotlin.ByteArray
+    , 
+    var `revoked`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDirectoryDevice: FfiConverterRustBuffer<DirectoryDevice> {
+    override fun read(buf: ByteBuffer): DirectoryDevice {
+        return DirectoryDevice(
+            FfiConverterString.read(buf),
+            FfiConverterByteArray.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: DirectoryDevice) = (
+            FfiConverterString.allocationSize(value.`deviceId`) +
+            FfiConverterByteArray.allocationSize(value.`publicKey`) +
+            FfiConverterBoolean.allocationSize(value.`revoked`)
+    )
+
+    override fun write(value: DirectoryDevice, buf: ByteBuffer) {
+            FfiConverterString.write(value.`deviceId`, buf)
+            FfiConverterByteArray.write(value.`publicKey`, buf)
+            FfiConverterBoolean.write(value.`revoked`, buf)
+    }
+}
+
+
+
+/**
+ * A trusted issuer key (from the platform's trust list).
+ */
+data class IssuerKey (
+    var `keyId`: kotlin.UShort
+    , 
+    /**
+     * Uncompressed P-256 public key, 65 bytes.
+     */
+    var `publicKey`: kotlin.ByteArray
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeIssuerKey: FfiConverterRustBuffer<IssuerKey> {
+    override fun read(buf: ByteBuffer): IssuerKey {
+        return IssuerKey(
+            FfiConverterUShort.read(buf),
+            FfiConverterByteArray.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: IssuerKey) = (
+            FfiConverterUShort.allocationSize(value.`keyId`) +
+            FfiConverterByteArray.allocationSize(value.`publicKey`)
+    )
+
+    override fun write(value: IssuerKey, buf: ByteBuffer) {
+            FfiConverterUShort.write(value.`keyId`, buf)
+            FfiConverterByteArray.write(value.`publicKey`, buf)
+    }
+}
+
+
+
+/**
  * The signed-in person.
  */
 data class Profile (
@@ -3093,6 +4404,169 @@ public object FfiConverterTypeProfile: FfiConverterRustBuffer<Profile> {
             FfiConverterString.write(value.`poolingRegion`, buf)
             FfiConverterString.write(value.`poolingRegionName`, buf)
             FfiConverterString.write(value.`deviceId`, buf)
+    }
+}
+
+
+
+/**
+ * A scanner's verdict.
+ */
+data class ScanVerdict (
+    var `accepted`: kotlin.Boolean
+    , 
+    /**
+     * The rejection reason code (`docs/voucher-code.md`), when refused.
+     */
+    var `reason`: kotlin.String?
+    , 
+    var `deviceId`: kotlin.String?
+    , 
+    var `purpose`: CodePurpose?
+    , 
+    var `offline`: kotlin.Boolean
+    , 
+    var `proxy`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeScanVerdict: FfiConverterRustBuffer<ScanVerdict> {
+    override fun read(buf: ByteBuffer): ScanVerdict {
+        return ScanVerdict(
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeCodePurpose.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ScanVerdict) = (
+            FfiConverterBoolean.allocationSize(value.`accepted`) +
+            FfiConverterOptionalString.allocationSize(value.`reason`) +
+            FfiConverterOptionalString.allocationSize(value.`deviceId`) +
+            FfiConverterOptionalTypeCodePurpose.allocationSize(value.`purpose`) +
+            FfiConverterBoolean.allocationSize(value.`offline`) +
+            FfiConverterBoolean.allocationSize(value.`proxy`)
+    )
+
+    override fun write(value: ScanVerdict, buf: ByteBuffer) {
+            FfiConverterBoolean.write(value.`accepted`, buf)
+            FfiConverterOptionalString.write(value.`reason`, buf)
+            FfiConverterOptionalString.write(value.`deviceId`, buf)
+            FfiConverterOptionalTypeCodePurpose.write(value.`purpose`, buf)
+            FfiConverterBoolean.write(value.`offline`, buf)
+            FfiConverterBoolean.write(value.`proxy`, buf)
+    }
+}
+
+
+
+/**
+ * A code ready to draw. Times are platform time, ms since the Unix epoch.
+ */
+data class VoucherCode (
+    /**
+     * The QR payload (`CP1:` + base45).
+     */
+    var `payload`: kotlin.String
+    , 
+    var `qrVersion`: kotlin.UByte
+    , 
+    /**
+     * Modules per side (no quiet zone: draw four light modules around).
+     */
+    var `qrSize`: kotlin.UInt
+    , 
+    /**
+     * `qr_size * qr_size` bytes, row-major: 1 = dark, 0 = light.
+     */
+    var `qrModules`: kotlin.ByteArray
+    , 
+    var `purpose`: CodePurpose
+    , 
+    var `offline`: kotlin.Boolean
+    , 
+    var `validFromMs`: kotlin.Long
+    , 
+    /**
+     * When to show the next code.
+     */
+    var `refreshAtMs`: kotlin.Long
+    , 
+    /**
+     * After this, verifiers refuse it.
+     */
+    var `expiresAtMs`: kotlin.Long
+    , 
+    /**
+     * Whole seconds until the next code, when this record was made.
+     */
+    var `secondsLeft`: kotlin.UInt
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVoucherCode: FfiConverterRustBuffer<VoucherCode> {
+    override fun read(buf: ByteBuffer): VoucherCode {
+        return VoucherCode(
+            FfiConverterString.read(buf),
+            FfiConverterUByte.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterByteArray.read(buf),
+            FfiConverterTypeCodePurpose.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: VoucherCode) = (
+            FfiConverterString.allocationSize(value.`payload`) +
+            FfiConverterUByte.allocationSize(value.`qrVersion`) +
+            FfiConverterUInt.allocationSize(value.`qrSize`) +
+            FfiConverterByteArray.allocationSize(value.`qrModules`) +
+            FfiConverterTypeCodePurpose.allocationSize(value.`purpose`) +
+            FfiConverterBoolean.allocationSize(value.`offline`) +
+            FfiConverterLong.allocationSize(value.`validFromMs`) +
+            FfiConverterLong.allocationSize(value.`refreshAtMs`) +
+            FfiConverterLong.allocationSize(value.`expiresAtMs`) +
+            FfiConverterUInt.allocationSize(value.`secondsLeft`)
+    )
+
+    override fun write(value: VoucherCode, buf: ByteBuffer) {
+            FfiConverterString.write(value.`payload`, buf)
+            FfiConverterUByte.write(value.`qrVersion`, buf)
+            FfiConverterUInt.write(value.`qrSize`, buf)
+            FfiConverterByteArray.write(value.`qrModules`, buf)
+            FfiConverterTypeCodePurpose.write(value.`purpose`, buf)
+            FfiConverterBoolean.write(value.`offline`, buf)
+            FfiConverterLong.write(value.`validFromMs`, buf)
+            FfiConverterLong.write(value.`refreshAtMs`, buf)
+            FfiConverterLong.write(value.`expiresAtMs`, buf)
+            FfiConverterUInt.write(value.`secondsLeft`, buf)
     }
 }
 
@@ -3224,6 +4698,14 @@ sealed class CarePassException: kotlin.Exception() {
             get() = "reason=${ `reason` }"
     }
     
+    class NoOfflineCertificate(
+        
+        val `reason`: kotlin.String
+        ) : CarePassException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
     class Internal(
         
         val `reason`: kotlin.String
@@ -3297,7 +4779,10 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
             15 -> CarePassException.KeyStore(
                 FfiConverterString.read(buf),
                 )
-            16 -> CarePassException.Internal(
+            16 -> CarePassException.NoOfflineCertificate(
+                FfiConverterString.read(buf),
+                )
+            17 -> CarePassException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -3378,6 +4863,11 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is CarePassException.KeyStore -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is CarePassException.NoOfflineCertificate -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
@@ -3468,8 +4958,13 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.Internal -> {
+            is CarePassException.NoOfflineCertificate -> {
                 buf.putInt(16)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CarePassException.Internal -> {
+                buf.putInt(17)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -3477,6 +4972,45 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
     }
 
 }
+
+
+
+/**
+ * What a code is shown for.
+ */
+
+enum class CodePurpose {
+    
+    REGISTRATION,
+    OUTPATIENT_SETTLEMENT,
+    PHARMACY_PURCHASE,
+    PRESCRIPTION_DOWNLOAD;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCodePurpose: FfiConverterRustBuffer<CodePurpose> {
+    override fun read(buf: ByteBuffer) = try {
+        CodePurpose.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: CodePurpose) = 4UL
+
+    override fun write(value: CodePurpose, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
 
 
 
@@ -3620,6 +5154,38 @@ public object FfiConverterTypePlatformError : FfiConverterRustBuffer<PlatformExc
 /**
  * @suppress
  */
+public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?> {
+    override fun read(buf: ByteBuffer): kotlin.String? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterString.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.String?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterString.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.String?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterString.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalByteArray: FfiConverterRustBuffer<kotlin.ByteArray?> {
     override fun read(buf: ByteBuffer): kotlin.ByteArray? {
         if (buf.get().toInt() == 0) {
@@ -3748,6 +5314,38 @@ public object FfiConverterOptionalTypeProfile: FfiConverterRustBuffer<Profile?> 
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeCodePurpose: FfiConverterRustBuffer<CodePurpose?> {
+    override fun read(buf: ByteBuffer): CodePurpose? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeCodePurpose.read(buf)
+    }
+
+    override fun allocationSize(value: CodePurpose?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeCodePurpose.allocationSize(value)
+        }
+    }
+
+    override fun write(value: CodePurpose?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeCodePurpose.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
     override fun read(buf: ByteBuffer): List<kotlin.String> {
         val len = buf.getInt()
@@ -3773,6 +5371,62 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
 
 
 
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeDirectoryDevice: FfiConverterRustBuffer<List<DirectoryDevice>> {
+    override fun read(buf: ByteBuffer): List<DirectoryDevice> {
+        val len = buf.getInt()
+        return List<DirectoryDevice>(len) {
+            FfiConverterTypeDirectoryDevice.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<DirectoryDevice>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeDirectoryDevice.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<DirectoryDevice>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeDirectoryDevice.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeIssuerKey: FfiConverterRustBuffer<List<IssuerKey>> {
+    override fun read(buf: ByteBuffer): List<IssuerKey> {
+        val len = buf.getInt()
+        return List<IssuerKey>(len) {
+            FfiConverterTypeIssuerKey.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<IssuerKey>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeIssuerKey.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<IssuerKey>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeIssuerKey.write(it, buf)
+        }
+    }
+}
+
+
+
+
 
 
 
@@ -3785,6 +5439,22 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
     UniffiLib.uniffi_carepass_ffi_fn_func_core_version(
     
         _status)
+}
+    )
+    }
+    
+
+        /**
+         * An SVG of the QR code for `payload` (error correction M, quiet zone included).
+         */
+    @Throws(CarePassException::class) fun `qrSvg`(`payload`: kotlin.String, `modulePx`: kotlin.UInt): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCallWithError(CarePassException) { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_func_qr_svg(
+    
+        
+        FfiConverterString.lower(`payload`),
+        FfiConverterUInt.lower(`modulePx`),_status)
 }
     )
     }

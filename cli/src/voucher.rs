@@ -1,0 +1,101 @@
+//! `carepass code` (show the rotating e-voucher code) and `carepass scan` (act as a scanner
+//! terminal). Drawing and verification are the core's; this file only prints and loops.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use carepass_core::net::{ClientOptions, PlatformClient};
+use carepass_core::voucher::render::{to_bitmap, to_terminal, QrMatrix};
+use carepass_core::voucher::Purpose;
+use carepass_core::wire::{ScanOutcome, ScanRequest};
+use carepass_core::{CarePass, SystemClock};
+
+use crate::explain;
+
+pub fn parse_purpose(name: &str) -> Result<Purpose, String> {
+    Purpose::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Purpose::ALL.iter().map(|p| p.name()).collect();
+        format!("unknown purpose {name:?}; one of {}", names.join(", "))
+    })
+}
+
+/// `code --once`: the payload on the first line, `qr-version N` on the second.
+pub async fn once(app: &CarePass, purpose: Purpose, offline: bool, png: Option<&Path>) -> Result<(), String> {
+    if let Err(e) = app.sync_clock().await {
+        eprintln!("carepass: platform unreachable ({e}); using the last known clock offset");
+    }
+    let code = app.current_code(purpose, offline).map_err(explain)?;
+    if let Some(path) = png {
+        write_png(&code.qr, path)?;
+    }
+    println!("{}", code.text);
+    println!("qr-version {}", code.qr.version);
+    Ok(())
+}
+
+/// `code`: draws the live code, redrawing at each rotation, with a countdown, until Ctrl-C.
+pub async fn live(app: &CarePass, purpose: Purpose, offline: bool) -> Result<(), String> {
+    if let Err(e) = app.sync_clock().await {
+        eprintln!("carepass: platform unreachable ({e}); using the last known clock offset");
+    }
+    let mut shown = String::new();
+    loop {
+        let code = app.current_code(purpose, offline).map_err(explain)?;
+        let now = app.client().server_now_ms();
+        let mut out = std::io::stdout().lock();
+        if code.text != shown {
+            // Clear the screen and draw the new code.
+            let _ = write!(out, "\x1b[2J\x1b[H{}", to_terminal(&code.qr));
+            let _ = writeln!(
+                out,
+                "{} code, {}{}",
+                purpose.name(),
+                if offline { "offline profile" } else { "online profile" },
+                format_args!(", QR version {}", code.qr.version)
+            );
+            shown = code.text.clone();
+        }
+        let _ = write!(out, "\rnext code in {:>2} s (Ctrl-C to stop) ", code.seconds_left(now));
+        let _ = out.flush();
+        drop(out);
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => { println!(); return Ok(()); }
+            _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+        }
+    }
+}
+
+/// `scan`: sends a scanned payload to the platform as a scanner terminal.
+pub async fn scan(server: &str, token: &str, payload: &str, purpose: Purpose) -> Result<ScanOutcome, String> {
+    let client =
+        PlatformClient::new(server, Arc::new(SystemClock), &ClientOptions::default()).map_err(|e| e.to_string())?;
+    let request = ScanRequest { payload: payload.trim().to_string(), purpose };
+    client.post("v1/scans", &request, Some(token)).await.map_err(|e| e.to_string())
+}
+
+/// One line saying what the scanner decided.
+pub fn describe_outcome(outcome: &ScanOutcome) -> String {
+    if !outcome.accepted {
+        return format!("rejected: {}", outcome.reason.as_deref().unwrap_or("unknown"));
+    }
+    let holder = outcome.holder.as_ref().map(|h| format!("{} ({})", h.name, h.person_id)).unwrap_or_default();
+    format!(
+        "accepted: {holder}, presented by device {}{}{}",
+        outcome.presenter_device_id.as_deref().unwrap_or("?"),
+        if outcome.offline { ", offline profile" } else { "" },
+        if outcome.proxy { ", by a proxy" } else { "" },
+    )
+}
+
+/// Writes the QR as a grayscale PNG: 6 pixels a module, four-module quiet zone.
+pub fn write_png(qr: &QrMatrix, path: &Path) -> Result<(), String> {
+    let (side, pixels) = to_bitmap(qr, 6);
+    let file = std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), side, side);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+    writer.write_image_data(&pixels).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())
+}

@@ -1,0 +1,128 @@
+//! Drawing a code: the QR module matrix (error correction M) that the shells draw natively,
+//! an SVG, and Unicode half blocks for the terminal.
+
+use qrcode::{Color, EcLevel, QrCode, Version};
+
+use super::VoucherError;
+
+/// A QR code as modules, row-major, `true` = dark. No quiet zone: drawers add four modules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QrMatrix {
+    /// QR version (1..=40).
+    pub version: u8,
+    /// Modules per side.
+    pub size: u32,
+    pub modules: Vec<bool>,
+}
+
+impl QrMatrix {
+    pub fn is_dark(&self, x: u32, y: u32) -> bool {
+        x < self.size && y < self.size && self.modules[(y * self.size + x) as usize]
+    }
+}
+
+/// Encodes `text` at error-correction level M in the smallest version (the encoder picks
+/// alphanumeric mode for base45 text).
+pub fn encode_qr(text: &str) -> Result<QrMatrix, VoucherError> {
+    let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)
+        .map_err(|e| VoucherError::Render(e.to_string()))?;
+    let version = match code.version() {
+        Version::Normal(v) => v as u8,
+        Version::Micro(_) => return Err(VoucherError::Render("micro QR is not used".into())),
+    };
+    let size = code.width() as u32;
+    let modules = code.to_colors().into_iter().map(|c| c == Color::Dark).collect();
+    Ok(QrMatrix { version, size, modules })
+}
+
+/// An SVG of the matrix with a four-module quiet zone, `module_px` pixels a module.
+pub fn to_svg(qr: &QrMatrix, module_px: u32) -> String {
+    let quiet = 4;
+    let side = (qr.size + 2 * quiet) * module_px.max(1);
+    let m = module_px.max(1);
+    let mut path = String::new();
+    for y in 0..qr.size {
+        for x in 0..qr.size {
+            if qr.is_dark(x, y) {
+                path.push_str(&format!("M{},{}h{m}v{m}h-{m}z", (x + quiet) * m, (y + quiet) * m));
+            }
+        }
+    }
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{side}\" height=\"{side}\" viewBox=\"0 0 {side} {side}\" shape-rendering=\"crispEdges\"><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/><path fill=\"#000\" d=\"{path}\"/></svg>"
+    )
+}
+
+/// The matrix as terminal text: two module rows per line with half blocks, dark modules
+/// drawn dark on a light background, with a two-module quiet zone.
+pub fn to_terminal(qr: &QrMatrix) -> String {
+    let quiet = 2i64;
+    let size = qr.size as i64;
+    let dark = |x: i64, y: i64| x >= 0 && y >= 0 && qr.is_dark(x as u32, y as u32);
+    let mut out = String::new();
+    let mut y = -quiet;
+    while y < size + quiet {
+        for x in -quiet..size + quiet {
+            // Light modules are printed as block characters (the terminal's light), so the
+            // code reads the right way round on dark-background terminals.
+            out.push(match (dark(x, y), dark(x, y + 1)) {
+                (false, false) => '█',
+                (false, true) => '▀',
+                (true, false) => '▄',
+                (true, true) => ' ',
+            });
+        }
+        out.push('\n');
+        y += 2;
+    }
+    out
+}
+
+/// A grayscale bitmap of the matrix (`module_px` pixels a module, four-module quiet zone):
+/// `(side, pixels)` with 0 = black, 255 = white.
+pub fn to_bitmap(qr: &QrMatrix, module_px: u32) -> (u32, Vec<u8>) {
+    let quiet = 4;
+    let m = module_px.max(1);
+    let side = (qr.size + 2 * quiet) * m;
+    let mut pixels = vec![255u8; (side * side) as usize];
+    for y in 0..qr.size {
+        for x in 0..qr.size {
+            if qr.is_dark(x, y) {
+                for dy in 0..m {
+                    let row = ((y + quiet) * m + dy) * side;
+                    for dx in 0..m {
+                        pixels[(row + (x + quiet) * m + dx) as usize] = 0;
+                    }
+                }
+            }
+        }
+    }
+    (side, pixels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matrix_size_follows_the_version() {
+        let qr = encode_qr("CP1:HELLO").unwrap();
+        assert_eq!(qr.size, 17 + 4 * qr.version as u32);
+        assert_eq!(qr.modules.len(), (qr.size * qr.size) as usize);
+        // Finder pattern corners are dark.
+        assert!(qr.is_dark(0, 0) && qr.is_dark(qr.size - 1, 0) && qr.is_dark(0, qr.size - 1));
+    }
+
+    #[test]
+    fn svg_and_bitmap_have_the_quiet_zone() {
+        let qr = encode_qr("CP1:HELLO").unwrap();
+        let svg = to_svg(&qr, 4);
+        assert!(svg.starts_with("<svg") && svg.contains("M16,16h4v4h-4z"));
+        let (side, pixels) = to_bitmap(&qr, 3);
+        assert_eq!(side, (qr.size + 8) * 3);
+        assert_eq!(pixels[0], 255);
+        assert_eq!(pixels[(12 * side + 12) as usize], 0);
+        let text = to_terminal(&qr);
+        assert_eq!(text.lines().count(), ((qr.size + 4) as usize).div_ceil(2));
+    }
+}
