@@ -20,6 +20,11 @@ if ! need mvn || ! need javac; then
   echo "installing JDK 17 and Maven from Debian"
   apt-get update -qq && apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null
 fi
+# An independent QR reader for the rendered-code tests.
+if ! python3 -c "import zxingcpp, PIL" >/dev/null 2>&1; then
+  echo "installing zxing-cpp and Pillow from PyPI"
+  python3 -m pip install --quiet zxing-cpp pillow
+fi
 cargo --version; javac -version 2>&1; mvn -v 2>/dev/null | head -1
 
 section "cargo fmt --check"

@@ -35,6 +35,8 @@ fn the_demo_runs_the_whole_journey_and_exits_zero() {
     assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
     assert!(stdout.contains("Enrolled this device"), "{stdout}");
     assert!(stdout.contains("Demo finished"), "{stdout}");
+    assert!(stdout.contains("accepted: 张伟 Zhang Wei"), "{stdout}");
+    assert!(stdout.contains("rejected: replayed"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
