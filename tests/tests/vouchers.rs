@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use carepass_core::net::{ClientOptions, PlatformClient};
 use carepass_core::secrets::MemorySecretStore;
-use carepass_core::voucher::cert::{revocation_message, Issuer};
+use carepass_core::voucher::cert::{verified_revocations, Issuer};
 use carepass_core::voucher::format::{self, device_id_to_bytes};
 use carepass_core::voucher::rotator::{make_code, CodeSource};
 use carepass_core::voucher::verify::{MemoryReplayCache, NoDirectory, Verifier};
@@ -125,11 +125,12 @@ async fn an_offline_scanner_verifies_with_only_the_trust_and_revocation_lists() 
     let trust: TrustList = client.get("v1/voucher/issuers", None).await.unwrap();
     let issuers: HashMap<u16, Vec<u8>> =
         trust.issuers.iter().map(|i| (i.key_id, B64.decode(&i.public_key).unwrap())).collect();
-    let list: RevocationList = client.get("v1/voucher/revocations", None).await.unwrap();
-    let ids: Vec<[u8; 8]> = list.device_ids.iter().map(|d| device_id_to_bytes(d).unwrap()).collect();
-    let message = revocation_message(list.sequence, list.issued_at_ms, &ids);
-    keys::verify_p256(&issuers[&list.issuer_key_id], &message, &B64.decode(&list.signature).unwrap()).unwrap();
+    let mut list: RevocationList = client.get("v1/voucher/revocations", None).await.unwrap();
+    let ids = verified_revocations(&list, &issuers).unwrap();
     assert!(ids.is_empty());
+    // A list altered on the way (someone unrevoking a device, or revoking one) is refused.
+    list.device_ids.push("dev_00000000000000ff".into());
+    assert!(verified_revocations(&list, &issuers).is_err());
 
     let mut scanner = Verifier::new(issuers, 2_000, Arc::new(MemoryReplayCache::default()));
     scanner.set_revoked(ids);
@@ -171,8 +172,16 @@ async fn a_lost_phone_is_revoked_from_another_phone_at_once() {
     assert!(matches!(lost.refresh_profile().await, Err(CoreError::SessionExpired)), "the lost phone's session ended");
 
     let list: RevocationList = admin_client(&platform.url()).get("v1/voucher/revocations", None).await.unwrap();
-    assert_eq!(list.device_ids, vec![lost_device]);
+    assert_eq!(list.device_ids, vec![lost_device.clone()]);
     assert_eq!(list.sequence, 1);
+    // An offline scanner that refreshed its list refuses the lost phone's offline code too.
+    let trust: TrustList = admin_client(&platform.url()).get("v1/voucher/issuers", None).await.unwrap();
+    let issuers: HashMap<u16, Vec<u8>> =
+        trust.issuers.iter().map(|i| (i.key_id, B64.decode(&i.public_key).unwrap())).collect();
+    let mut scanner = Verifier::new(issuers.clone(), 2_000, Arc::new(MemoryReplayCache::default()));
+    scanner.set_revoked(verified_revocations(&list, &issuers).unwrap());
+    let now = chrono::Utc::now().timestamp_millis();
+    assert_eq!(scanner.verify(&lost_offline.text, SETTLE, now, &NoDirectory).unwrap_err().code(), "revoked");
     // The spare phone goes on working.
     assert!(scan(&platform, &spare.current_code(SETTLE, false).unwrap().text, SETTLE).await.accepted);
 }

@@ -104,6 +104,25 @@ pub fn revocation_message(sequence: u64, issued_at_ms: i64, device_ids: &[[u8; 8
     out
 }
 
+/// Checks a revocation list from the platform against the trust list and returns the revoked
+/// device ids; a list that does not verify is refused whole.
+pub fn verified_revocations(
+    list: &crate::wire::RevocationList,
+    issuers: &std::collections::HashMap<u16, Vec<u8>>,
+) -> Result<Vec<[u8; 8]>, KeyError> {
+    use base64::Engine;
+    let issuer = issuers.get(&list.issuer_key_id).ok_or(KeyError::Invalid)?;
+    let ids = list
+        .device_ids
+        .iter()
+        .map(|id| super::format::device_id_to_bytes(id).map_err(|_| KeyError::BadKeyMaterial))
+        .collect::<Result<Vec<_>, _>>()?;
+    let signature =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&list.signature).map_err(|_| KeyError::BadSignature)?;
+    keys::verify_p256(issuer, &revocation_message(list.sequence, list.issued_at_ms, &ids), &signature)?;
+    Ok(ids)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
