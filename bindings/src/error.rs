@@ -38,6 +38,8 @@ pub enum CarePassError {
     Storage { reason: String },
     #[error("device key failure: {reason}")]
     KeyStore { reason: String },
+    #[error("push refused: {reason}")]
+    InvalidPush { reason: String },
     #[error("no offline certificate: {reason}")]
     NoOfflineCertificate { reason: String },
     #[error("internal error: {reason}")]
@@ -61,6 +63,7 @@ impl From<CoreError> for CarePassError {
                 NetError::Platform { code, message, .. } => CarePassError::Platform { code, reason: message },
                 NetError::Undecodable(_) => CarePassError::InvalidServerAnswer { reason },
             },
+            CoreError::Doorbell(_) => CarePassError::InvalidPush { reason },
             CoreError::Voucher(v) => match v {
                 VoucherError::NoCertificate => CarePassError::NoOfflineCertificate { reason },
                 VoucherError::Format(_) => CarePassError::InvalidServerAnswer { reason },

@@ -4,11 +4,13 @@
 //! business rule lives here. Errors are converted once, in `error.rs`.
 
 mod account;
+mod bills;
 mod error;
 mod platform;
 mod voucher;
 
 pub use account::{CarePass, CarePassConfig, InsuranceType, Profile};
+pub use bills::{Bill, BillState, InboxChange, InboxListener, InboxWatch, PushResult};
 pub use error::CarePassError;
 pub use platform::{DeviceKeyStore, LogLevel, Logger, PlatformError, SecretStore};
 pub use voucher::{CodeListener, CodePurpose, CodeWatch, VoucherCode, VoucherVerifier};

@@ -90,7 +90,8 @@ pub trait CodeListener: Send + Sync {
     fn on_error(&self, error: CarePassError);
 }
 
-/// A running code watch; `cancel()` stops it (idempotent).
+/// A running code watch; `cancel()` stops it (idempotent), and so does dropping it. The watch
+/// holds the core weakly: closing `CarePass` ends it too.
 #[derive(uniffi::Object)]
 pub struct CodeWatch {
     stop: Arc<Notify>,
@@ -105,8 +106,14 @@ impl CodeWatch {
     }
 }
 
+impl Drop for CodeWatch {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
 /// The runtime background work (code watches) runs on.
-fn runtime() -> &'static tokio::runtime::Runtime {
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
@@ -148,10 +155,15 @@ impl CarePass {
         let stop = Arc::new(Notify::new());
         let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let watch = Arc::new(CodeWatch { stop: stop.clone(), stopped: stopped.clone() });
+        let core = Arc::downgrade(&self);
+        drop(self);
         runtime().spawn(async move {
             while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
-                let now = self.core().client().server_now_ms();
-                let wait_ms = match self.core().current_code(purpose.into(), offline) {
+                let Some(this) = core.upgrade() else { return };
+                let now = this.core().client().server_now_ms();
+                let made = this.core().current_code(purpose.into(), offline);
+                drop(this); // never hold the core across the sleep
+                let wait_ms = match made {
                     Ok(code) => {
                         let wait = (code.refresh_at_ms - now).clamp(50, 300_000);
                         listener.on_code(to_record(code, now));

@@ -129,10 +129,65 @@ async fn journey(url: &str, phone_dir: PathBuf, scanner_token: Option<&str>) -> 
                     describe_outcome(&again)
                 ),
             );
+            bill_finds_the_patient(url, token, &app).await?;
         }
-        None => say("(No scanner credential for this platform: set CAREPASS_SCANNER_TOKEN to run the scanner steps.)"),
+        None => say(
+            "(No scanner credential for this platform: set CAREPASS_SCANNER_TOKEN to run the scanner and clinic steps.)",
+        ),
     }
     Ok(())
+}
+
+/// The doctor orders tests and medicine; the bill reaches the patient's phone on the live stream.
+async fn bill_finds_the_patient(url: &str, clinic_token: &str, app: &carepass_core::CarePass) -> Result<(), String> {
+    use carepass_core::bills::InboxChange;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<InboxChange>();
+    let on_change = move |c: InboxChange| {
+        let _ = tx.send(c);
+    };
+    let stream = app.run_inbox_stream(&on_change);
+    tokio::pin!(stream);
+    step(11, "The phone opens its live inbox stream (server-sent events) while the app is in the foreground.");
+    let request = carepass_core::wire::IssueBillRequest {
+        phone: PATIENT.into(),
+        hospital: "示例市第一人民医院 Demo City First People's Hospital".into(),
+        department: "心血管内科 Cardiology".into(),
+        doctor: "王医生 Dr Wang".into(),
+        items: carepass_sandbox::seed::demo_bill_items(),
+        due_in_minutes: None,
+        readable_after_ms: None,
+    };
+    let clinic = carepass_core::net::PlatformClient::new(
+        url,
+        std::sync::Arc::new(carepass_core::SystemClock),
+        &Default::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let issued: carepass_core::wire::Bill =
+        clinic.post("admin/v1/bills", &request, Some(clinic_token)).await.map_err(|e| e.to_string())?;
+    let arrived = tokio::select! {
+        ended = &mut stream => return Err(format!("the live stream ended: {:?}", ended.err())),
+        change = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()) => change,
+    };
+    match arrived {
+        Ok(Some(InboxChange::Added(bill))) if bill.bill_id == issued.bill_id => {
+            step(
+                12,
+                &format!(
+                    "Dr Wang issues a bill at the clinic; {:.1} ms later it is on Zhang Wei's phone, no queue at the window:",
+                    started.elapsed().as_secs_f64() * 1000.0
+                ),
+            );
+            say(&format!("     {}", crate::bills::describe(&bill)));
+            for item in &bill.items {
+                say(&format!("       {:?}  {} × {}  {}", item.category, item.name, item.quantity, item.amount_fen));
+            }
+            say("     (In the background the app would get a push instead: a signed doorbell with no amount and no health data.)");
+            Ok(())
+        }
+        other => Err(format!("the bill did not arrive on the stream: {other:?}")),
+    }
 }
 
 fn step(n: u32, text: &str) {

@@ -2,6 +2,7 @@
 //! first. Each command is a thin wrapper over `carepass_core::CarePass`; the demo starts an
 //! embedded sandbox platform on loopback.
 
+mod bills;
 mod demo;
 mod voucher;
 
@@ -62,6 +63,15 @@ enum Command {
         /// With --once: also write the QR code as a PNG.
         #[arg(long, requires = "once")]
         png: Option<PathBuf>,
+    },
+    /// Sync and list the pending-bill inbox, or watch it live.
+    Bills {
+        /// One JSON array (each bill with id, state, total_fen, …).
+        #[arg(long)]
+        json: bool,
+        /// Keep the live stream open and print each bill as it arrives, until Ctrl-C.
+        #[arg(long, conflicts_with = "json")]
+        watch: bool,
     },
     /// Act as a scanner terminal: verify a scanned code with the platform.
     Scan {
@@ -133,6 +143,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 voucher::once(&app, purpose, offline, png.as_deref()).await?;
             } else {
                 voucher::live(&app, purpose, offline).await?;
+            }
+        }
+        Command::Bills { json, watch } => {
+            if watch {
+                bills::watch(&app).await?;
+            } else {
+                bills::list(&app, json).await?;
             }
         }
         Command::Demo | Command::Scan { .. } => unreachable!("handled above"),

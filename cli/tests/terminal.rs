@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 use carepass_sandbox::{start, SandboxConfig};
 
+const ADMIN: &str = "terminal-test-admin";
+
 fn carepass(server: &str, data: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_carepass"))
         .env_remove("CAREPASS_SERVER")
@@ -43,10 +45,9 @@ fn the_demo_runs_the_whole_journey_and_exits_zero() {
 async fn login_whoami_logout_from_the_terminal() {
     let platform_dir = tempfile::tempdir().unwrap();
     let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let sandbox =
-        start(listen, SandboxConfig { data_dir: platform_dir.path().into(), demo_seed: true, admin_token: None })
-            .await
-            .unwrap();
+    let config =
+        SandboxConfig { data_dir: platform_dir.path().into(), demo_seed: true, admin_token: Some(ADMIN.into()) };
+    let sandbox = start(listen, config).await.unwrap();
     let url = sandbox.url();
     let phone = tempfile::tempdir().unwrap();
     let data = phone.path().to_path_buf();
@@ -88,6 +89,44 @@ async fn login_whoami_logout_from_the_terminal() {
     // Signing in again reuses the enrolled device (login by challenge).
     let out = run(&["login", "--phone", "13800000001", "--code", "123456"]).await.unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // Bills: two issued by the clinic, listed once each as JSON.
+    let out = run(&["bills", "--json"]).await.unwrap();
+    assert_eq!(text(&out.stdout).trim(), "[]");
+    let clinic = carepass_core::net::PlatformClient::new(
+        &url,
+        std::sync::Arc::new(carepass_core::SystemClock),
+        &Default::default(),
+    )
+    .unwrap();
+    let mut issued = Vec::new();
+    for _ in 0..2 {
+        let request = carepass_core::wire::IssueBillRequest {
+            phone: "13800000001".into(),
+            hospital: "示例市第一人民医院".into(),
+            department: "心血管内科".into(),
+            doctor: "王医生".into(),
+            items: carepass_sandbox::seed::demo_bill_items(),
+            due_in_minutes: None,
+            readable_after_ms: None,
+        };
+        let bill: carepass_core::wire::Bill = clinic.post("admin/v1/bills", &request, Some(ADMIN)).await.unwrap();
+        issued.push(bill);
+    }
+    for _ in 0..2 {
+        let out = run(&["bills", "--json"]).await.unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let listed = listed.as_array().unwrap();
+        assert_eq!(listed.len(), 2, "each bill once, however often it is synced");
+        for bill in &issued {
+            let found = listed.iter().find(|b| b["id"] == bill.bill_id.as_str()).expect("listed");
+            assert_eq!(found["state"], "pending");
+            assert_eq!(found["total_fen"], bill.total_fen.0);
+        }
+    }
+    let out = run(&["bills"]).await.unwrap();
+    assert!(text(&out.stdout).contains("pending"), "{}", text(&out.stdout));
     sandbox.stop().await;
 }
 

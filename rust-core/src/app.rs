@@ -2,6 +2,8 @@
 //! the encrypted store, the device key and the clock, and runs the account flows (enrol,
 //! log in, refresh, log out) over them. Capability flows are added beside these.
 
+mod bills_flow;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -80,6 +82,8 @@ pub struct CarePass {
     clock: Arc<dyn Clock>,
     config: Config,
     refresh_lock: tokio::sync::Mutex<()>,
+    /// Pulls and stream events are applied one at a time, so a change is announced once.
+    inbox_lock: tokio::sync::Mutex<()>,
     rotator: CodeRotator,
 }
 
@@ -110,6 +114,7 @@ impl CarePass {
             clock,
             config,
             refresh_lock: tokio::sync::Mutex::new(()),
+            inbox_lock: tokio::sync::Mutex::new(()),
             rotator: CodeRotator::new(),
         })
     }
@@ -268,6 +273,10 @@ impl CarePass {
         let person_id = self.active_person()?;
         let path = format!("v1/devices/{device_id}/revoke");
         let _: wire::Revoked = self.authed(&person_id, Method::POST, &path, Some(&serde_json::json!({}))).await?;
+        if self.enrolment_of(&person_id)?.device_id == device_id {
+            // This very device: its session ended with it.
+            self.drop_session(&person_id)?;
+        }
         Ok(())
     }
 
@@ -298,10 +307,7 @@ impl CarePass {
         path: &str,
         body: Option<&Req>,
     ) -> CoreResult<Resp> {
-        let mut tokens = self.session(person_id)?;
-        if account::needs_refresh(tokens.access_expires_at_ms, self.client.server_now_ms()) {
-            tokens = self.refresh_session(person_id, &tokens.refresh_token).await?;
-        }
+        let tokens = self.fresh_session(person_id).await?;
         let answer = match self.client.call(method.clone(), path, body, Some(&tokens.access_token)).await {
             Err(e) if e.platform_code() == Some(codes::ACCESS_TOKEN_EXPIRED) => {
                 let tokens = self.refresh_session(person_id, &tokens.refresh_token).await?;
@@ -324,6 +330,15 @@ impl CarePass {
         self.store.profile(person_id)?.remove(KEY_SESSION)?;
         self.store.flush()?;
         Ok(())
+    }
+
+    /// The session's tokens, refreshed first when the access token is about to expire.
+    async fn fresh_session(&self, person_id: &str) -> CoreResult<SessionTokens> {
+        let tokens = self.session(person_id)?;
+        if account::needs_refresh(tokens.access_expires_at_ms, self.client.server_now_ms()) {
+            return self.refresh_session(person_id, &tokens.refresh_token).await;
+        }
+        Ok(tokens)
     }
 
     /// Trades the refresh token for a new pair. Serialised: refresh tokens are single use,

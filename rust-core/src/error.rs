@@ -1,6 +1,7 @@
 //! The core's error, gathering each module's typed errors. The FFI converts it, in one
 //! place, into the public enum the shells see.
 
+use crate::bills::doorbell::DoorbellError;
 use crate::keys::KeyError;
 use crate::money::MoneyError;
 use crate::net::NetError;
@@ -30,6 +31,8 @@ pub enum CoreError {
     Money(#[from] MoneyError),
     #[error(transparent)]
     Voucher(#[from] VoucherError),
+    #[error(transparent)]
+    Doorbell(#[from] DoorbellError),
 }
 
 impl From<SecretStoreError> for CoreError {

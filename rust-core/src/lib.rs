@@ -6,12 +6,15 @@
 
 pub mod account;
 pub mod app;
+pub mod bills;
 pub mod clock;
 pub mod error;
 pub mod keys;
 pub mod money;
 pub mod net;
+pub mod pharmacy;
 pub mod secrets;
+pub mod settlement;
 pub mod store;
 pub mod voucher;
 pub mod wire;

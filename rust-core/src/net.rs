@@ -114,6 +114,8 @@ pub fn check_base_url(text: &str) -> Result<Url, NetError> {
 pub struct PlatformClient {
     base: Url,
     http: reqwest::Client,
+    /// For long-lived streams: no whole-request timeout (the reader applies an idle timeout).
+    stream_http: reqwest::Client,
     clock: Arc<dyn Clock>,
     offset_ms: AtomicI64,
     offset_known: AtomicBool,
@@ -127,23 +129,16 @@ impl PlatformClient {
             base.set_path(&path);
         }
         install_crypto_provider();
-        let mut builder = reqwest::Client::builder()
-            .timeout(options.timeout)
-            .connect_timeout(options.connect_timeout)
-            .user_agent(concat!("carepass-core/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none());
-        if !options.pinned_roots_pem.is_empty() {
-            let mut roots = Vec::new();
-            for pem in &options.pinned_roots_pem {
-                roots.push(
-                    reqwest::Certificate::from_pem(pem.as_bytes())
-                        .map_err(|e| NetError::InvalidUrl(format!("bad pinned root certificate: {e}")))?,
-                );
-            }
-            builder = builder.tls_certs_only(roots);
-        }
-        let http = builder.build().map_err(|e| NetError::Network(format!("client setup: {e}")))?;
-        Ok(PlatformClient { base, http, clock, offset_ms: AtomicI64::new(0), offset_known: AtomicBool::new(false) })
+        let http = build_http(options, Some(options.timeout))?;
+        let stream_http = build_http(options, None)?;
+        Ok(PlatformClient {
+            base,
+            http,
+            stream_http,
+            clock,
+            offset_ms: AtomicI64::new(0),
+            offset_known: AtomicBool::new(false),
+        })
     }
 
     pub fn base_url(&self) -> &Url {
@@ -189,6 +184,35 @@ impl PlatformClient {
         self.call::<(), Resp>(Method::DELETE, path, None, bearer).await
     }
 
+    /// Opens a long-lived GET (the live inbox stream) and returns the response once its
+    /// headers say success; the caller reads the body with its own idle timeout.
+    pub async fn open_stream(&self, path: &str, bearer: &str) -> Result<reqwest::Response, NetError> {
+        let url = self.base.join(path.trim_start_matches('/')).map_err(|e| NetError::InvalidUrl(e.to_string()))?;
+        let request = self.stream_http.get(url).header("accept", "text/event-stream").bearer_auth(bearer);
+        let sent_ms = self.clock.now_ms();
+        let response = request.send().await.map_err(map_reqwest)?;
+        self.note_server_time(&response, sent_ms);
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = read_capped(response).await?;
+            return Err(platform_error(status, &bytes));
+        }
+        Ok(response)
+    }
+
+    fn note_server_time(&self, response: &reqwest::Response, sent_ms: i64) -> Option<i64> {
+        let received_ms = self.clock.now_ms();
+        let server_ms = response
+            .headers()
+            .get(wire::SERVER_TIME_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok())?;
+        let midpoint = sent_ms + (received_ms - sent_ms) / 2;
+        self.offset_ms.store(server_ms - midpoint, Ordering::SeqCst);
+        self.offset_known.store(true, Ordering::SeqCst);
+        Some(server_ms)
+    }
+
     /// One request; the answer's server time updates the clock offset, success or not.
     pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
@@ -207,17 +231,7 @@ impl PlatformClient {
         }
         let sent_ms = self.clock.now_ms();
         let response = request.send().await.map_err(map_reqwest)?;
-        let received_ms = self.clock.now_ms();
-        let server_ms = response
-            .headers()
-            .get(wire::SERVER_TIME_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<i64>().ok());
-        if let Some(server_ms) = server_ms {
-            let midpoint = sent_ms + (received_ms - sent_ms) / 2;
-            self.offset_ms.store(server_ms - midpoint, Ordering::SeqCst);
-            self.offset_known.store(true, Ordering::SeqCst);
-        }
+        let server_ms = self.note_server_time(&response, sent_ms);
         let status = response.status();
         let bytes = read_capped(response).await?;
         if !status.is_success() {
@@ -228,6 +242,28 @@ impl PlatformClient {
         }
         serde_json::from_slice(&bytes).map_err(|e| NetError::Undecodable(e.to_string()))
     }
+}
+
+/// One reqwest client: pinned roots or the OS verifier, no redirects, the given timeout.
+fn build_http(options: &ClientOptions, timeout: Option<Duration>) -> Result<reqwest::Client, NetError> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(options.connect_timeout)
+        .user_agent(concat!("carepass-core/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(timeout) = timeout {
+        builder = builder.timeout(timeout);
+    }
+    if !options.pinned_roots_pem.is_empty() {
+        let mut roots = Vec::new();
+        for pem in &options.pinned_roots_pem {
+            roots.push(
+                reqwest::Certificate::from_pem(pem.as_bytes())
+                    .map_err(|e| NetError::InvalidUrl(format!("bad pinned root certificate: {e}")))?,
+            );
+        }
+        builder = builder.tls_certs_only(roots);
+    }
+    builder.build().map_err(|e| NetError::Network(format!("client setup: {e}")))
 }
 
 async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, NetError> {
@@ -252,7 +288,7 @@ fn platform_error(status: StatusCode, bytes: &[u8]) -> NetError {
     }
 }
 
-fn map_reqwest(e: reqwest::Error) -> NetError {
+pub(crate) fn map_reqwest(e: reqwest::Error) -> NetError {
     if e.is_timeout() {
         NetError::Timeout
     } else if e.is_connect() {

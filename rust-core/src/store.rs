@@ -199,6 +199,24 @@ impl Section {
         Ok(())
     }
 
+    /// Every value whose key starts with `prefix`, in key order.
+    pub fn scan<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, T)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.tree.scan_prefix(prefix) {
+            let (k, sealed) = entry?;
+            let key = String::from_utf8(k.to_vec()).map_err(|_| StoreError::Corrupt("key is not UTF-8".into()))?;
+            let plain = self.sealer.open(&self.aad(&key), &sealed)?;
+            let value = serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("{key}: {e}")))?;
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+
+    /// Starts a set of writes that land together or not at all.
+    pub fn batch(&self) -> SectionBatch<'_> {
+        SectionBatch { section: self, batch: sled::Batch::default() }
+    }
+
     pub fn remove(&self, key: &str) -> Result<(), StoreError> {
         self.tree.remove(key)?;
         Ok(())
@@ -210,6 +228,27 @@ impl Section {
         aad.push(0);
         aad.extend_from_slice(key.as_bytes());
         aad
+    }
+}
+
+/// Writes to one section applied atomically by [`SectionBatch::commit`].
+pub struct SectionBatch<'a> {
+    section: &'a Section,
+    batch: sled::Batch,
+}
+
+impl SectionBatch<'_> {
+    pub fn put<T: Serialize>(&mut self, key: &str, value: &T) -> Result<(), StoreError> {
+        let plain = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let sealed = self.section.sealer.seal(&self.section.aad(key), &plain)?;
+        self.batch.insert(key.as_bytes(), sealed);
+        Ok(())
+    }
+
+    /// Applies every write at once (sled guarantees all or none, also across a crash).
+    pub fn commit(self) -> Result<(), StoreError> {
+        self.section.tree.apply_batch(self.batch)?;
+        Ok(())
     }
 }
 

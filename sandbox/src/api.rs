@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::Path;
 use axum::extract::{FromRequest, FromRequestParts, State};
+use axum::extract::{Path, Query};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
 use axum::Json;
 use carepass_core::wire::{self, codes, ErrorBody, Health, PersonRecord, Revoked, SessionGrant, SessionTokens};
@@ -101,6 +102,15 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(trust_list))
         .routes(routes!(revocation_list))
         .routes(routes!(admin_revoke_device))
+        .routes(routes!(inbox))
+        .routes(routes!(inbox_stream))
+        .routes(routes!(register_push_token))
+        .routes(routes!(push_keys))
+        .routes(routes!(admin_issue_bill))
+        .routes(routes!(admin_cancel_bill))
+        .routes(routes!(admin_set_bill_state))
+        .routes(routes!(admin_push_outbox))
+        .routes(routes!(admin_cut_streams))
         .routes(routes!(admin_clock, admin_advance_clock))
         .routes(routes!(admin_persons))
 }
@@ -232,6 +242,171 @@ async fn admin_revoke_device(
 ) -> ApiResult<Json<Revoked>> {
     state.revoke_device(&device_id, None)?;
     Ok(Json(Revoked { revoked: true }))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+struct InboxQuery {
+    /// Changes after this sequence (0: from the start).
+    #[serde(default)]
+    after: u64,
+    /// At most this many entries (1 to 500, default 200).
+    limit: Option<usize>,
+}
+
+/// The caller's inbox changes after a cursor: the readable prefix of their log, ascending.
+#[utoipa::path(get, path = "/v1/inbox", tag = "bills", security(("session" = [])), params(InboxQuery),
+    responses((status = 200, body = wire::InboxPage), (status = 401, body = ErrorBody)))]
+async fn inbox(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<InboxQuery>,
+) -> ApiResult<Json<wire::InboxPage>> {
+    state.inbox_page(&caller.person_id, q.after, q.limit.unwrap_or(200).clamp(1, 500)).map(Json)
+}
+
+/// Live stream of the caller's inbox changes (server-sent events): first every readable
+/// change after `after`, then each new one as it becomes readable; `event: bill`, `id: <seq>`,
+/// `data: <InboxEntry JSON>`; a `:` heartbeat every 15 s.
+#[utoipa::path(get, path = "/v1/inbox/stream", tag = "bills", security(("session" = [])), params(InboxQuery),
+    responses((status = 200, description = "text/event-stream of InboxEntry"), (status = 401, body = ErrorBody)))]
+async fn inbox_stream(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<InboxQuery>,
+) -> Sse<impl tokio_stream::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Event, std::convert::Infallible>>(64);
+    let person_id = caller.person_id;
+    let mut wake = state.subscribe_inbox();
+    let mut cuts = state.stream_cuts();
+    cuts.mark_unchanged();
+    tokio::spawn(async move {
+        let mut cursor = q.after;
+        loop {
+            let page = match state.inbox_page(&person_id, cursor, 200) {
+                Ok(page) => page,
+                Err(_) => return,
+            };
+            for entry in &page.entries {
+                let Ok(event) = Event::default().event("bill").id(entry.seq.to_string()).json_data(entry) else {
+                    return;
+                };
+                if tx.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+            cursor = page.cursor;
+            if page.more {
+                continue;
+            }
+            tokio::select! {
+                changed = wake.recv() => match changed {
+                    Ok(p) if p != person_id => continue,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+                _ = cuts.changed() => return,
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    Sse::new(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)).text("ping"))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Registered {
+    registered: bool,
+}
+
+/// Registers a push token (FCM, APNs, Huawei, Xiaomi) for the caller: doorbells are relayed to it.
+#[utoipa::path(post, path = "/v1/push-tokens", tag = "bills", security(("session" = [])), request_body = wire::PushTokenRegistration,
+    responses((status = 200, body = Registered), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn register_push_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(req): Body<wire::PushTokenRegistration>,
+) -> ApiResult<Json<Registered>> {
+    state.register_push_token(&caller.person_id, &req.service, &req.token)?;
+    Ok(Json(Registered { registered: true }))
+}
+
+/// The keys doorbells are signed with.
+#[utoipa::path(get, path = "/v1/push/keys", tag = "bills", responses((status = 200, body = Vec<wire::PushKey>)))]
+async fn push_keys(State(state): State<AppState>) -> Json<Vec<wire::PushKey>> {
+    Json(state.push_keys())
+}
+
+/// Clinic role: issue a bill to a patient (rings their doorbell).
+#[utoipa::path(post, path = "/admin/v1/bills", tag = "admin", security(("admin" = [])), request_body = wire::IssueBillRequest,
+    responses((status = 200, body = wire::Bill), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn admin_issue_bill(
+    State(state): State<AppState>,
+    _clinic: Admin,
+    Body(req): Body<wire::IssueBillRequest>,
+) -> ApiResult<Json<wire::Bill>> {
+    state.issue_bill(&req).map(Json)
+}
+
+/// Clinic role: cancel a bill.
+#[utoipa::path(post, path = "/admin/v1/bills/{bill_id}/cancel", tag = "admin", security(("admin" = [])),
+    params(("bill_id" = String, Path)),
+    responses((status = 200, body = wire::Bill), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn admin_cancel_bill(
+    State(state): State<AppState>,
+    _clinic: Admin,
+    Path(bill_id): Path<String>,
+) -> ApiResult<Json<wire::Bill>> {
+    state.set_bill_state(&bill_id, wire::BillState::Cancelled).map(Json)
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+struct NewState {
+    state: wire::BillState,
+}
+
+/// Test-fixture role: move a bill to another state (paid elsewhere, refunded…), within the
+/// state machine.
+#[utoipa::path(post, path = "/admin/v1/bills/{bill_id}/state", tag = "admin", security(("admin" = [])),
+    params(("bill_id" = String, Path)), request_body = NewState,
+    responses((status = 200, body = wire::Bill), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn admin_set_bill_state(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(bill_id): Path<String>,
+    Body(req): Body<NewState>,
+) -> ApiResult<Json<wire::Bill>> {
+    state.set_bill_state(&bill_id, req.state).map(Json)
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+struct OutboxQuery {
+    #[serde(default)]
+    after: u64,
+    person_id: Option<String>,
+}
+
+/// Test-fixture role: the push relay outbox — each doorbell the platform would have handed to a
+/// push service, per registered token (the stand-in for FCM/APNs delivery).
+#[utoipa::path(get, path = "/admin/v1/push-outbox", tag = "admin", security(("admin" = [])), params(OutboxQuery),
+    responses((status = 200, body = crate::bills::OutboxPage), (status = 403, body = ErrorBody)))]
+async fn admin_push_outbox(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Query(q): Query<OutboxQuery>,
+) -> ApiResult<Json<crate::bills::OutboxPage>> {
+    state.outbox(q.after, q.person_id.as_deref(), 500).map(Json)
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Cut {
+    cut: u64,
+}
+
+/// Test-fixture role: end every open live stream now (clients reconnect and resync).
+#[utoipa::path(post, path = "/admin/v1/streams/cut", tag = "admin", security(("admin" = [])),
+    responses((status = 200, body = Cut), (status = 403, body = ErrorBody)))]
+async fn admin_cut_streams(State(state): State<AppState>, _admin: Admin) -> Json<Cut> {
+    Json(Cut { cut: state.cut_streams() })
 }
 
 /// Test-fixture role: the platform clock.

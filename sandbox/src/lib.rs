@@ -3,6 +3,7 @@
 //! rules, never its client.
 
 pub mod api;
+pub mod bills;
 pub mod error;
 pub mod platform;
 pub mod seed;

@@ -38,6 +38,29 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// The clinic role, against a running sandbox.
+    Clinic {
+        #[command(subcommand)]
+        command: ClinicCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClinicCommand {
+    /// Issue a bill to a patient; prints the new bill's id.
+    IssueBill {
+        #[arg(long, env = "CAREPASS_SERVER")]
+        server: String,
+        #[arg(long, env = "CAREPASS_ADMIN_TOKEN")]
+        admin_token: String,
+        /// The patient's phone.
+        #[arg(long)]
+        phone: String,
+        /// A JSON array of items ({item_code, name, category: a|b|c, quantity, unit_price_fen});
+        /// without it, a realistic demo prescription.
+        #[arg(long)]
+        items: Option<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -52,6 +75,36 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Openapi => {
             println!("{}", carepass_sandbox::openapi_json());
+            Ok(())
+        }
+        Command::Clinic { command: ClinicCommand::IssueBill { server, admin_token, phone, items } } => {
+            let items = match items {
+                Some(path) => {
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    serde_json::from_str(&text)
+                        .map_err(|e| format!("{} is not a JSON array of items: {e}", path.display()))?
+                }
+                None => carepass_sandbox::seed::demo_bill_items(),
+            };
+            let request = carepass_core::wire::IssueBillRequest {
+                phone,
+                hospital: "示例市第一人民医院 Demo City First People's Hospital".into(),
+                department: "心血管内科 Cardiology".into(),
+                doctor: "王医生 Dr Wang".into(),
+                items,
+                due_in_minutes: None,
+                readable_after_ms: None,
+            };
+            let client = carepass_core::net::PlatformClient::new(
+                &server,
+                std::sync::Arc::new(carepass_core::SystemClock),
+                &Default::default(),
+            )
+            .map_err(|e| e.to_string())?;
+            let bill: carepass_core::wire::Bill =
+                client.post("admin/v1/bills", &request, Some(&admin_token)).await.map_err(|e| e.to_string())?;
+            println!("{}", bill.bill_id);
             Ok(())
         }
         Command::Serve { listen, data, seed, admin_token } => {

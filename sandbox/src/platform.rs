@@ -34,6 +34,7 @@ pub const CERT_TTL_S: i64 = 180 * 24 * 3600;
 /// How far a phone's corrected clock may still be from the platform's when a code is scanned.
 pub const SCAN_SKEW_MS: i64 = 5_000;
 pub const ISSUER_KEY_ID: u16 = 1;
+pub const PUSH_KEY_ID: u16 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeviceRecord {
@@ -84,6 +85,11 @@ pub struct Platform {
     write: Mutex<()>,
     issuer: Issuer,
     verifier: Verifier,
+    push_key: Issuer,
+    /// Wakes live inbox streams: the person id whose inbox changed.
+    inbox_changed: tokio::sync::broadcast::Sender<String>,
+    /// Bumped to cut every open stream (test fixture).
+    stream_cuts: tokio::sync::watch::Sender<u64>,
 }
 
 impl Platform {
@@ -96,7 +102,8 @@ impl Platform {
             .get("clock_offset_ms")?
             .and_then(|v| v.as_ref().try_into().ok().map(i64::from_be_bytes))
             .unwrap_or(0);
-        let issuer = load_issuer(&db)?;
+        let issuer = load_signing_key(&db, "issuer_pkcs8", ISSUER_KEY_ID)?;
+        let push_key = load_signing_key(&db, "push_pkcs8", PUSH_KEY_ID)?;
         let verifier = Verifier::new(
             std::collections::HashMap::from([(issuer.key_id, issuer.public_key())]),
             SCAN_SKEW_MS,
@@ -110,6 +117,9 @@ impl Platform {
             write: Mutex::new(()),
             issuer,
             verifier,
+            push_key,
+            inbox_changed: tokio::sync::broadcast::channel(1024).0,
+            stream_cuts: tokio::sync::watch::channel(0).0,
         };
         if demo_seed {
             platform.seed_demo()?;
@@ -166,7 +176,7 @@ impl Platform {
         Ok(out)
     }
 
-    fn person_by_phone(&self, phone: &str) -> ApiResult<Option<PersonRecord>> {
+    pub(crate) fn person_by_phone(&self, phone: &str) -> ApiResult<Option<PersonRecord>> {
         let Some(id) = self.db.open_tree("phones")?.get(phone)? else { return Ok(None) };
         self.person(&String::from_utf8_lossy(&id))
     }
@@ -479,7 +489,48 @@ impl Platform {
         Ok(offset)
     }
 
+    // ---- live streams ------------------------------------------------------------------
+
+    pub(crate) fn push_key(&self) -> &Issuer {
+        &self.push_key
+    }
+
+    pub(crate) fn wake_streams(&self, person_id: &str) {
+        let _ = self.inbox_changed.send(person_id.to_string());
+    }
+
+    pub fn subscribe_inbox(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.inbox_changed.subscribe()
+    }
+
+    pub fn stream_cuts(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.stream_cuts.subscribe()
+    }
+
+    /// Test fixture: ends every open live stream (clients must reconnect and resync).
+    pub fn cut_streams(&self) -> u64 {
+        self.stream_cuts.send_modify(|n| *n += 1);
+        *self.stream_cuts.borrow()
+    }
+
     // ---- helpers ----------------------------------------------------------------------
+
+    pub(crate) fn tree(&self, name: &str) -> ApiResult<sled::Tree> {
+        Ok(self.db.open_tree(name)?)
+    }
+
+    pub(crate) fn flush(&self) -> ApiResult<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A persistent counter, incremented and returned.
+    pub(crate) fn next_counter(&self, name: &str) -> ApiResult<u64> {
+        let meta = self.db.open_tree("meta")?;
+        let n = read_u64(&meta, name)? + 1;
+        meta.insert(name, &n.to_be_bytes())?;
+        Ok(n)
+    }
 
     fn new_session(&self, person_id: &str, device_id: &str) -> ApiResult<SessionTokens> {
         let session_id = format!("ses_{}", self.random_hex(12)?);
@@ -507,7 +558,7 @@ impl Platform {
         })
     }
 
-    fn lock(&self) -> ApiResult<std::sync::MutexGuard<'_, ()>> {
+    pub(crate) fn lock(&self) -> ApiResult<std::sync::MutexGuard<'_, ()>> {
         self.write.lock().map_err(|_| ApiError::internal("state lock poisoned"))
     }
 
@@ -517,7 +568,7 @@ impl Platform {
         Ok(out)
     }
 
-    fn random_hex(&self, n: usize) -> ApiResult<String> {
+    pub(crate) fn random_hex(&self, n: usize) -> ApiResult<String> {
         Ok(self.random_bytes(n)?.iter().map(|b| format!("{b:02x}")).collect())
     }
 
@@ -526,19 +577,20 @@ impl Platform {
     }
 }
 
-/// The platform's issuer key, created on first start and kept in the database.
-fn load_issuer(db: &sled::Db) -> Result<Issuer, sled::Error> {
+/// A platform signing key (certificate issuer, push), created on first start and kept in
+/// the database.
+fn load_signing_key(db: &sled::Db, name: &str, key_id: u16) -> Result<Issuer, sled::Error> {
     let meta = db.open_tree("meta")?;
-    let pkcs8 = match meta.get("issuer_pkcs8")? {
+    let pkcs8 = match meta.get(name)? {
         Some(v) => v.to_vec(),
         None => {
             let fresh = Issuer::generate_pkcs8().map_err(|e| sled::Error::Unsupported(e.to_string()))?;
-            meta.insert("issuer_pkcs8", fresh.as_slice())?;
+            meta.insert(name, fresh.as_slice())?;
             db.flush()?;
             fresh
         }
     };
-    Issuer::from_pkcs8(ISSUER_KEY_ID, &pkcs8).map_err(|e| sled::Error::Unsupported(e.to_string()))
+    Issuer::from_pkcs8(key_id, &pkcs8).map_err(|e| sled::Error::Unsupported(e.to_string()))
 }
 
 fn read_u64(tree: &sled::Tree, key: &str) -> ApiResult<u64> {

@@ -54,3 +54,26 @@ pub fn demo_persons() -> Vec<PersonRecord> {
         person("P5001", "赵敏 Zhao Min", "13800000010", "2007-10-10", Resident, DISTRICT_REGION, "H-5001"),
     ]
 }
+
+/// A realistic outpatient bill for the demo: a chronic-disease follow-up (hypertension and
+/// type 2 diabetes) with tests and a month of medicine, national codes, 甲/乙/丙 items.
+pub fn demo_bill_items() -> Vec<carepass_core::wire::NewBillItem> {
+    use carepass_core::wire::{BillItemCategory::*, NewBillItem};
+    use carepass_core::Fen;
+    let item = |code: &str, name: &str, category, quantity, price| NewBillItem {
+        item_code: code.into(),
+        name: name.into(),
+        category,
+        quantity,
+        unit_price_fen: Fen(price),
+    };
+    vec![
+        item("110200001", "普通门诊诊查费 Outpatient consultation", A, 1, 2_500),
+        item("250102015", "糖化血红蛋白测定 HbA1c test", A, 1, 6_000),
+        item("250301001", "血清总胆固醇测定 Serum cholesterol", A, 1, 1_500),
+        item("XC08CAA010A001010100981", "苯磺酸氨氯地平片 5mg Amlodipine (28 tablets)", A, 2, 1_680),
+        item("XA10BAD024A001010104402", "盐酸二甲双胍缓释片 0.5g Metformin XR (30 tablets)", A, 2, 2_350),
+        item("XC10AAA150A001010100264", "阿托伐他汀钙片 20mg Atorvastatin (7 tablets)", B, 4, 3_290),
+        item("ZZ0000000001", "血压计 Home blood-pressure monitor", C, 1, 19_900),
+    ]
+}

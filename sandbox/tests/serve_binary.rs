@@ -73,3 +73,36 @@ async fn unknown_routes_and_bad_bodies_get_the_error_body() {
         client.post::<_, serde_json::Value>("v1/enrolments", &serde_json::json!({"phone": 1}), None).await.unwrap_err();
     assert_eq!(err.platform_code(), Some("invalid_request"));
 }
+
+#[tokio::test]
+async fn the_clinic_command_issues_a_bill_and_prints_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, url) = spawn(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_carepass-sandbox"))
+        .args(["clinic", "issue-bill", "--server", &url, "--admin-token", "t0k3n", "--phone", "13800000001"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(id.starts_with("bill_"), "{id}");
+    // With --items FILE: exactly those items.
+    let items = dir.path().join("items.json");
+    std::fs::write(
+        &items,
+        r#"[{"item_code":"250102015","name":"HbA1c","category":"a","quantity":2,"unit_price_fen":6000}]"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_carepass-sandbox"))
+        .args(["clinic", "issue-bill", "--server", &url, "--admin-token", "t0k3n", "--phone", "13800000003", "--items"])
+        .arg(&items)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A wrong admin token is refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_carepass-sandbox"))
+        .args(["clinic", "issue-bill", "--server", &url, "--admin-token", "nope", "--phone", "13800000001"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("forbidden"));
+}

@@ -27,13 +27,14 @@ pub const CODE: &str = "123456";
 pub struct TestPlatform {
     pub sandbox: Option<RunningSandbox>,
     pub dir: TempDir,
+    admin: std::sync::OnceLock<PlatformClient>,
 }
 
 impl TestPlatform {
     pub async fn start() -> TestPlatform {
         let dir = tempfile::tempdir().expect("temp dir");
         let sandbox = Some(serve(dir.path(), "127.0.0.1:0".parse().unwrap()).await);
-        TestPlatform { sandbox, dir }
+        TestPlatform { sandbox, dir, admin: std::sync::OnceLock::new() }
     }
 
     pub fn url(&self) -> String {
@@ -49,6 +50,12 @@ impl TestPlatform {
         let addr = self.addr();
         self.sandbox.take().expect("running").stop().await;
         self.sandbox = Some(serve(self.dir.path(), addr).await);
+        self.admin = std::sync::OnceLock::new();
+    }
+
+    /// One kept-alive client for the admin routes.
+    pub fn admin(&self) -> &PlatformClient {
+        self.admin.get_or_init(|| admin_client(&self.url()))
     }
 
     /// Moves platform time forward (test-fixture role).
@@ -64,6 +71,54 @@ async fn serve(dir: &Path, addr: SocketAddr) -> RunningSandbox {
     let config =
         SandboxConfig { data_dir: dir.join("platform"), demo_seed: true, admin_token: Some(ADMIN_TOKEN.into()) };
     start(addr, config).await.expect("sandbox starts")
+}
+
+impl TestPlatform {
+    /// Clinic role: issues the demo bill (or `items`) to `phone`.
+    pub async fn issue_bill(&self, phone: &str, readable_after_ms: Option<u32>) -> carepass_core::wire::Bill {
+        let request = carepass_core::wire::IssueBillRequest {
+            phone: phone.into(),
+            hospital: "示例市第一人民医院".into(),
+            department: "心血管内科".into(),
+            doctor: "王医生".into(),
+            items: carepass_sandbox::seed::demo_bill_items(),
+            due_in_minutes: None,
+            readable_after_ms,
+        };
+        self.admin().post("admin/v1/bills", &request, Some(ADMIN_TOKEN)).await.expect("bill issued")
+    }
+
+    /// Ends every open live stream.
+    pub async fn cut_streams(&self) {
+        let _: serde_json::Value = admin_client(&self.url())
+            .post("admin/v1/streams/cut", &serde_json::json!({}), Some(ADMIN_TOKEN))
+            .await
+            .expect("cut");
+    }
+
+    /// The relay outbox after `after` (what FCM/APNs would have been handed).
+    pub async fn outbox(&self, after: u64) -> carepass_sandbox::bills::OutboxPage {
+        admin_client(&self.url())
+            .get(&format!("admin/v1/push-outbox?after={after}"), Some(ADMIN_TOKEN))
+            .await
+            .expect("outbox")
+    }
+}
+
+/// A small deterministic random sequence (xorshift) for tests that cut and shuffle.
+pub struct TestRng(pub u64);
+
+impl TestRng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
 }
 
 /// A plain client of the platform API (for requests the app would never make).

@@ -685,6 +685,39 @@ public protocol CarePassProtocol: AnyObject, Sendable {
     func signIn(phone: String, code: String) async throws  -> Profile
     
     /**
+     * The signed-in person's bills from the phone (newest first, expiry applied). No network.
+     */
+    func bills() throws  -> [Bill]
+    
+    /**
+     * Hands over a push (the push service's data map, as received): verifies the doorbell,
+     * then pulls. Forged, stale, misdirected or malformed pushes are `InvalidPush`.
+     */
+    func handlePush(data: [String: String]) async throws  -> PushResult
+    
+    /**
+     * Whether a doorbell announced a change not pulled yet (sync when the app starts).
+     */
+    func pullOwed() throws  -> Bool
+    
+    /**
+     * Registers the push service's token: `fcm`, `apns`, `huawei` or `xiaomi`.
+     */
+    func registerPushToken(service: String, token: String) async throws 
+    
+    /**
+     * Pulls every change after the stored cursor; returns what is new.
+     */
+    func syncInbox() async throws  -> [InboxChange]
+    
+    /**
+     * Opens the live stream (while the app is in the foreground): each change is committed
+     * to the store, then handed to `listener`; reconnects with backoff and resyncs by itself;
+     * `on_error` once if the session ends.
+     */
+    func watchInbox(listener: InboxListener)  -> InboxWatch
+    
+    /**
      * The code to show now, made on this device with no network. The same code comes back
      * until its period ends.
      */
@@ -915,6 +948,103 @@ open func signIn(phone: String, code: String)async throws  -> Profile  {
             liftFunc: FfiConverterTypeProfile_lift,
             errorHandler: FfiConverterTypeCarePassError_lift
         )
+}
+    
+    /**
+     * The signed-in person's bills from the phone (newest first, expiry applied). No network.
+     */
+open func bills()throws  -> [Bill]  {
+    return try  FfiConverterSequenceTypeBill.lift(try rustCallWithError(FfiConverterTypeCarePassError_lift) {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_carepass_bills(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Hands over a push (the push service's data map, as received): verifies the doorbell,
+     * then pulls. Forged, stale, misdirected or malformed pushes are `InvalidPush`.
+     */
+open func handlePush(data: [String: String])async throws  -> PushResult  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_handle_push(
+                        self.uniffiCloneHandle(),FfiConverterDictionaryStringString.lower(data)
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePushResult_lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * Whether a doorbell announced a change not pulled yet (sync when the app starts).
+     */
+open func pullOwed()throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeCarePassError_lift) {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_carepass_pull_owed(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Registers the push service's token: `fcm`, `apns`, `huawei` or `xiaomi`.
+     */
+open func registerPushToken(service: String, token: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_register_push_token(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(service),FfiConverterString.lower(token)
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_void,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_void,
+            freeFunc: ffi_carepass_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * Pulls every change after the stored cursor; returns what is new.
+     */
+open func syncInbox()async throws  -> [InboxChange]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_sync_inbox(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeInboxChange.lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * Opens the live stream (while the app is in the foreground): each change is committed
+     * to the store, then handed to `listener`; reconnects with backoff and resyncs by itself;
+     * `on_error` once if the session ends.
+     */
+open func watchInbox(listener: InboxListener) -> InboxWatch  {
+    return try!  FfiConverterTypeInboxWatch_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_carepass_watch_inbox(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeInboxListener_lower(listener),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -1276,7 +1406,8 @@ public func FfiConverterTypeCodeListener_lower(_ value: CodeListener) -> UInt64 
 
 
 /**
- * A running code watch; `cancel()` stops it (idempotent).
+ * A running code watch; `cancel()` stops it (idempotent), and so does dropping it. The watch
+ * holds the core weakly: closing `CarePass` ends it too.
  */
 public protocol CodeWatchProtocol: AnyObject, Sendable {
     
@@ -1284,7 +1415,8 @@ public protocol CodeWatchProtocol: AnyObject, Sendable {
     
 }
 /**
- * A running code watch; `cancel()` stops it (idempotent).
+ * A running code watch; `cancel()` stops it (idempotent), and so does dropping it. The watch
+ * holds the core weakly: closing `CarePass` ends it too.
  */
 open class CodeWatch: CodeWatchProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1642,6 +1774,367 @@ public func FfiConverterTypeDeviceKeyStore_lift(_ handle: UInt64) throws -> Devi
 #endif
 public func FfiConverterTypeDeviceKeyStore_lower(_ value: DeviceKeyStore) -> UInt64 {
     return FfiConverterTypeDeviceKeyStore.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Receives inbox changes from the live stream, and the error that ended it.
+ */
+public protocol InboxListener: AnyObject, Sendable {
+    
+    func onChange(change: InboxChange) 
+    
+    func onError(error: CarePassError) 
+    
+}
+/**
+ * Receives inbox changes from the live stream, and the error that ended it.
+ */
+open class InboxListenerImpl: InboxListener, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_carepass_ffi_fn_clone_inboxlistener(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_carepass_ffi_fn_free_inboxlistener(handle, $0) }
+    }
+
+    
+
+    
+open func onChange(change: InboxChange)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_inboxlistener_on_change(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeInboxChange_lower(change),uniffiCallStatus
+    )
+}
+}
+    
+open func onError(error: CarePassError)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_inboxlistener_on_error(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeCarePassError_lower(error),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceInboxListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceInboxListener = UniffiVTableCallbackInterfaceInboxListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeInboxListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface InboxListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeInboxListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface InboxListener: handle missing in uniffiClone")
+            }
+        },
+        onChange: { (
+            uniffiHandle: UInt64,
+            change: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeInboxListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onChange(
+                     change: try FfiConverterTypeInboxChange_lift(change)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        onError: { (
+            uniffiHandle: UInt64,
+            error: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeInboxListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onError(
+                     error: try FfiConverterTypeCarePassError_lift(error)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceInboxListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceInboxListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitInboxListener() {
+    uniffi_carepass_ffi_fn_init_callback_vtable_inboxlistener(UniffiCallbackInterfaceInboxListener.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeInboxListener: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<InboxListener>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = InboxListener
+
+    public static func lift(_ handle: UInt64) throws -> InboxListener {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return InboxListenerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: InboxListener) -> UInt64 {
+         if let rustImpl = value as? InboxListenerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> InboxListener {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: InboxListener, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInboxListener_lift(_ handle: UInt64) throws -> InboxListener {
+    return try FfiConverterTypeInboxListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInboxListener_lower(_ value: InboxListener) -> UInt64 {
+    return FfiConverterTypeInboxListener.lower(value)
+}
+
+
+
+
+
+
+/**
+ * The running live stream; `cancel()` (or dropping it) closes it.
+ */
+public protocol InboxWatchProtocol: AnyObject, Sendable {
+    
+    func cancel() 
+    
+}
+/**
+ * The running live stream; `cancel()` (or dropping it) closes it.
+ */
+open class InboxWatch: InboxWatchProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_carepass_ffi_fn_clone_inboxwatch(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_carepass_ffi_fn_free_inboxwatch(handle, $0) }
+    }
+
+    
+
+    
+open func cancel()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_inboxwatch_cancel(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeInboxWatch: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = InboxWatch
+
+    public static func lift(_ handle: UInt64) throws -> InboxWatch {
+        return InboxWatch(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: InboxWatch) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> InboxWatch {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: InboxWatch, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInboxWatch_lift(_ handle: UInt64) throws -> InboxWatch {
+    return try FfiConverterTypeInboxWatch.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInboxWatch_lower(_ value: InboxWatch) -> UInt64 {
+    return FfiConverterTypeInboxWatch.lower(value)
 }
 
 
@@ -2266,6 +2759,173 @@ public func FfiConverterTypeVoucherVerifier_lower(_ value: VoucherVerifier) -> U
 
 
 /**
+ * A bill (amounts in fen, times in ms since the Unix epoch).
+ */
+public struct Bill: Equatable, Hashable {
+    public let billId: String
+    public let personId: String
+    public let visitId: String
+    public let hospital: String
+    public let department: String
+    public let doctor: String
+    public let items: [BillItem]
+    public let totalFen: Int64
+    public let createdAtMs: Int64
+    public let dueAtMs: Int64
+    public let state: BillState
+    public let updatedAtMs: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(billId: String, personId: String, visitId: String, hospital: String, department: String, doctor: String, items: [BillItem], totalFen: Int64, createdAtMs: Int64, dueAtMs: Int64, state: BillState, updatedAtMs: Int64) {
+        self.billId = billId
+        self.personId = personId
+        self.visitId = visitId
+        self.hospital = hospital
+        self.department = department
+        self.doctor = doctor
+        self.items = items
+        self.totalFen = totalFen
+        self.createdAtMs = createdAtMs
+        self.dueAtMs = dueAtMs
+        self.state = state
+        self.updatedAtMs = updatedAtMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Bill: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeBill: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Bill {
+        return
+            try Bill(
+                billId: FfiConverterString.read(from: &buf), 
+                personId: FfiConverterString.read(from: &buf), 
+                visitId: FfiConverterString.read(from: &buf), 
+                hospital: FfiConverterString.read(from: &buf), 
+                department: FfiConverterString.read(from: &buf), 
+                doctor: FfiConverterString.read(from: &buf), 
+                items: FfiConverterSequenceTypeBillItem.read(from: &buf), 
+                totalFen: FfiConverterInt64.read(from: &buf), 
+                createdAtMs: FfiConverterInt64.read(from: &buf), 
+                dueAtMs: FfiConverterInt64.read(from: &buf), 
+                state: FfiConverterTypeBillState.read(from: &buf), 
+                updatedAtMs: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Bill, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.billId, into: &buf)
+        FfiConverterString.write(value.personId, into: &buf)
+        FfiConverterString.write(value.visitId, into: &buf)
+        FfiConverterString.write(value.hospital, into: &buf)
+        FfiConverterString.write(value.department, into: &buf)
+        FfiConverterString.write(value.doctor, into: &buf)
+        FfiConverterSequenceTypeBillItem.write(value.items, into: &buf)
+        FfiConverterInt64.write(value.totalFen, into: &buf)
+        FfiConverterInt64.write(value.createdAtMs, into: &buf)
+        FfiConverterInt64.write(value.dueAtMs, into: &buf)
+        FfiConverterTypeBillState.write(value.state, into: &buf)
+        FfiConverterInt64.write(value.updatedAtMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBill_lift(_ buf: RustBuffer) throws -> Bill {
+    return try FfiConverterTypeBill.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBill_lower(_ value: Bill) -> RustBuffer {
+    return FfiConverterTypeBill.lower(value)
+}
+
+
+public struct BillItem: Equatable, Hashable {
+    public let itemCode: String
+    public let name: String
+    public let category: ItemCategory
+    public let quantity: UInt32
+    public let unitPriceFen: Int64
+    public let amountFen: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(itemCode: String, name: String, category: ItemCategory, quantity: UInt32, unitPriceFen: Int64, amountFen: Int64) {
+        self.itemCode = itemCode
+        self.name = name
+        self.category = category
+        self.quantity = quantity
+        self.unitPriceFen = unitPriceFen
+        self.amountFen = amountFen
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension BillItem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeBillItem: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> BillItem {
+        return
+            try BillItem(
+                itemCode: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                category: FfiConverterTypeItemCategory.read(from: &buf), 
+                quantity: FfiConverterUInt32.read(from: &buf), 
+                unitPriceFen: FfiConverterInt64.read(from: &buf), 
+                amountFen: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: BillItem, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.itemCode, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterTypeItemCategory.write(value.category, into: &buf)
+        FfiConverterUInt32.write(value.quantity, into: &buf)
+        FfiConverterInt64.write(value.unitPriceFen, into: &buf)
+        FfiConverterInt64.write(value.amountFen, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBillItem_lift(_ buf: RustBuffer) throws -> BillItem {
+    return try FfiConverterTypeBillItem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBillItem_lower(_ value: BillItem) -> RustBuffer {
+    return FfiConverterTypeBillItem.lower(value)
+}
+
+
+/**
  * How the app opens CarePass.
  */
 public struct CarePassConfig: Equatable, Hashable {
@@ -2432,6 +3092,60 @@ public func FfiConverterTypeDirectoryDevice_lift(_ buf: RustBuffer) throws -> Di
 #endif
 public func FfiConverterTypeDirectoryDevice_lower(_ value: DirectoryDevice) -> RustBuffer {
     return FfiConverterTypeDirectoryDevice.lower(value)
+}
+
+
+public struct InboxChange: Equatable, Hashable {
+    public let kind: ChangeKind
+    public let bill: Bill
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(kind: ChangeKind, bill: Bill) {
+        self.kind = kind
+        self.bill = bill
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension InboxChange: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeInboxChange: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> InboxChange {
+        return
+            try InboxChange(
+                kind: FfiConverterTypeChangeKind.read(from: &buf), 
+                bill: FfiConverterTypeBill.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: InboxChange, into buf: inout [UInt8]) {
+        FfiConverterTypeChangeKind.write(value.kind, into: &buf)
+        FfiConverterTypeBill.write(value.bill, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInboxChange_lift(_ buf: RustBuffer) throws -> InboxChange {
+    return try FfiConverterTypeInboxChange.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInboxChange_lower(_ value: InboxChange) -> RustBuffer {
+    return FfiConverterTypeInboxChange.lower(value)
 }
 
 
@@ -2787,6 +3501,107 @@ public func FfiConverterTypeVoucherCode_lower(_ value: VoucherCode) -> RustBuffe
 }
 
 
+
+public enum BillState: Equatable, Hashable {
+    
+    case pending
+    case paying
+    case paid
+    case failed
+    case expired
+    case cancelled
+    case refunded
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension BillState: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeBillState: FfiConverterRustBuffer {
+    typealias SwiftType = BillState
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> BillState {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .pending
+        
+        case 2: return .paying
+        
+        case 3: return .paid
+        
+        case 4: return .failed
+        
+        case 5: return .expired
+        
+        case 6: return .cancelled
+        
+        case 7: return .refunded
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: BillState, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .pending:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .paying:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .paid:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .failed:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .expired:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .cancelled:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .refunded:
+            writeInt(&buf, Int32(7))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBillState_lift(_ buf: RustBuffer) throws -> BillState {
+    return try FfiConverterTypeBillState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBillState_lower(_ value: BillState) -> RustBuffer {
+    return FfiConverterTypeBillState.lower(value)
+}
+
+
+
 public 
 enum CarePassError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
 
@@ -2821,6 +3636,8 @@ enum CarePassError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
     case Storage(reason: String
     )
     case KeyStore(reason: String
+    )
+    case InvalidPush(reason: String
     )
     case NoOfflineCertificate(reason: String
     )
@@ -2901,10 +3718,13 @@ public struct FfiConverterTypeCarePassError: FfiConverterRustBuffer {
         case 15: return .KeyStore(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 16: return .NoOfflineCertificate(
+        case 16: return .InvalidPush(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 17: return .Internal(
+        case 17: return .NoOfflineCertificate(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 18: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -2995,13 +3815,18 @@ public struct FfiConverterTypeCarePassError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .NoOfflineCertificate(reason):
+        case let .InvalidPush(reason):
             writeInt(&buf, Int32(16))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(reason):
+        case let .NoOfflineCertificate(reason):
             writeInt(&buf, Int32(17))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(18))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -3022,6 +3847,78 @@ public func FfiConverterTypeCarePassError_lift(_ buf: RustBuffer) throws -> Care
 public func FfiConverterTypeCarePassError_lower(_ value: CarePassError) -> RustBuffer {
     return FfiConverterTypeCarePassError.lower(value)
 }
+
+
+
+public enum ChangeKind: Equatable, Hashable {
+    
+    /**
+     * A bill the phone had not seen.
+     */
+    case added
+    /**
+     * A bill whose state or content changed.
+     */
+    case updated
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ChangeKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChangeKind: FfiConverterRustBuffer {
+    typealias SwiftType = ChangeKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChangeKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .added
+        
+        case 2: return .updated
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ChangeKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .added:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .updated:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeKind_lift(_ buf: RustBuffer) throws -> ChangeKind {
+    return try FfiConverterTypeChangeKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeKind_lower(_ value: ChangeKind) -> RustBuffer {
+    return FfiConverterTypeChangeKind.lower(value)
+}
+
 
 
 /**
@@ -3176,6 +4073,88 @@ public func FfiConverterTypeInsuranceType_lift(_ buf: RustBuffer) throws -> Insu
 #endif
 public func FfiConverterTypeInsuranceType_lower(_ value: InsuranceType) -> RustBuffer {
     return FfiConverterTypeInsuranceType.lower(value)
+}
+
+
+
+
+public enum ItemCategory: Equatable, Hashable {
+    
+    /**
+     * 甲类: fully eligible.
+     */
+    case a
+    /**
+     * 乙类: eligible after a first self-pay share.
+     */
+    case b
+    /**
+     * 丙类: not covered.
+     */
+    case c
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ItemCategory: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeItemCategory: FfiConverterRustBuffer {
+    typealias SwiftType = ItemCategory
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ItemCategory {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .a
+        
+        case 2: return .b
+        
+        case 3: return .c
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ItemCategory, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .a:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .b:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .c:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeItemCategory_lift(_ buf: RustBuffer) throws -> ItemCategory {
+    return try FfiConverterTypeItemCategory.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeItemCategory_lower(_ value: ItemCategory) -> RustBuffer {
+    return FfiConverterTypeItemCategory.lower(value)
 }
 
 
@@ -3336,6 +4315,91 @@ public func FfiConverterTypePlatformError_lift(_ buf: RustBuffer) throws -> Plat
 public func FfiConverterTypePlatformError_lower(_ value: PlatformError) -> RustBuffer {
     return FfiConverterTypePlatformError.lower(value)
 }
+
+
+
+public enum PushResult: Equatable, Hashable {
+    
+    /**
+     * Pulled; these changes are new.
+     */
+    case pulled(changes: [InboxChange]
+    )
+    /**
+     * A duplicate or late doorbell: its change was already in the inbox.
+     */
+    case alreadySeen
+    /**
+     * The platform does not serve the announced change yet; the next sync pulls it.
+     */
+    case notYetReadable
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PushResult: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePushResult: FfiConverterRustBuffer {
+    typealias SwiftType = PushResult
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PushResult {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .pulled(changes: try FfiConverterSequenceTypeInboxChange.read(from: &buf)
+        )
+        
+        case 2: return .alreadySeen
+        
+        case 3: return .notYetReadable
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PushResult, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .pulled(changes):
+            writeInt(&buf, Int32(1))
+            FfiConverterSequenceTypeInboxChange.write(changes, into: &buf)
+            
+        
+        case .alreadySeen:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .notYetReadable:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushResult_lift(_ buf: RustBuffer) throws -> PushResult {
+    return try FfiConverterTypePushResult.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushResult_lower(_ value: PushResult) -> RustBuffer {
+    return FfiConverterTypePushResult.lower(value)
+}
+
 
 #if swift(>=5.8)
 @_documentation(visibility: private)
@@ -3509,6 +4573,56 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeBill: FfiConverterRustBuffer {
+    typealias SwiftType = [Bill]
+
+    public static func write(_ value: [Bill], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeBill.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Bill] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Bill]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeBill.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeBillItem: FfiConverterRustBuffer {
+    typealias SwiftType = [BillItem]
+
+    public static func write(_ value: [BillItem], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeBillItem.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [BillItem] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [BillItem]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeBillItem.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeDirectoryDevice: FfiConverterRustBuffer {
     typealias SwiftType = [DirectoryDevice]
 
@@ -3526,6 +4640,31 @@ fileprivate struct FfiConverterSequenceTypeDirectoryDevice: FfiConverterRustBuff
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeDirectoryDevice.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeInboxChange: FfiConverterRustBuffer {
+    typealias SwiftType = [InboxChange]
+
+    public static func write(_ value: [InboxChange], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeInboxChange.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [InboxChange] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [InboxChange]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeInboxChange.read(from: &buf))
         }
         return seq
     }
@@ -3553,6 +4692,32 @@ fileprivate struct FfiConverterSequenceTypeIssuerKey: FfiConverterRustBuffer {
             seq.append(try FfiConverterTypeIssuerKey.read(from: &buf))
         }
         return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
+    public static func write(_ value: [String: String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterString.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: String] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: String]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterString.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
     }
 }
 private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
@@ -3671,6 +4836,24 @@ private let initializationResult: InitializationResult = {
     if (uniffi_carepass_ffi_checksum_method_carepass_sign_in() != 56457) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_carepass_ffi_checksum_method_carepass_bills() != 64727) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_handle_push() != 36059) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_pull_owed() != 13066) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_register_push_token() != 6890) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_sync_inbox() != 59203) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_watch_inbox() != 9481) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_carepass_ffi_checksum_method_carepass_current_code() != 6523) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3681,6 +4864,15 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_carepass_watch_codes() != 28768) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_inboxlistener_on_change() != 65192) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_inboxlistener_on_error() != 29246) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_inboxwatch_cancel() != 19891) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_devicekeystore_public_key() != 19373) {
@@ -3722,6 +4914,7 @@ private let initializationResult: InitializationResult = {
 
     uniffiCallbackInitCodeListener()
     uniffiCallbackInitDeviceKeyStore()
+    uniffiCallbackInitInboxListener()
     uniffiCallbackInitLogger()
     uniffiCallbackInitSecretStore()
     return InitializationResult.ok

@@ -243,6 +243,20 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_INBOX_LISTENER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_INBOX_LISTENER_METHOD0
+typedef void (*UniffiCallbackInterfaceInboxListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_INBOX_LISTENER_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_INBOX_LISTENER_METHOD1
+typedef void (*UniffiCallbackInterfaceInboxListenerMethod1)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_DEVICE_KEY_STORE_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_DEVICE_KEY_STORE_METHOD0
 typedef void (*UniffiCallbackInterfaceDeviceKeyStoreMethod0)(uint64_t, RustBuffer* _Nonnull, 
@@ -290,6 +304,16 @@ typedef void (*UniffiCallbackInterfaceCodeListenerMethod0)(uint64_t, RustBuffer,
 typedef void (*UniffiCallbackInterfaceCodeListenerMethod1)(uint64_t, RustBuffer, void* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_INBOX_LISTENER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_INBOX_LISTENER
+typedef struct UniffiVTableCallbackInterfaceInboxListener {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceInboxListenerMethod0 _Nonnull onChange;
+    UniffiCallbackInterfaceInboxListenerMethod1 _Nonnull onError;
+} UniffiVTableCallbackInterfaceInboxListener;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_DEVICE_KEY_STORE
@@ -386,6 +410,36 @@ int64_t uniffi_carepass_ffi_fn_method_carepass_server_clock_offset_ms(uint64_t p
 uint64_t uniffi_carepass_ffi_fn_method_carepass_sign_in(uint64_t ptr, RustBuffer phone, RustBuffer code
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_BILLS
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_BILLS
+RustBuffer uniffi_carepass_ffi_fn_method_carepass_bills(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_HANDLE_PUSH
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_HANDLE_PUSH
+uint64_t uniffi_carepass_ffi_fn_method_carepass_handle_push(uint64_t ptr, RustBuffer data
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_PULL_OWED
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_PULL_OWED
+int8_t uniffi_carepass_ffi_fn_method_carepass_pull_owed(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_REGISTER_PUSH_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_REGISTER_PUSH_TOKEN
+uint64_t uniffi_carepass_ffi_fn_method_carepass_register_push_token(uint64_t ptr, RustBuffer service, RustBuffer token
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_SYNC_INBOX
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_SYNC_INBOX
+uint64_t uniffi_carepass_ffi_fn_method_carepass_sync_inbox(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_WATCH_INBOX
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_WATCH_INBOX
+uint64_t uniffi_carepass_ffi_fn_method_carepass_watch_inbox(uint64_t ptr, uint64_t listener, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CURRENT_CODE
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CURRENT_CODE
 RustBuffer uniffi_carepass_ffi_fn_method_carepass_current_code(uint64_t ptr, RustBuffer purpose, int8_t offline, RustCallStatus *_Nonnull out_status
@@ -404,6 +458,46 @@ uint64_t uniffi_carepass_ffi_fn_method_carepass_sync_clock(uint64_t ptr
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_WATCH_CODES
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_WATCH_CODES
 uint64_t uniffi_carepass_ffi_fn_method_carepass_watch_codes(uint64_t ptr, RustBuffer purpose, int8_t offline, uint64_t listener, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_INBOXLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_INBOXLISTENER
+uint64_t uniffi_carepass_ffi_fn_clone_inboxlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_INBOXLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_INBOXLISTENER
+void uniffi_carepass_ffi_fn_free_inboxlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_INIT_CALLBACK_VTABLE_INBOXLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_INIT_CALLBACK_VTABLE_INBOXLISTENER
+void uniffi_carepass_ffi_fn_init_callback_vtable_inboxlistener(const UniffiVTableCallbackInterfaceInboxListener* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_INBOXLISTENER_ON_CHANGE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_INBOXLISTENER_ON_CHANGE
+void uniffi_carepass_ffi_fn_method_inboxlistener_on_change(uint64_t ptr, RustBuffer change, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_INBOXLISTENER_ON_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_INBOXLISTENER_ON_ERROR
+void uniffi_carepass_ffi_fn_method_inboxlistener_on_error(uint64_t ptr, RustBuffer error, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_INBOXWATCH
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_INBOXWATCH
+uint64_t uniffi_carepass_ffi_fn_clone_inboxwatch(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_INBOXWATCH
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_INBOXWATCH
+void uniffi_carepass_ffi_fn_free_inboxwatch(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_INBOXWATCH_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_INBOXWATCH_CANCEL
+void uniffi_carepass_ffi_fn_method_inboxwatch_cancel(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_DEVICEKEYSTORE
@@ -872,6 +966,42 @@ uint16_t uniffi_carepass_ffi_checksum_method_carepass_sign_in(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_BILLS
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_BILLS
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_bills(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_HANDLE_PUSH
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_HANDLE_PUSH
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_handle_push(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_PULL_OWED
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_PULL_OWED
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_pull_owed(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_REGISTER_PUSH_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_REGISTER_PUSH_TOKEN
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_register_push_token(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_SYNC_INBOX
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_SYNC_INBOX
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_sync_inbox(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_WATCH_INBOX
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_WATCH_INBOX
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_watch_inbox(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_CURRENT_CODE
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_CURRENT_CODE
 uint16_t uniffi_carepass_ffi_checksum_method_carepass_current_code(void
@@ -893,6 +1023,24 @@ uint16_t uniffi_carepass_ffi_checksum_method_carepass_sync_clock(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_WATCH_CODES
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_WATCH_CODES
 uint16_t uniffi_carepass_ffi_checksum_method_carepass_watch_codes(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_INBOXLISTENER_ON_CHANGE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_INBOXLISTENER_ON_CHANGE
+uint16_t uniffi_carepass_ffi_checksum_method_inboxlistener_on_change(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_INBOXLISTENER_ON_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_INBOXLISTENER_ON_ERROR
+uint16_t uniffi_carepass_ffi_checksum_method_inboxlistener_on_error(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_INBOXWATCH_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_INBOXWATCH_CANCEL
+uint16_t uniffi_carepass_ffi_checksum_method_inboxwatch_cancel(void
     
 );
 #endif

@@ -2,6 +2,7 @@
 //! a QR matrix, and say when to show the next one. Works with no network; time is the
 //! platform time the client learned (phone clock corrected by the measured offset).
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use ring::rand::{SecureRandom, SystemRandom};
@@ -86,16 +87,17 @@ pub fn make_code(
     })
 }
 
-/// Hands out the current code, making a new one only when the period (or what is asked)
-/// changes, so redrawing a screen every second costs no signature.
+/// Hands out the current code, making a new one only when the period changes, so redrawing a
+/// screen every second costs no signature. One code is kept per (purpose, profile, proxy), so
+/// two screens asking for different codes do not replace each other's.
 pub struct CodeRotator {
-    current: Mutex<Option<DisplayCode>>,
+    current: Mutex<HashMap<(Purpose, bool, bool), DisplayCode>>,
     rng: SystemRandom,
 }
 
 impl Default for CodeRotator {
     fn default() -> Self {
-        CodeRotator { current: Mutex::new(None), rng: SystemRandom::new() }
+        CodeRotator { current: Mutex::new(HashMap::new()), rng: SystemRandom::new() }
     }
 }
 
@@ -112,10 +114,10 @@ impl CodeRotator {
         proxy: bool,
         now_ms: i64,
     ) -> CoreResult<DisplayCode> {
+        let key = (purpose, offline, proxy);
         if let Ok(guard) = self.current.lock() {
-            if let Some(code) = guard.as_ref() {
-                let same = code.purpose == purpose && code.offline == offline && code.proxy == proxy;
-                if same && code.valid_from_ms <= now_ms && now_ms < code.refresh_at_ms {
+            if let Some(code) = guard.get(&key) {
+                if code.valid_from_ms <= now_ms && now_ms < code.refresh_at_ms {
                     return Ok(code.clone());
                 }
             }
@@ -124,7 +126,7 @@ impl CodeRotator {
         self.rng.fill(&mut nonce).map_err(|_| crate::keys::KeyError::Platform("random generator failed".into()))?;
         let code = make_code(source, purpose, offline, proxy, now_ms, nonce)?;
         if let Ok(mut guard) = self.current.lock() {
-            *guard = Some(code.clone());
+            guard.insert(key, code.clone());
         }
         Ok(code)
     }
@@ -154,6 +156,8 @@ mod tests {
         assert_eq!(c.valid_from_ms, a.refresh_at_ms);
         let d = rotator.current(&source, Purpose::PharmacyPurchase, false, false, a.refresh_at_ms).unwrap();
         assert_eq!(d.purpose, Purpose::PharmacyPurchase);
+        // Asking for another purpose does not replace the first one's code.
+        assert_eq!(rotator.current(&source, Purpose::Registration, false, false, a.refresh_at_ms + 1).unwrap(), c);
         assert_eq!(a.seconds_left(NOW), ((a.refresh_at_ms - NOW + 999) / 1000) as u32);
     }
 

@@ -657,6 +657,12 @@ internal open class UniffiForeignFutureResultVoid(
 internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
     fun callback(`callbackData`: Long,`result`: UniffiForeignFutureResultVoid.UniffiByValue,)
 }
+internal interface UniffiCallbackInterfaceInboxListenerMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`change`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceInboxListenerMethod1 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceDeviceKeyStoreMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
@@ -677,6 +683,28 @@ internal interface UniffiCallbackInterfaceCodeListenerMethod0 : com.sun.jna.Call
 }
 internal interface UniffiCallbackInterfaceCodeListenerMethod1 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "onChange", "onError")
+internal open class UniffiVTableCallbackInterfaceInboxListener(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `onChange`: UniffiCallbackInterfaceInboxListenerMethod0? = null,
+    @JvmField internal var `onError`: UniffiCallbackInterfaceInboxListenerMethod1? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `onChange`: UniffiCallbackInterfaceInboxListenerMethod0? = null,
+        `onError`: UniffiCallbackInterfaceInboxListenerMethod1? = null,
+    ): UniffiVTableCallbackInterfaceInboxListener(`uniffiFree`,`uniffiClone`,`onChange`,`onError`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceInboxListener) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `onChange` = other.`onChange`
+        `onError` = other.`onError`
+    }
+
 }
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "publicKey", "sign")
 internal open class UniffiVTableCallbackInterfaceDeviceKeyStore(
@@ -808,6 +836,18 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_sign_in(
     ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_bills(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_handle_push(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_pull_owed(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_register_push_token(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_sync_inbox(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_watch_inbox(
+    ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_current_code(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_revoke_device(
@@ -815,6 +855,12 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_carepass_ffi_checksum_method_carepass_sync_clock(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_watch_codes(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_inboxlistener_on_change(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_inboxlistener_on_error(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_inboxwatch_cancel(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_devicekeystore_public_key(
     ): Int
@@ -858,6 +904,7 @@ internal object UniffiLib {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "carepass_ffi"))
         uniffiCallbackInterfaceCodeListener.register(this)
         uniffiCallbackInterfaceDeviceKeyStore.register(this)
+        uniffiCallbackInterfaceInboxListener.register(this)
         uniffiCallbackInterfaceLogger.register(this)
         uniffiCallbackInterfaceSecretStore.register(this)
         
@@ -886,6 +933,18 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_sign_in(`ptr`: Long,`phone`: RustBuffer.ByValue,`code`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_bills(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_carepass_ffi_fn_method_carepass_handle_push(`ptr`: Long,`data`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_pull_owed(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_carepass_ffi_fn_method_carepass_register_push_token(`ptr`: Long,`service`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_sync_inbox(`ptr`: Long,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_watch_inbox(`ptr`: Long,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_current_code(`ptr`: Long,`purpose`: RustBuffer.ByValue,`offline`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_carepass_ffi_fn_method_carepass_revoke_device(`ptr`: Long,`deviceId`: RustBuffer.ByValue,
@@ -894,6 +953,22 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_watch_codes(`ptr`: Long,`purpose`: RustBuffer.ByValue,`offline`: Byte,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_carepass_ffi_fn_clone_inboxlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_carepass_ffi_fn_free_inboxlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_init_callback_vtable_inboxlistener(`vtable`: UniffiVTableCallbackInterfaceInboxListener,
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_method_inboxlistener_on_change(`ptr`: Long,`change`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_method_inboxlistener_on_error(`ptr`: Long,`error`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_clone_inboxwatch(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_carepass_ffi_fn_free_inboxwatch(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_method_inboxwatch_cancel(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_carepass_ffi_fn_clone_devicekeystore(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_carepass_ffi_fn_free_devicekeystore(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1101,6 +1176,24 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_sign_in() and 0xFFFF) != 56457) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_bills() and 0xFFFF) != 64727) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_handle_push() and 0xFFFF) != 36059) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_pull_owed() and 0xFFFF) != 13066) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_register_push_token() and 0xFFFF) != 6890) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_sync_inbox() and 0xFFFF) != 59203) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_watch_inbox() and 0xFFFF) != 9481) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_current_code() and 0xFFFF) != 6523) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1111,6 +1204,15 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_watch_codes() and 0xFFFF) != 28768) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_inboxlistener_on_change() and 0xFFFF) != 65192) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_inboxlistener_on_error() and 0xFFFF) != 29246) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_inboxwatch_cancel() and 0xFFFF) != 19891) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_devicekeystore_public_key() and 0xFFFF) != 19373) {
@@ -1741,6 +1843,39 @@ public interface CarePassInterface {
     suspend fun `signIn`(`phone`: kotlin.String, `code`: kotlin.String): Profile
     
     /**
+     * The signed-in person's bills from the phone (newest first, expiry applied). No network.
+     */
+    fun `bills`(): List<Bill>
+    
+    /**
+     * Hands over a push (the push service's data map, as received): verifies the doorbell,
+     * then pulls. Forged, stale, misdirected or malformed pushes are `InvalidPush`.
+     */
+    suspend fun `handlePush`(`data`: Map<kotlin.String, kotlin.String>): PushResult
+    
+    /**
+     * Whether a doorbell announced a change not pulled yet (sync when the app starts).
+     */
+    fun `pullOwed`(): kotlin.Boolean
+    
+    /**
+     * Registers the push service's token: `fcm`, `apns`, `huawei` or `xiaomi`.
+     */
+    suspend fun `registerPushToken`(`service`: kotlin.String, `token`: kotlin.String)
+    
+    /**
+     * Pulls every change after the stored cursor; returns what is new.
+     */
+    suspend fun `syncInbox`(): List<InboxChange>
+    
+    /**
+     * Opens the live stream (while the app is in the foreground): each change is committed
+     * to the store, then handed to `listener`; reconnects with backoff and resyncs by itself;
+     * `on_error` once if the session ends.
+     */
+    fun `watchInbox`(`listener`: InboxListener): InboxWatch
+    
+    /**
      * The code to show now, made on this device with no network. The same code comes back
      * until its period ends.
      */
@@ -2053,6 +2188,136 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
         CarePassException.ErrorHandler,
     )
     }
+
+    
+    /**
+     * The signed-in person's bills from the phone (newest first, expiry applied). No network.
+     */
+    @Throws(CarePassException::class)override fun `bills`(): List<Bill> {
+            return FfiConverterSequenceTypeBill.lift(
+    callWithHandle {
+    uniffiRustCallWithError(CarePassException) { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_carepass_bills(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Hands over a push (the push service's data map, as received): verifies the doorbell,
+     * then pulls. Forged, stale, misdirected or malformed pushes are `InvalidPush`.
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `handlePush`(`data`: Map<kotlin.String, kotlin.String>) : PushResult {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_handle_push(
+                uniffiHandle,
+                
+        FfiConverterMapStringString.lower(`data`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypePushResult.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Whether a doorbell announced a change not pulled yet (sync when the app starts).
+     */
+    @Throws(CarePassException::class)override fun `pullOwed`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(CarePassException) { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_carepass_pull_owed(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Registers the push service's token: `fcm`, `apns`, `huawei` or `xiaomi`.
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `registerPushToken`(`service`: kotlin.String, `token`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_register_push_token(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`service`),
+        FfiConverterString.lower(`token`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Pulls every change after the stored cursor; returns what is new.
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `syncInbox`() : List<InboxChange> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_sync_inbox(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypeInboxChange.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Opens the live stream (while the app is in the foreground): each change is committed
+     * to the store, then handed to `listener`; reconnects with backoff and resyncs by itself;
+     * `on_error` once if the session ends.
+     */override fun `watchInbox`(`listener`: InboxListener): InboxWatch {
+            return FfiConverterTypeInboxWatch.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_carepass_watch_inbox(
+        it,
+        
+        FfiConverterTypeInboxListener.lower(`listener`),_status)
+}
+    }
+    )
+    }
+    
 
     
     /**
@@ -2642,7 +2907,8 @@ public object FfiConverterTypeCodeListener: FfiConverter<CodeListener, Long> {
 
 
 /**
- * A running code watch; `cancel()` stops it (idempotent).
+ * A running code watch; `cancel()` stops it (idempotent), and so does dropping it. The watch
+ * holds the core weakly: closing `CarePass` ends it too.
  */
 public interface CodeWatchInterface {
     
@@ -2652,7 +2918,8 @@ public interface CodeWatchInterface {
 }
 
 /**
- * A running code watch; `cancel()` stops it (idempotent).
+ * A running code watch; `cancel()` stops it (idempotent), and so does dropping it. The watch
+ * holds the core weakly: closing `CarePass` ends it too.
  */
 open class CodeWatch: Disposable, AutoCloseable, CodeWatchInterface
 {
@@ -3170,6 +3437,611 @@ public object FfiConverterTypeDeviceKeyStore: FfiConverter<DeviceKeyStore, Long>
     override fun allocationSize(value: DeviceKeyStore) = 8UL
 
     override fun write(value: DeviceKeyStore, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Receives inbox changes from the live stream, and the error that ended it.
+ */
+public interface InboxListener {
+    
+    fun `onChange`(`change`: InboxChange)
+    
+    fun `onError`(`error`: CarePassException)
+    
+    companion object
+}
+
+/**
+ * Receives inbox changes from the live stream, and the error that ended it.
+ */
+open class InboxListenerImpl: Disposable, AutoCloseable, InboxListener
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_carepass_ffi_fn_free_inboxlistener(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_carepass_ffi_fn_clone_inboxlistener(handle, status)
+        }
+    }
+
+    override fun `onChange`(`change`: InboxChange)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_inboxlistener_on_change(
+        it,
+        
+        FfiConverterTypeInboxChange.lower(`change`),_status)
+}
+    }
+    
+    
+
+    override fun `onError`(`error`: CarePassException)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_inboxlistener_on_error(
+        it,
+        
+        FfiConverterTypeCarePassError.lower(`error`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceInboxListener {
+    internal object `onChange`: UniffiCallbackInterfaceInboxListenerMethod0 {
+        override fun callback(`uniffiHandle`: Long,`change`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeInboxListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onChange`(
+                    FfiConverterTypeInboxChange.lift(`change`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+    internal object `onError`: UniffiCallbackInterfaceInboxListenerMethod1 {
+        override fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeInboxListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onError`(
+                    FfiConverterTypeCarePassError.lift(`error`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeInboxListener.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeInboxListener.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceInboxListener.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `onChange`,
+        `onError`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_carepass_ffi_fn_init_callback_vtable_inboxlistener(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeInboxListener: FfiConverter<InboxListener, Long> {
+    internal val handleMap = UniffiHandleMap<InboxListener>()
+
+    override fun lower(value: InboxListener): Long {
+        if (value is InboxListenerImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): InboxListener {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return InboxListenerImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): InboxListener {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: InboxListener) = 8UL
+
+    override fun write(value: InboxListener, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * The running live stream; `cancel()` (or dropping it) closes it.
+ */
+public interface InboxWatchInterface {
+    
+    fun `cancel`()
+    
+    companion object
+}
+
+/**
+ * The running live stream; `cancel()` (or dropping it) closes it.
+ */
+open class InboxWatch: Disposable, AutoCloseable, InboxWatchInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_carepass_ffi_fn_free_inboxwatch(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_carepass_ffi_fn_clone_inboxwatch(handle, status)
+        }
+    }
+
+    override fun `cancel`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_inboxwatch_cancel(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeInboxWatch: FfiConverter<InboxWatch, Long> {
+    override fun lower(value: InboxWatch): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): InboxWatch {
+        return InboxWatch(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): InboxWatch {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: InboxWatch) = 8UL
+
+    override fun write(value: InboxWatch, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -4165,6 +5037,155 @@ public object FfiConverterTypeVoucherVerifier: FfiConverter<VoucherVerifier, Lon
 
 
 /**
+ * A bill (amounts in fen, times in ms since the Unix epoch).
+ */
+data class Bill (
+    var `billId`: kotlin.String
+    , 
+    var `personId`: kotlin.String
+    , 
+    var `visitId`: kotlin.String
+    , 
+    var `hospital`: kotlin.String
+    , 
+    var `department`: kotlin.String
+    , 
+    var `doctor`: kotlin.String
+    , 
+    var `items`: List<BillItem>
+    , 
+    var `totalFen`: kotlin.Long
+    , 
+    var `createdAtMs`: kotlin.Long
+    , 
+    var `dueAtMs`: kotlin.Long
+    , 
+    var `state`: BillState
+    , 
+    var `updatedAtMs`: kotlin.Long
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeBill: FfiConverterRustBuffer<Bill> {
+    override fun read(buf: ByteBuffer): Bill {
+        return Bill(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterSequenceTypeBillItem.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterTypeBillState.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Bill) = (
+            FfiConverterString.allocationSize(value.`billId`) +
+            FfiConverterString.allocationSize(value.`personId`) +
+            FfiConverterString.allocationSize(value.`visitId`) +
+            FfiConverterString.allocationSize(value.`hospital`) +
+            FfiConverterString.allocationSize(value.`department`) +
+            FfiConverterString.allocationSize(value.`doctor`) +
+            FfiConverterSequenceTypeBillItem.allocationSize(value.`items`) +
+            FfiConverterLong.allocationSize(value.`totalFen`) +
+            FfiConverterLong.allocationSize(value.`createdAtMs`) +
+            FfiConverterLong.allocationSize(value.`dueAtMs`) +
+            FfiConverterTypeBillState.allocationSize(value.`state`) +
+            FfiConverterLong.allocationSize(value.`updatedAtMs`)
+    )
+
+    override fun write(value: Bill, buf: ByteBuffer) {
+            FfiConverterString.write(value.`billId`, buf)
+            FfiConverterString.write(value.`personId`, buf)
+            FfiConverterString.write(value.`visitId`, buf)
+            FfiConverterString.write(value.`hospital`, buf)
+            FfiConverterString.write(value.`department`, buf)
+            FfiConverterString.write(value.`doctor`, buf)
+            FfiConverterSequenceTypeBillItem.write(value.`items`, buf)
+            FfiConverterLong.write(value.`totalFen`, buf)
+            FfiConverterLong.write(value.`createdAtMs`, buf)
+            FfiConverterLong.write(value.`dueAtMs`, buf)
+            FfiConverterTypeBillState.write(value.`state`, buf)
+            FfiConverterLong.write(value.`updatedAtMs`, buf)
+    }
+}
+
+
+
+data class BillItem (
+    var `itemCode`: kotlin.String
+    , 
+    var `name`: kotlin.String
+    , 
+    var `category`: ItemCategory
+    , 
+    var `quantity`: kotlin.UInt
+    , 
+    var `unitPriceFen`: kotlin.Long
+    , 
+    var `amountFen`: kotlin.Long
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeBillItem: FfiConverterRustBuffer<BillItem> {
+    override fun read(buf: ByteBuffer): BillItem {
+        return BillItem(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypeItemCategory.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: BillItem) = (
+            FfiConverterString.allocationSize(value.`itemCode`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterTypeItemCategory.allocationSize(value.`category`) +
+            FfiConverterUInt.allocationSize(value.`quantity`) +
+            FfiConverterLong.allocationSize(value.`unitPriceFen`) +
+            FfiConverterLong.allocationSize(value.`amountFen`)
+    )
+
+    override fun write(value: BillItem, buf: ByteBuffer) {
+            FfiConverterString.write(value.`itemCode`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterTypeItemCategory.write(value.`category`, buf)
+            FfiConverterUInt.write(value.`quantity`, buf)
+            FfiConverterLong.write(value.`unitPriceFen`, buf)
+            FfiConverterLong.write(value.`amountFen`, buf)
+    }
+}
+
+
+
+/**
  * How the app opens CarePass.
  */
 data class CarePassConfig (
@@ -4284,6 +5305,44 @@ public object FfiConverterTypeDirectoryDevice: FfiConverterRustBuffer<DirectoryD
             FfiConverterString.write(value.`deviceId`, buf)
             FfiConverterByteArray.write(value.`publicKey`, buf)
             FfiConverterBoolean.write(value.`revoked`, buf)
+    }
+}
+
+
+
+data class InboxChange (
+    var `kind`: ChangeKind
+    , 
+    var `bill`: Bill
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeInboxChange: FfiConverterRustBuffer<InboxChange> {
+    override fun read(buf: ByteBuffer): InboxChange {
+        return InboxChange(
+            FfiConverterTypeChangeKind.read(buf),
+            FfiConverterTypeBill.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: InboxChange) = (
+            FfiConverterTypeChangeKind.allocationSize(value.`kind`) +
+            FfiConverterTypeBill.allocationSize(value.`bill`)
+    )
+
+    override fun write(value: InboxChange, buf: ByteBuffer) {
+            FfiConverterTypeChangeKind.write(value.`kind`, buf)
+            FfiConverterTypeBill.write(value.`bill`, buf)
     }
 }
 
@@ -4573,6 +5632,45 @@ public object FfiConverterTypeVoucherCode: FfiConverterRustBuffer<VoucherCode> {
 
 
 
+enum class BillState {
+    
+    PENDING,
+    PAYING,
+    PAID,
+    FAILED,
+    EXPIRED,
+    CANCELLED,
+    REFUNDED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeBillState: FfiConverterRustBuffer<BillState> {
+    override fun read(buf: ByteBuffer) = try {
+        BillState.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: BillState) = 4UL
+
+    override fun write(value: BillState, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+
 
 sealed class CarePassException: kotlin.Exception() {
     
@@ -4698,6 +5796,14 @@ sealed class CarePassException: kotlin.Exception() {
             get() = "reason=${ `reason` }"
     }
     
+    class InvalidPush(
+        
+        val `reason`: kotlin.String
+        ) : CarePassException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
     class NoOfflineCertificate(
         
         val `reason`: kotlin.String
@@ -4779,10 +5885,13 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
             15 -> CarePassException.KeyStore(
                 FfiConverterString.read(buf),
                 )
-            16 -> CarePassException.NoOfflineCertificate(
+            16 -> CarePassException.InvalidPush(
                 FfiConverterString.read(buf),
                 )
-            17 -> CarePassException.Internal(
+            17 -> CarePassException.NoOfflineCertificate(
+                FfiConverterString.read(buf),
+                )
+            18 -> CarePassException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -4863,6 +5972,11 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is CarePassException.KeyStore -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is CarePassException.InvalidPush -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
@@ -4958,13 +6072,18 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.NoOfflineCertificate -> {
+            is CarePassException.InvalidPush -> {
                 buf.putInt(16)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.Internal -> {
+            is CarePassException.NoOfflineCertificate -> {
                 buf.putInt(17)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CarePassException.Internal -> {
+                buf.putInt(18)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -4972,6 +6091,46 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
     }
 
 }
+
+
+
+
+enum class ChangeKind {
+    
+    /**
+     * A bill the phone had not seen.
+     */
+    ADDED,
+    /**
+     * A bill whose state or content changed.
+     */
+    UPDATED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeChangeKind: FfiConverterRustBuffer<ChangeKind> {
+    override fun read(buf: ByteBuffer) = try {
+        ChangeKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: ChangeKind) = 4UL
+
+    override fun write(value: ChangeKind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
 
 
 
@@ -5041,6 +6200,50 @@ public object FfiConverterTypeInsuranceType: FfiConverterRustBuffer<InsuranceTyp
     override fun allocationSize(value: InsuranceType) = 4UL
 
     override fun write(value: InsuranceType, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+
+enum class ItemCategory {
+    
+    /**
+     * 甲类: fully eligible.
+     */
+    A,
+    /**
+     * 乙类: eligible after a first self-pay share.
+     */
+    B,
+    /**
+     * 丙类: not covered.
+     */
+    C;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeItemCategory: FfiConverterRustBuffer<ItemCategory> {
+    override fun read(buf: ByteBuffer) = try {
+        ItemCategory.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: ItemCategory) = 4UL
+
+    override fun write(value: ItemCategory, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -5147,6 +6350,102 @@ public object FfiConverterTypePlatformError : FfiConverterRustBuffer<PlatformExc
     }
 
 }
+
+
+
+sealed class PushResult {
+    
+    /**
+     * Pulled; these changes are new.
+     */
+    data class Pulled(
+        val `changes`: List<app.carepass.ffi.InboxChange>) : PushResult()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A duplicate or late doorbell: its change was already in the inbox.
+     */
+    object AlreadySeen : PushResult()
+    
+    
+    /**
+     * The platform does not serve the announced change yet; the next sync pulls it.
+     */
+    object NotYetReadable : PushResult()
+    
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePushResult : FfiConverterRustBuffer<PushResult>{
+    override fun read(buf: ByteBuffer): PushResult {
+        return when(buf.getInt()) {
+            1 -> PushResult.Pulled(
+                FfiConverterSequenceTypeInboxChange.read(buf),
+                )
+            2 -> PushResult.AlreadySeen
+            3 -> PushResult.NotYetReadable
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: PushResult): ULong = when(value) {
+        is PushResult.Pulled -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterSequenceTypeInboxChange.allocationSize(value.`changes`)
+            )
+        }
+        is PushResult.AlreadySeen -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is PushResult.NotYetReadable -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+    }
+
+    override fun write(value: PushResult, buf: ByteBuffer) {
+        when(value) {
+            is PushResult.Pulled -> {
+                buf.putInt(1)
+                FfiConverterSequenceTypeInboxChange.write(value.`changes`, buf)
+                Unit
+            }
+            is PushResult.AlreadySeen -> {
+                buf.putInt(2)
+                Unit
+            }
+            is PushResult.NotYetReadable -> {
+                buf.putInt(3)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
 
 
 
@@ -5374,6 +6673,62 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeBill: FfiConverterRustBuffer<List<Bill>> {
+    override fun read(buf: ByteBuffer): List<Bill> {
+        val len = buf.getInt()
+        return List<Bill>(len) {
+            FfiConverterTypeBill.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Bill>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeBill.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Bill>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeBill.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeBillItem: FfiConverterRustBuffer<List<BillItem>> {
+    override fun read(buf: ByteBuffer): List<BillItem> {
+        val len = buf.getInt()
+        return List<BillItem>(len) {
+            FfiConverterTypeBillItem.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<BillItem>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeBillItem.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<BillItem>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeBillItem.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeDirectoryDevice: FfiConverterRustBuffer<List<DirectoryDevice>> {
     override fun read(buf: ByteBuffer): List<DirectoryDevice> {
         val len = buf.getInt()
@@ -5402,6 +6757,34 @@ public object FfiConverterSequenceTypeDirectoryDevice: FfiConverterRustBuffer<Li
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeInboxChange: FfiConverterRustBuffer<List<InboxChange>> {
+    override fun read(buf: ByteBuffer): List<InboxChange> {
+        val len = buf.getInt()
+        return List<InboxChange>(len) {
+            FfiConverterTypeInboxChange.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<InboxChange>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeInboxChange.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<InboxChange>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeInboxChange.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeIssuerKey: FfiConverterRustBuffer<List<IssuerKey>> {
     override fun read(buf: ByteBuffer): List<IssuerKey> {
         val len = buf.getInt()
@@ -5420,6 +6803,45 @@ public object FfiConverterSequenceTypeIssuerKey: FfiConverterRustBuffer<List<Iss
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeIssuerKey.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.String, kotlin.String>> {
+    override fun read(buf: ByteBuffer): Map<kotlin.String, kotlin.String> {
+        val len = buf.getInt()
+        return buildMap<kotlin.String, kotlin.String>(len) {
+            repeat(len) {
+                val k = FfiConverterString.read(buf)
+                val v = FfiConverterString.read(buf)
+                this[k] = v
+            }
+        }
+    }
+
+    override fun allocationSize(value: Map<kotlin.String, kotlin.String>): ULong {
+        val spaceForMapSize = 4UL
+        val spaceForChildren = value.map { (k, v) ->
+            FfiConverterString.allocationSize(k) +
+            FfiConverterString.allocationSize(v)
+        }.sum()
+        return spaceForMapSize + spaceForChildren
+    }
+
+    override fun write(value: Map<kotlin.String, kotlin.String>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        // The parens on `(k, v)` here ensure we're calling the right method,
+        // which is important for compatibility with older android devices.
+        // Ref https://blog.danlew.net/2017/03/16/kotlin-puzzler-whose-line-is-it-anyways/
+        value.forEach { (k, v) ->
+            FfiConverterString.write(k, buf)
+            FfiConverterString.write(v, buf)
         }
     }
 }
