@@ -141,6 +141,63 @@ fn voucher_vectors(path: &std::path::Path) {
     std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
 }
 
+fn doorbell_vectors(path: &std::path::Path) {
+    use carepass_core::bills::doorbell::{signed_bytes, to_data, Doorbell};
+    let existing: Value = std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
+    let push_pkcs8 = key_from(&existing, "/keys/push_pkcs8_hex");
+    let rogue_pkcs8 = key_from(&existing, "/keys/rogue_pkcs8_hex");
+    let push = Issuer::from_pkcs8(1, &push_pkcs8).unwrap();
+    let rogue = Issuer::from_pkcs8(1, &rogue_pkcs8).unwrap();
+    let now: i64 = 1_795_435_200_000;
+    let ring = |issuer: &Issuer, key_id: u16, r: &str, seq: u64, t: i64| -> Value {
+        let bell = Doorbell { key_id, recipient: r.into(), seq, issued_at_ms: t };
+        let sig = issuer.sign(&signed_bytes(key_id, r, seq, t)).unwrap();
+        serde_json::to_value(to_data(&bell, &sig)).unwrap()
+    };
+    let valid = ring(&push, 1, "P1001", 42, now - 2_000);
+    let with = |base: &Value, key: &str, value: Option<&str>| {
+        let mut v = base.clone();
+        match value {
+            Some(x) => v[key] = json!(x),
+            None => {
+                v.as_object_mut().unwrap().remove(key);
+            }
+        }
+        v
+    };
+    let case = |name: &str, data: Value, expect: &str| json!({"name": name, "data": data, "expect": expect});
+    let cases = vec![
+        case("valid", valid.clone(), "pull"),
+        case("replayed (sequence already pulled)", ring(&push, 1, "P1001", 40, now - 60_000), "already_seen"),
+        case("duplicate of the cursor's own doorbell", ring(&push, 1, "P1001", 41, now - 1_000), "already_seen"),
+        case("forged (signed by another key)", ring(&rogue, 1, "P1001", 43, now), "forged"),
+        case("forged (sequence altered)", with(&valid, "s", Some("43")), "forged"),
+        case("forged (time altered)", with(&valid, "t", Some(&(now - 1_000).to_string())), "forged"),
+        case("stale (25 hours old)", ring(&push, 1, "P1001", 43, now - 25 * 3_600_000), "stale"),
+        case("from the future (10 minutes)", ring(&push, 1, "P1001", 43, now + 600_000), "from_the_future"),
+        case("for another person", ring(&push, 1, "P1002", 43, now), "wrong_recipient"),
+        case("unknown key id", ring(&push, 7, "P1001", 43, now), "unknown_key"),
+        case("malformed: no signature", with(&valid, "g", None), "malformed"),
+        case("malformed: signature not base64url", with(&valid, "g", Some("!!!")), "malformed"),
+        case("malformed: short signature", with(&valid, "g", Some("AAAA")), "malformed"),
+        case("malformed: sequence not a number", with(&valid, "s", Some("4x")), "malformed"),
+        case("malformed: sequence zero", with(&valid, "s", Some("0")), "malformed"),
+        case("malformed: unknown version", with(&valid, "v", Some("2")), "malformed"),
+        case("malformed: empty", json!({}), "malformed"),
+    ];
+    let doc = json!({
+        "format": "docs/bills.md § Doorbell",
+        "how_to_run": "Verify each case's `data` (the push data map) for recipient `recipient` at time `now_ms` with the push keys in `push_keys`. A rejection gives its reason; an accepted doorbell whose `s` is at or below `cursor` is `already_seen`, above it `pull`.",
+        "push_keys": [{"key_id": 1, "public_key_hex": hex(&push.public_key())}],
+        "recipient": "P1001",
+        "now_ms": now,
+        "cursor": 41,
+        "keys": {"push_pkcs8_hex": hex(&push_pkcs8), "rogue_pkcs8_hex": hex(&rogue_pkcs8)},
+        "cases": cases,
+    });
+    std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
+}
+
 fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors");
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
@@ -174,6 +231,10 @@ fn main() {
         });
         std::fs::write(root.join("store/sealed-value.json"), serde_json::to_string_pretty(&doc).unwrap() + "\n")
             .unwrap();
+    }
+
+    if which == "all" || which == "bills" {
+        doorbell_vectors(&root.join("bills/doorbells.json"));
     }
 
     if which == "all" || which == "voucher" {

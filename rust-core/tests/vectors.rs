@@ -126,3 +126,32 @@ fn voucher_code_vectors_give_the_stated_verdict() {
         assert!(reasons_seen.contains(required), "no vector gives {required}");
     }
 }
+
+#[test]
+fn doorbell_vectors_give_the_stated_verdict() {
+    use carepass_core::bills::doorbell::verify;
+    use std::collections::HashMap;
+
+    let doc = vector("bills/doorbells.json");
+    let keys: HashMap<u16, Vec<u8>> = doc["push_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["key_id"].as_u64().unwrap() as u16, unhex(k["public_key_hex"].as_str().unwrap())))
+        .collect();
+    let recipient = doc["recipient"].as_str().unwrap();
+    let now = doc["now_ms"].as_i64().unwrap();
+    let cursor = doc["cursor"].as_u64().unwrap();
+    let cases = doc["cases"].as_array().unwrap();
+    assert!(cases.len() >= 15);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let data: HashMap<String, String> = serde_json::from_value(case["data"].clone()).unwrap();
+        let verdict = match verify(&data, &keys, recipient, now) {
+            Ok(bell) if bell.seq <= cursor => "already_seen",
+            Ok(_) => "pull",
+            Err(e) => e.code(),
+        };
+        assert_eq!(verdict, case["expect"].as_str().unwrap(), "{name}");
+    }
+}

@@ -162,11 +162,15 @@ impl Platform {
 
     /// Signs the doorbell for `seq` and queues it for each of the recipient's push tokens.
     fn relay_doorbell(&self, person_id: &str, seq: u64) -> ApiResult<()> {
+        let tokens = self.push_tokens(person_id)?;
+        if tokens.is_empty() {
+            return Ok(()); // nobody to ring: the app pulls or streams
+        }
         let bell =
             Doorbell { key_id: self.push_key().key_id, recipient: person_id.into(), seq, issued_at_ms: self.now_ms() };
         let data = self.sign_doorbell(&bell)?;
         let outbox = self.tree("push_outbox")?;
-        for (service, token) in self.push_tokens(person_id)? {
+        for (service, token) in tokens {
             let n = self.next_counter("push_outbox_n")?;
             let record = OutboxRecord {
                 person_id: person_id.into(),
