@@ -143,7 +143,8 @@ fn voucher_vectors(path: &std::path::Path) {
 
 fn doorbell_vectors(path: &std::path::Path) {
     use carepass_core::bills::doorbell::{signed_bytes, to_data, Doorbell};
-    let existing: Value = std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
+    let existing: Value =
+        std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
     let push_pkcs8 = key_from(&existing, "/keys/push_pkcs8_hex");
     let rogue_pkcs8 = key_from(&existing, "/keys/rogue_pkcs8_hex");
     let push = Issuer::from_pkcs8(1, &push_pkcs8).unwrap();
