@@ -258,8 +258,14 @@ fn ratio(field: &'static str, bp: u32) -> Result<(), SettlementError> {
 
 /// `amount × bp / 10000` rounded half up to the fen (四舍五入). `amount` ≥ 0 and
 /// `bp` ≤ 10000, so the result lies in `0..=amount` and cannot overflow.
+#[inline]
 fn share_half_up(amount: Fen, bp: u32) -> Fen {
-    let scaled = (i128::from(amount.0) * i128::from(bp) + i128::from(FULL_BP / 2)) / i128::from(FULL_BP);
+    let (half, full) = (i64::from(FULL_BP / 2), i64::from(FULL_BP));
+    // The common case in 64 bits (128-bit division is a slow library call on most targets).
+    if let Some(scaled) = amount.0.checked_mul(i64::from(bp)).and_then(|v| v.checked_add(half)) {
+        return Fen(scaled / full);
+    }
+    let scaled = (i128::from(amount.0) * i128::from(bp) + i128::from(half)) / i128::from(full);
     // In range by the preconditions; saturate rather than panic if they were ever broken.
     Fen(i64::try_from(scaled).unwrap_or(i64::MAX))
 }
@@ -392,6 +398,7 @@ impl PatientCoverage {
 }
 
 /// One item's split before the deductible: (first self-pay share, out of scope, eligible).
+#[inline]
 pub(crate) fn split_amount(rule: &SettlementRule, category: ItemCategory, amount: Fen) -> (Fen, Fen, Fen) {
     match category {
         ItemCategory::A => (Fen::ZERO, Fen::ZERO, amount),
@@ -796,6 +803,15 @@ mod tests {
             t(&mut s);
             assert_eq!(s.check().map_err(|e| e.kind()), Err("invariant"), "tamper {i}");
         }
+    }
+
+    #[test]
+    fn shares_of_huge_amounts_round_half_up_without_overflow() {
+        assert_eq!(share_half_up(Fen(5), 1_000), Fen(1));
+        assert_eq!(share_half_up(Fen(4), 1_000), Fen(0));
+        assert_eq!(share_half_up(Fen(i64::MAX), FULL_BP), Fen(i64::MAX));
+        assert_eq!(share_half_up(Fen(i64::MAX), 5_000), Fen(i64::MAX / 2 + 1));
+        assert_eq!(share_half_up(Fen(i64::MAX), 0), Fen(0));
     }
 
     #[test]

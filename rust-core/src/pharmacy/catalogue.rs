@@ -282,22 +282,31 @@ impl Catalogue {
         self.drug_index.get(code).copied()
     }
 
+    #[inline]
     pub(crate) fn drug_at(&self, drug: u32) -> &Drug {
         &self.drugs[drug as usize]
     }
 
+    #[inline]
     pub(crate) fn pharmacy_at(&self, pharmacy: u32) -> &Pharmacy {
         &self.pharmacies[pharmacy as usize]
     }
 
+    #[inline]
     pub(crate) fn location_at(&self, pharmacy: u32) -> GeoPoint {
         self.locations[pharmacy as usize]
     }
 
+    /// A pharmacy's stock lines, sorted by drug position.
+    #[inline]
+    pub(crate) fn stock_of(&self, pharmacy: u32) -> &[StockEntry] {
+        let p = pharmacy as usize;
+        &self.stock[self.stock_start[p] as usize..self.stock_start[p + 1] as usize]
+    }
+
     /// The stock line of `drug` at `pharmacy`, if it lists one.
     pub(crate) fn stock_at(&self, pharmacy: u32, drug: u32) -> Option<StockEntry> {
-        let p = pharmacy as usize;
-        let own = &self.stock[self.stock_start[p] as usize..self.stock_start[p + 1] as usize];
+        let own = self.stock_of(pharmacy);
         own.binary_search_by_key(&drug, |e| e.drug).ok().map(|i| own[i])
     }
 

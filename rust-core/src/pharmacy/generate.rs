@@ -76,8 +76,8 @@ impl CatalogueSpec {
     }
 
     /// A national-scale layout: the demo city (4 % of the pharmacies in `419900`, 1 % in
-    /// `419902`, 2 % in River City) and 17 other cities with about 5.5 % each, spreads 8 to
-    /// 12 km.
+    /// `419902`, 2 % in River City) and 17 other cities with about 5.5 % each, spreads 8.25
+    /// to 12.25 km.
     pub fn national(seed: u64, pharmacies: u32) -> Self {
         let mut cities = demo_cities(40, 10, 20);
         for (k, &(lat, lon)) in OTHER_CITIES.iter().enumerate() {
@@ -144,7 +144,7 @@ pub fn demo_drugs() -> Vec<Drug> {
 }
 
 /// A typical 8-item chronic prescription (diabetes, hypertension, lipids) over the demo
-/// drug list: five class A, two class B… and one class C supplement.
+/// drug list: four class A, three class B and one class C supplement.
 pub fn demo_prescription() -> Prescription {
     let items = [
         ("A10BA02", 2),

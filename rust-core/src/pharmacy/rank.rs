@@ -18,8 +18,8 @@ use super::geo::{haversine_m, GeoPoint};
 use super::PharmacyError;
 use crate::money::Fen;
 use crate::settlement::{
-    fund_share, settle_with_rule, split_amount, PatientCoverage, Settlement, SettlementItem, SettlementPolicy,
-    SettlementRule, VisitType, YearToDate,
+    fund_share, settle_with_rule, split_amount, ItemCategory, PatientCoverage, Settlement, SettlementError,
+    SettlementItem, SettlementPolicy, SettlementRule, VisitType, YearToDate,
 };
 
 /// The largest search radius a query may ask for.
@@ -234,6 +234,9 @@ pub fn rank_scan(
 struct Wanted {
     drug: u32,
     quantity: u32,
+    category: ItemCategory,
+    /// Its bit in the fill masks (its position in the prescription).
+    bit: u64,
 }
 
 /// A pharmacy that passed the filters, with what ordering needs.
@@ -254,7 +257,10 @@ struct Query<'a> {
     rule: &'a SettlementRule,
     patient: &'a PatientCoverage,
     options: &'a RankOptions,
+    /// In prescription order.
     wanted: Vec<Wanted>,
+    /// The same, by drug position, for the merge with a pharmacy's stock.
+    by_drug: Vec<Wanted>,
     codes: Vec<&'a str>,
     all: u64,
     /// Local (UTC+8) ISO weekday and minute of `open_at_ms`.
@@ -310,14 +316,17 @@ impl<'a> Query<'a> {
             if wanted.iter().any(|w: &Wanted| w.drug == drug) {
                 return Err(PharmacyError::DuplicateItem(item.drug_code.clone()));
             }
-            wanted.push(Wanted { drug, quantity: item.quantity });
+            let category = catalogue.drug_at(drug).category;
+            wanted.push(Wanted { drug, quantity: item.quantity, category, bit: 1 << wanted.len() });
             codes.push(item.drug_code.as_str());
         }
         let rule = policy.rule(&patient.pooling_region, patient.insurance_type, VisitType::Pharmacy)?;
         rule.validate()?;
         patient.validate()?;
         let all = if wanted.len() == 64 { u64::MAX } else { (1u64 << wanted.len()) - 1 };
-        Ok(Query { catalogue, rule, patient, options, wanted, codes, all, open_at })
+        let mut by_drug = wanted.clone();
+        by_drug.sort_unstable_by_key(|w| w.drug);
+        Ok(Query { catalogue, rule, patient, options, wanted, by_drug, codes, all, open_at })
     }
 
     fn delivering(&self) -> bool {
@@ -352,27 +361,38 @@ impl<'a> Query<'a> {
         } else {
             (Fen::ZERO, None)
         };
-        let mut fills = 0u64;
-        let mut filled = 0u32;
-        let mut total = Fen::ZERO;
-        let mut eligible = Fen::ZERO;
-        for (i, want) in self.wanted.iter().enumerate() {
-            if let Some(line) = self.catalogue.stock_at(pharmacy, want.drug) {
-                if line.available >= want.quantity {
-                    fills |= 1 << i;
-                    filled += 1;
-                    let amount = line.unit_price.checked_mul(i64::from(want.quantity))?;
-                    let category = self.catalogue.drug_at(want.drug).category;
-                    total = total.checked_add(amount)?;
-                    eligible = eligible.checked_add(split_amount(self.rule, category, amount).2)?;
+        // One pass over the pharmacy's stock (sorted by drug) and the wanted items (also sorted
+        // by drug), overflow checked once at the end.
+        let stock = self.catalogue.stock_of(pharmacy);
+        let mut cursor = 0;
+        let (mut fills, mut filled) = (0u64, 0u32);
+        let (mut total, mut eligible) = (Some(0i64), Some(0i64));
+        for want in &self.by_drug {
+            while cursor < stock.len() && stock[cursor].drug < want.drug {
+                cursor += 1;
+            }
+            let Some(line) = stock.get(cursor).filter(|l| l.drug == want.drug && l.available >= want.quantity) else {
+                continue;
+            };
+            fills |= want.bit;
+            filled += 1;
+            match line.unit_price.0.checked_mul(i64::from(want.quantity)) {
+                Some(amount) => {
+                    total = total.and_then(|t| t.checked_add(amount));
+                    let (_, _, part) = split_amount(self.rule, want.category, Fen(amount));
+                    eligible = eligible.and_then(|e| e.checked_add(part.0));
                 }
+                None => total = None,
             }
         }
+        let (Some(total), Some(eligible)) = (total, eligible) else {
+            return Err(SettlementError::Overflow.into());
+        };
         let net_cost = if filled == 0 {
             Fen::ZERO
         } else {
-            let fund = fund_share(self.rule, self.patient.year_to_date, eligible).fund;
-            total.checked_sub(fund)?.checked_add(delivery_fee)?
+            let fund = fund_share(self.rule, self.patient.year_to_date, Fen(eligible)).fund;
+            Fen(total).checked_sub(fund)?.checked_add(delivery_fee)?
         };
         out.push(Candidate { pharmacy, distance_m, delivery_minutes, delivery_fee, fills, filled, net_cost });
         Ok(())
