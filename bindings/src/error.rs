@@ -38,6 +38,8 @@ pub enum CarePassError {
     Storage { reason: String },
     #[error("device key failure: {reason}")]
     KeyStore { reason: String },
+    #[error("settlement or ranking refused ({kind}): {reason}")]
+    Refused { kind: String, reason: String },
     #[error("push refused: {reason}")]
     InvalidPush { reason: String },
     #[error("no offline certificate: {reason}")]
@@ -64,6 +66,8 @@ impl From<CoreError> for CarePassError {
                 NetError::Undecodable(_) => CarePassError::InvalidServerAnswer { reason },
             },
             CoreError::Doorbell(_) => CarePassError::InvalidPush { reason },
+            CoreError::Settlement(e) => CarePassError::Refused { kind: e.kind().into(), reason },
+            CoreError::Pharmacy(e) => CarePassError::Refused { kind: e.kind().into(), reason },
             CoreError::Voucher(v) => match v {
                 VoucherError::NoCertificate => CarePassError::NoOfflineCertificate { reason },
                 VoucherError::Format(_) => CarePassError::InvalidServerAnswer { reason },

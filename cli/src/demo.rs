@@ -130,6 +130,7 @@ async fn journey(url: &str, phone_dir: PathBuf, scanner_token: Option<&str>) -> 
                 ),
             );
             bill_finds_the_patient(url, token, &app).await?;
+            medicine_delivered(url, token, &app).await?;
         }
         None => say(
             "(No scanner credential for this platform: set CAREPASS_SCANNER_TOKEN to run the scanner and clinic steps.)",
@@ -196,4 +197,61 @@ fn step(n: u32, text: &str) {
 
 fn say(text: &str) {
     println!("{text}");
+}
+
+/// The chronic prescription: nearby pharmacies ranked by what Zhang Wei pays, and delivery
+/// ordered from the best one.
+async fn medicine_delivered(url: &str, pharmacy_token: &str, app: &carepass_core::CarePass) -> Result<(), String> {
+    use carepass_core::pharmacy::{Fulfilment, GeoPoint, RankOptions};
+    let home = GeoPoint::new(30.5952, 114.2999);
+    let mut options = RankOptions::near(home);
+    options.fulfilment = Fulfilment::Delivery;
+    let (rx_id, ranking) = app.rank_pharmacies(None, options).await.map_err(explain)?;
+    step(
+        13,
+        &format!(
+            "His chronic prescription {rx_id} (8 drugs) is shared to pharmacies: {} deliver to his home within 5 km, {} have everything. Ranked by what he pays after insurance:",
+            ranking.candidates, ranking.complete
+        ),
+    );
+    for (i, quote) in ranking.quotes.iter().take(3).enumerate() {
+        say(&format!("   {}", crate::pharmacy::describe_quote(i + 1, quote)));
+    }
+    let cheapest_list = ranking.quotes.iter().min_by_key(|q| (q.list_price, q.pharmacy_id.clone()));
+    if let (Some(best), Some(list)) = (ranking.quotes.first(), cheapest_list) {
+        if best.pharmacy_id != list.pharmacy_id {
+            say(&format!(
+                "     (By list price alone {} looks cheapest, but after insurance he pays {} there, not {}.)",
+                list.pharmacy_id, list.net_cost, best.net_cost
+            ));
+        }
+    }
+    let best = ranking.quotes.first().ok_or("no pharmacy can deliver the prescription")?;
+    let address = carepass_core::wire::DeliveryAddress {
+        text: "示例市东湖路 18 号 3 栋 502 室".into(),
+        location: home,
+        contact_phone: PATIENT.into(),
+    };
+    let order =
+        app.place_order(&rx_id, &best.pharmacy_id, Fulfilment::Delivery, Some(address)).await.map_err(explain)?;
+    step(14, &format!("He orders home delivery from the best one: {}.", crate::pharmacy::describe_order(&order)));
+    let pharmacy = carepass_core::net::PlatformClient::new(
+        url,
+        std::sync::Arc::new(carepass_core::SystemClock),
+        &Default::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let _: carepass_core::wire::Order = pharmacy
+        .post(&format!("admin/v1/orders/{}/advance", order.order_id), &serde_json::json!({}), Some(pharmacy_token))
+        .await
+        .map_err(|e| e.to_string())?;
+    let now = app.order(&order.order_id).await.map_err(explain)?;
+    step(
+        15,
+        &format!(
+            "The pharmacy packs it and hands it to the courier: the order is {}.",
+            crate::pharmacy::state_name(now.state)
+        ),
+    );
+    Ok(())
 }

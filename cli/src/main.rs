@@ -4,6 +4,7 @@
 
 mod bills;
 mod demo;
+mod pharmacy;
 mod voucher;
 
 use std::path::PathBuf;
@@ -72,6 +73,50 @@ enum Command {
         /// Keep the live stream open and print each bill as it arrives, until Ctrl-C.
         #[arg(long, conflicts_with = "json")]
         watch: bool,
+    },
+    /// Rank nearby pharmacies for a prescription by what you pay after insurance.
+    Pharmacies {
+        #[arg(long, allow_hyphen_values = true)]
+        lat: f64,
+        #[arg(long, allow_hyphen_values = true)]
+        lon: f64,
+        /// Prescription id (default: your newest prescription).
+        #[arg(long)]
+        rx: Option<String>,
+        /// Home delivery to --lat/--lon (only pharmacies that deliver there; fee included).
+        #[arg(long)]
+        delivery: bool,
+        /// Maximum distance in km (default 5).
+        #[arg(long)]
+        max_km: Option<f64>,
+        /// Only pharmacies open now.
+        #[arg(long)]
+        open_now: bool,
+        /// One JSON array in rank order.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Order a prescription from a pharmacy for pickup or delivery.
+    Order {
+        #[arg(long)]
+        pharmacy: String,
+        #[arg(long)]
+        rx: String,
+        #[arg(long, conflicts_with = "delivery", required_unless_present = "delivery")]
+        pickup: bool,
+        #[arg(long, requires_all = ["address", "phone"])]
+        delivery: bool,
+        /// Delivery address.
+        #[arg(long)]
+        address: Option<String>,
+        /// Contact phone for the courier.
+        #[arg(long)]
+        phone: Option<String>,
+        /// Delivery location (default: where you last ranked pharmacies).
+        #[arg(long, allow_hyphen_values = true, requires = "lon")]
+        lat: Option<f64>,
+        #[arg(long, allow_hyphen_values = true, requires = "lat")]
+        lon: Option<f64>,
     },
     /// Act as a scanner terminal: verify a scanned code with the platform.
     Scan {
@@ -151,6 +196,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             } else {
                 bills::list(&app, json).await?;
             }
+        }
+        Command::Pharmacies { lat, lon, rx, delivery, max_km, open_now, json } => {
+            pharmacy::rank(&app, pharmacy::RankArgs { lat, lon, rx, delivery, max_km, open_now, json }).await?;
+        }
+        Command::Order { pharmacy: id, rx, pickup: _, delivery, address, phone, lat, lon } => {
+            pharmacy::order(&app, pharmacy::OrderArgs { pharmacy: id, rx, delivery, address, phone, lat, lon }).await?;
         }
         Command::Demo | Command::Scan { .. } => unreachable!("handled above"),
     }

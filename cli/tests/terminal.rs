@@ -127,6 +127,64 @@ async fn login_whoami_logout_from_the_terminal() {
     }
     let out = run(&["bills"]).await.unwrap();
     assert!(text(&out.stdout).contains("pending"), "{}", text(&out.stdout));
+
+    // Pharmacies: ranked JSON, complete ones first by net cost; then a delivery order.
+    let out = run(&["pharmacies", "--lat", "30.5952", "--lon", "114.2999", "--delivery", "--json"]).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ranked: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ranked = ranked.as_array().unwrap();
+    assert!(!ranked.is_empty());
+    for q in ranked {
+        for field in ["pharmacy_id", "complete", "net_cost_fen", "list_cost_fen", "delivery_fee_fen", "distance_m"] {
+            assert!(q.get(field).is_some(), "{field} missing in {q}");
+        }
+        assert!(q["distance_m"].as_u64().unwrap() <= 5_000);
+    }
+    let complete: Vec<i64> =
+        ranked.iter().take_while(|q| q["complete"] == true).map(|q| q["net_cost_fen"].as_i64().unwrap()).collect();
+    assert!(complete.windows(2).all(|w| w[0] <= w[1]), "{complete:?}");
+    let best = ranked[0]["pharmacy_id"].as_str().unwrap().to_string();
+    let out = run(&["pharmacies", "--lat", "30.5952", "--lon", "114.2999", "--max-km", "2"]).await.unwrap();
+    assert!(text(&out.stdout).starts_with("prescription rx_p1001_chronic"), "{}", text(&out.stdout));
+    let order_args = vec![
+        "order".to_string(),
+        "--pharmacy".into(),
+        best,
+        "--rx".into(),
+        "rx_p1001_chronic".into(),
+        "--delivery".into(),
+        "--address".into(),
+        "示例市东湖路 18 号 3 栋 502 室".into(),
+        "--phone".into(),
+        "13800000001".into(),
+    ];
+    let out = tokio::task::spawn_blocking({
+        let (url, data) = (url.clone(), data.clone());
+        move || {
+            let args: Vec<&str> = order_args.iter().map(String::as_str).collect();
+            carepass(&url, &data, &args)
+        }
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first_line = text(&out.stdout).lines().next().unwrap_or_default().to_string();
+    assert!(first_line.starts_with("ord_") && first_line.ends_with(" accepted"), "{first_line}");
+    let out = run(&[
+        "order",
+        "--pharmacy",
+        "PH0000001",
+        "--rx",
+        "rx_p1001_chronic",
+        "--delivery",
+        "--address",
+        "x",
+        "--phone",
+        "1",
+    ])
+    .await
+    .unwrap();
+    assert!(!out.status.success(), "a bad address is refused");
     sandbox.stop().await;
 }
 

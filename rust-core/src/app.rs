@@ -3,6 +3,7 @@
 //! log in, refresh, log out) over them. Capability flows are added beside these.
 
 mod bills_flow;
+mod pharmacy_flow;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -5,7 +5,9 @@ use crate::bills::doorbell::DoorbellError;
 use crate::keys::KeyError;
 use crate::money::MoneyError;
 use crate::net::NetError;
+use crate::pharmacy::PharmacyError;
 use crate::secrets::SecretStoreError;
+use crate::settlement::SettlementError;
 use crate::store::StoreError;
 use crate::voucher::VoucherError;
 
@@ -33,6 +35,10 @@ pub enum CoreError {
     Voucher(#[from] VoucherError),
     #[error(transparent)]
     Doorbell(#[from] DoorbellError),
+    #[error(transparent)]
+    Pharmacy(#[from] PharmacyError),
+    #[error(transparent)]
+    Settlement(#[from] SettlementError),
 }
 
 impl From<SecretStoreError> for CoreError {

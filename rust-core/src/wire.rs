@@ -383,3 +383,89 @@ pub struct RelayedPush {
     /// The push data map, exactly as the app's push service hands it to the app.
     pub data: std::collections::BTreeMap<String, String>,
 }
+
+// ---- prescriptions, pharmacy quotes and orders (docs/pharmacy.md) -------------------------
+
+/// A chronic-disease prescription shared to designated pharmacies (门慢处方共享).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PrescriptionRecord {
+    pub rx_id: String,
+    pub person_id: String,
+    pub hospital: String,
+    pub doctor: String,
+    pub diagnosis: String,
+    pub prescription: crate::pharmacy::Prescription,
+    pub issued_at_ms: i64,
+    pub valid_until_ms: i64,
+}
+
+/// "Rank the pharmacies for my prescription": the platform adds the patient's coverage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PharmacyQuoteRequest {
+    pub rx_id: String,
+    pub options: crate::pharmacy::RankOptions,
+    /// Pay what the personal account can (default true).
+    #[serde(default = "yes")]
+    pub use_account: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Where to deliver.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DeliveryAddress {
+    /// The address as written, 4 to 200 characters.
+    pub text: String,
+    pub location: crate::pharmacy::GeoPoint,
+    /// Contact phone for the courier.
+    pub contact_phone: String,
+}
+
+/// Place an order for a prescription at one pharmacy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct OrderRequest {
+    pub rx_id: String,
+    pub pharmacy_id: String,
+    pub fulfilment: crate::pharmacy::Fulfilment,
+    /// Required for delivery.
+    #[serde(default)]
+    pub address: Option<DeliveryAddress>,
+    #[serde(default = "yes")]
+    pub use_account: bool,
+}
+
+/// Order states: accepted → ready (pickup) or out_for_delivery (delivery) → completed;
+/// accepted → cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum OrderState {
+    Accepted,
+    Ready,
+    OutForDelivery,
+    Completed,
+    Cancelled,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Order {
+    pub order_id: String,
+    pub rx_id: String,
+    pub person_id: String,
+    pub pharmacy_id: String,
+    pub pharmacy_name: String,
+    pub fulfilment: crate::pharmacy::Fulfilment,
+    pub address: Option<DeliveryAddress>,
+    pub state: OrderState,
+    /// The quote the order was placed on (amounts in fen).
+    pub quote: crate::pharmacy::PharmacyQuote,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}

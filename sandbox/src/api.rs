@@ -111,6 +111,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin_set_bill_state))
         .routes(routes!(admin_push_outbox))
         .routes(routes!(admin_cut_streams))
+        .routes(routes!(prescriptions))
+        .routes(routes!(pharmacy_quotes))
+        .routes(routes!(place_order))
+        .routes(routes!(get_order))
+        .routes(routes!(cancel_order))
+        .routes(routes!(admin_advance_order))
         .routes(routes!(admin_clock, admin_advance_clock))
         .routes(routes!(admin_persons))
 }
@@ -407,6 +413,72 @@ struct Cut {
     responses((status = 200, body = Cut), (status = 403, body = ErrorBody)))]
 async fn admin_cut_streams(State(state): State<AppState>, _admin: Admin) -> Json<Cut> {
     Json(Cut { cut: state.cut_streams() })
+}
+
+/// The caller's prescriptions shared to pharmacies (门慢处方共享), newest first.
+#[utoipa::path(get, path = "/v1/prescriptions", tag = "pharmacy", security(("session" = [])),
+    responses((status = 200, body = Vec<wire::PrescriptionRecord>), (status = 401, body = ErrorBody)))]
+async fn prescriptions(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<wire::PrescriptionRecord>>> {
+    state.prescriptions(&caller.person_id).map(Json)
+}
+
+/// Pharmacies near a location ranked by what the caller pays for the prescription after
+/// insurance (docs/pharmacy.md).
+#[utoipa::path(post, path = "/v1/pharmacy-quotes", tag = "pharmacy", security(("session" = [])), request_body = wire::PharmacyQuoteRequest,
+    responses((status = 200, body = carepass_core::pharmacy::Ranking), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn pharmacy_quotes(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(req): Body<wire::PharmacyQuoteRequest>,
+) -> ApiResult<Json<carepass_core::pharmacy::Ranking>> {
+    state.pharmacy_quotes(&caller.person_id, &req).map(Json)
+}
+
+/// Orders the prescription from a pharmacy, for pickup or delivery.
+#[utoipa::path(post, path = "/v1/orders", tag = "pharmacy", security(("session" = [])), request_body = wire::OrderRequest,
+    responses((status = 200, body = wire::Order), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn place_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(req): Body<wire::OrderRequest>,
+) -> ApiResult<Json<wire::Order>> {
+    state.place_order(&caller.person_id, &req).map(Json)
+}
+
+/// One of the caller's orders, with its status.
+#[utoipa::path(get, path = "/v1/orders/{order_id}", tag = "pharmacy", security(("session" = [])), params(("order_id" = String, Path)),
+    responses((status = 200, body = wire::Order), (status = 404, body = ErrorBody)))]
+async fn get_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(order_id): Path<String>,
+) -> ApiResult<Json<wire::Order>> {
+    state.order(Some(&caller.person_id), &order_id).map(Json)
+}
+
+/// Cancels one of the caller's orders while it is still only accepted.
+#[utoipa::path(post, path = "/v1/orders/{order_id}/cancel", tag = "pharmacy", security(("session" = [])), params(("order_id" = String, Path)),
+    responses((status = 200, body = wire::Order), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn cancel_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(order_id): Path<String>,
+) -> ApiResult<Json<wire::Order>> {
+    state.cancel_order(&caller.person_id, &order_id).map(Json)
+}
+
+/// Pharmacy role: move an order on (accepted → ready / out for delivery → completed).
+#[utoipa::path(post, path = "/admin/v1/orders/{order_id}/advance", tag = "admin", security(("admin" = [])), params(("order_id" = String, Path)),
+    responses((status = 200, body = wire::Order), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn admin_advance_order(
+    State(state): State<AppState>,
+    _pharmacy: Admin,
+    Path(order_id): Path<String>,
+) -> ApiResult<Json<wire::Order>> {
+    state.advance_order(&order_id).map(Json)
 }
 
 /// Test-fixture role: the platform clock.

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod bills;
 pub mod error;
+pub mod pharmacy;
 pub mod platform;
 pub mod seed;
 

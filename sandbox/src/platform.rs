@@ -90,6 +90,7 @@ pub struct Platform {
     inbox_changed: tokio::sync::broadcast::Sender<String>,
     /// Bumped to cut every open stream (test fixture).
     stream_cuts: tokio::sync::watch::Sender<u64>,
+    pharmacies: crate::pharmacy::PharmacyNetwork,
 }
 
 impl Platform {
@@ -120,9 +121,11 @@ impl Platform {
             push_key,
             inbox_changed: tokio::sync::broadcast::channel(1024).0,
             stream_cuts: tokio::sync::watch::channel(0).0,
+            pharmacies: crate::pharmacy::PharmacyNetwork::demo().map_err(sled::Error::Unsupported)?,
         };
         if demo_seed {
             platform.seed_demo()?;
+            platform.seed_prescriptions().map_err(|e| sled::Error::Unsupported(e.message))?;
         }
         Ok(platform)
     }
@@ -490,6 +493,10 @@ impl Platform {
     }
 
     // ---- live streams ------------------------------------------------------------------
+
+    pub fn pharmacies(&self) -> &crate::pharmacy::PharmacyNetwork {
+        &self.pharmacies
+    }
 
     pub(crate) fn push_key(&self) -> &Issuer {
         &self.push_key

@@ -270,7 +270,12 @@ impl Catalogue {
     }
 
     pub fn pharmacy(&self, id: &str) -> Option<&Pharmacy> {
-        self.pharmacies.iter().find(|p| p.id == id)
+        self.position_of(id).map(|i| &self.pharmacies[i as usize])
+    }
+
+    /// A pharmacy's position (its internal address).
+    pub(crate) fn position_of(&self, id: &str) -> Option<u32> {
+        self.pharmacies.iter().position(|p| p.id == id).map(|i| i as u32)
     }
 
     /// The data back, e.g. to store it.

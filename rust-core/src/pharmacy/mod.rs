@@ -8,11 +8,14 @@
 //!   [`rank`] (indexed) and [`rank_scan`] (full scan, the reference);
 //! - `generate`: deterministic catalogues of any size from a seed.
 //!
-//! Pure: no I/O, no clock. Ordering a delivery or a pickup is not here.
+//! - `order`: the order state machine and delivery address checks.
+//!
+//! Pure: no I/O, no clock.
 
 pub mod catalogue;
 pub mod generate;
 pub mod geo;
+pub mod order;
 pub mod rank;
 
 #[cfg(test)]
@@ -21,7 +24,7 @@ mod tests;
 pub use catalogue::{Catalogue, CatalogueData, DeliveryTerms, Drug, OpeningHours, OpeningSlot, Pharmacy, StockLine};
 pub use geo::{haversine_m, GeoPoint};
 pub use rank::{
-    china_local_time, rank, rank_scan, Fulfilment, PairQuote, PharmacyQuote, Prescription, PrescriptionItem,
+    china_local_time, quote_at, rank, rank_scan, Fulfilment, PairQuote, PharmacyQuote, Prescription, PrescriptionItem,
     QuoteRequest, RankOptions, Ranking, StockStatus,
 };
 

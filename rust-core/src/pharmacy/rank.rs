@@ -212,6 +212,27 @@ pub fn rank(
     query.finish(candidates)
 }
 
+/// The quote of one pharmacy for `prescription` under `options` (distance from
+/// `options.location`, the filters applied), or `None` when it is filtered out (too far, closed,
+/// does not deliver there) — what an order is placed on.
+pub fn quote_at(
+    catalogue: &Catalogue,
+    policy: &SettlementPolicy,
+    patient: &PatientCoverage,
+    prescription: &Prescription,
+    options: &RankOptions,
+    pharmacy_id: &str,
+) -> Result<Option<PharmacyQuote>, PharmacyError> {
+    let query = Query::new(catalogue, policy, patient, prescription, options)?;
+    let Some(position) = catalogue.position_of(pharmacy_id) else { return Ok(None) };
+    let mut found = Vec::with_capacity(1);
+    query.consider(position, &mut found)?;
+    match found.first() {
+        Some(c) => Ok(Some(query.quote(c, c.fills, patient.year_to_date, Some(c.net_cost))?)),
+        None => Ok(None),
+    }
+}
+
 /// Ranks by measuring every pharmacy: the reference [`rank`] must agree with exactly.
 pub fn rank_scan(
     catalogue: &Catalogue,

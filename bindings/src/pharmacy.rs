@@ -1,0 +1,278 @@
+//! Prescriptions, pharmacy ranking and orders across the FFI, plus the settlement rules for
+//! tools and tests (`settle_json`). Converts types; the rules are `carepass_core::pharmacy`
+//! and `carepass_core::settlement`.
+
+use carepass_core::pharmacy::{self as core_pharmacy, Fulfilment, GeoPoint, RankOptions, StockStatus};
+use carepass_core::settlement::{settle, SettlementPolicy, SettlementRequest};
+use carepass_core::wire;
+use carepass_core::CoreError;
+
+use crate::account::CarePass;
+use crate::error::CarePassError;
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PrescribedDrug {
+    pub drug_code: String,
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Prescription {
+    pub rx_id: String,
+    pub hospital: String,
+    pub doctor: String,
+    pub diagnosis: String,
+    pub items: Vec<PrescribedDrug>,
+    pub issued_at_ms: i64,
+    pub valid_until_ms: i64,
+}
+
+/// What one pharmacy would charge for what it fills (amounts in fen).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PharmacyQuote {
+    pub pharmacy_id: String,
+    pub pharmacy_name: String,
+    pub lat: f64,
+    pub lon: f64,
+    /// It fills every item.
+    pub complete: bool,
+    /// Drug codes it does not fill.
+    pub missing: Vec<String>,
+    pub list_cost_fen: i64,
+    /// Paid by the pooled fund.
+    pub fund_fen: i64,
+    pub personal_account_fen: i64,
+    pub cash_fen: i64,
+    pub delivery_fee_fen: i64,
+    /// What the patient pays: list cost − fund + delivery fee.
+    pub net_cost_fen: i64,
+    pub distance_m: u32,
+    pub delivery_minutes: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PharmacyPair {
+    pub first: PharmacyQuote,
+    pub second: PharmacyQuote,
+    pub net_cost_fen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PharmacyRanking {
+    /// The prescription ranked for.
+    pub rx_id: String,
+    /// Best first.
+    pub quotes: Vec<PharmacyQuote>,
+    pub candidates: u32,
+    pub complete: u32,
+    pub partial: u32,
+    pub no_stock: u32,
+    /// The cheapest pair when no single pharmacy has everything.
+    pub best_pair: Option<PharmacyPair>,
+}
+
+/// How to rank.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct RankRequest {
+    /// The prescription; null ranks for the newest one.
+    #[uniffi(default = None)]
+    pub rx_id: Option<String>,
+    pub lat: f64,
+    pub lon: f64,
+    /// Home delivery to (lat, lon): only pharmacies that deliver there, fee included.
+    #[uniffi(default = false)]
+    pub delivery: bool,
+    /// At most this far (metres; null: 5 km).
+    #[uniffi(default = None)]
+    pub max_distance_m: Option<u32>,
+    /// Only pharmacies open now (platform time).
+    #[uniffi(default = false)]
+    pub open_now: bool,
+    /// How many quotes (null: 20).
+    #[uniffi(default = None)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct DeliveryDetails {
+    pub address: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub contact_phone: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum OrderStatus {
+    Accepted,
+    Ready,
+    OutForDelivery,
+    Completed,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PharmacyOrder {
+    pub order_id: String,
+    pub rx_id: String,
+    pub pharmacy_id: String,
+    pub pharmacy_name: String,
+    pub delivery: Option<DeliveryDetails>,
+    pub status: OrderStatus,
+    /// The quote it was placed on.
+    pub quote: PharmacyQuote,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+fn quote(q: core_pharmacy::PharmacyQuote) -> PharmacyQuote {
+    PharmacyQuote {
+        complete: q.stock == StockStatus::Complete,
+        pharmacy_id: q.pharmacy_id,
+        pharmacy_name: q.pharmacy_name,
+        lat: q.location.lat,
+        lon: q.location.lon,
+        missing: q.missing,
+        list_cost_fen: q.list_price.0,
+        fund_fen: q.settlement.fund.0,
+        personal_account_fen: q.settlement.personal_account.0,
+        cash_fen: q.settlement.cash.0,
+        delivery_fee_fen: q.delivery_fee.0,
+        net_cost_fen: q.net_cost.0,
+        distance_m: q.distance_m,
+        delivery_minutes: q.delivery_minutes,
+    }
+}
+
+fn order(o: wire::Order) -> PharmacyOrder {
+    PharmacyOrder {
+        order_id: o.order_id,
+        rx_id: o.rx_id,
+        pharmacy_id: o.pharmacy_id,
+        pharmacy_name: o.pharmacy_name,
+        delivery: o.address.map(|a| DeliveryDetails {
+            address: a.text,
+            lat: a.location.lat,
+            lon: a.location.lon,
+            contact_phone: a.contact_phone,
+        }),
+        status: match o.state {
+            wire::OrderState::Accepted => OrderStatus::Accepted,
+            wire::OrderState::Ready => OrderStatus::Ready,
+            wire::OrderState::OutForDelivery => OrderStatus::OutForDelivery,
+            wire::OrderState::Completed => OrderStatus::Completed,
+            wire::OrderState::Cancelled => OrderStatus::Cancelled,
+        },
+        quote: quote(o.quote),
+        created_at_ms: o.created_at_ms,
+        updated_at_ms: o.updated_at_ms,
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl CarePass {
+    /// The signed-in person's prescriptions, newest first.
+    pub async fn prescriptions(&self) -> Result<Vec<Prescription>, CarePassError> {
+        Ok(self
+            .core()
+            .prescriptions()
+            .await?
+            .into_iter()
+            .map(|rx| Prescription {
+                rx_id: rx.rx_id,
+                hospital: rx.hospital,
+                doctor: rx.doctor,
+                diagnosis: rx.diagnosis,
+                items: rx
+                    .prescription
+                    .items
+                    .into_iter()
+                    .map(|i| PrescribedDrug { drug_code: i.drug_code, quantity: i.quantity })
+                    .collect(),
+                issued_at_ms: rx.issued_at_ms,
+                valid_until_ms: rx.valid_until_ms,
+            })
+            .collect())
+    }
+
+    /// Nearby pharmacies ranked by what the patient pays after insurance.
+    pub async fn rank_pharmacies(&self, request: RankRequest) -> Result<PharmacyRanking, CarePassError> {
+        let mut options = RankOptions::near(GeoPoint::new(request.lat, request.lon));
+        if request.delivery {
+            options.fulfilment = Fulfilment::Delivery;
+        }
+        if let Some(m) = request.max_distance_m {
+            options.max_distance_m = m;
+        }
+        if let Some(limit) = request.limit {
+            options.limit = limit;
+        }
+        if request.open_now {
+            options.open_at_ms = Some(self.core().client().server_now_ms());
+        }
+        let (rx_id, ranking) = self.core().rank_pharmacies(request.rx_id.as_deref(), options).await?;
+        Ok(PharmacyRanking {
+            rx_id,
+            quotes: ranking.quotes.into_iter().map(quote).collect(),
+            candidates: ranking.candidates,
+            complete: ranking.complete,
+            partial: ranking.partial,
+            no_stock: ranking.no_stock,
+            best_pair: ranking.best_pair.map(|p| PharmacyPair {
+                net_cost_fen: p.net_cost.0,
+                first: quote(p.first),
+                second: quote(p.second),
+            }),
+        })
+    }
+
+    /// Orders a prescription from a pharmacy: pickup when `delivery` is null.
+    pub async fn place_order(
+        &self,
+        rx_id: String,
+        pharmacy_id: String,
+        delivery: Option<DeliveryDetails>,
+    ) -> Result<PharmacyOrder, CarePassError> {
+        let (fulfilment, address) = match delivery {
+            Some(d) => (
+                Fulfilment::Delivery,
+                Some(wire::DeliveryAddress {
+                    text: d.address,
+                    location: GeoPoint::new(d.lat, d.lon),
+                    contact_phone: d.contact_phone,
+                }),
+            ),
+            None => (Fulfilment::Pickup, None),
+        };
+        Ok(order(self.core().place_order(&rx_id, &pharmacy_id, fulfilment, address).await?))
+    }
+
+    /// An order's current state.
+    pub async fn order(&self, order_id: String) -> Result<PharmacyOrder, CarePassError> {
+        Ok(order(self.core().order(&order_id).await?))
+    }
+
+    /// Cancels an order the pharmacy has not prepared yet.
+    pub async fn cancel_order(&self, order_id: String) -> Result<PharmacyOrder, CarePassError> {
+        Ok(order(self.core().cancel_order(&order_id).await?))
+    }
+}
+
+/// The settlement rules themselves, for tools and the shared vectors: settles `request_json`
+/// (a `SettlementRequest`) under `policy_json` (a `SettlementPolicy`, validated first) and
+/// returns the `Settlement` as JSON. Invalid data is `Refused` with the rule's error kind.
+#[uniffi::export]
+pub fn settle_json(policy_json: String, request_json: String) -> Result<String, CarePassError> {
+    let policy: SettlementPolicy = serde_json::from_str(&policy_json)
+        .map_err(|e| CarePassError::InvalidInput { reason: format!("policy: {e}") })?;
+    let request: SettlementRequest = serde_json::from_str(&request_json)
+        .map_err(|e| CarePassError::InvalidInput { reason: format!("request: {e}") })?;
+    policy.validate().map_err(|e| CarePassError::from(CoreError::Settlement(e)))?;
+    let settlement = settle(&policy, &request).map_err(|e| CarePassError::from(CoreError::Settlement(e)))?;
+    serde_json::to_string(&settlement).map_err(|e| CarePassError::Internal { reason: e.to_string() })
+}
+
+/// The demo city's settlement policy as JSON (what the sandbox applies).
+#[uniffi::export]
+pub fn demo_settlement_policy_json() -> String {
+    serde_json::to_string(&SettlementPolicy::demo()).unwrap_or_default()
+}

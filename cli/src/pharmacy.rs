@@ -1,0 +1,156 @@
+//! `carepass pharmacies` (rank nearby pharmacies by what the patient pays after insurance)
+//! and `carepass order` (order for pickup or delivery). Ranking is the platform's, with the
+//! core's rules; this file only prints.
+
+use carepass_core::pharmacy::{Fulfilment, GeoPoint, PharmacyQuote, RankOptions, Ranking, StockStatus};
+use carepass_core::wire::{DeliveryAddress, Order, OrderState};
+use carepass_core::CarePass;
+
+use crate::explain;
+
+pub struct RankArgs {
+    pub lat: f64,
+    pub lon: f64,
+    pub rx: Option<String>,
+    pub delivery: bool,
+    pub max_km: Option<f64>,
+    pub open_now: bool,
+    pub json: bool,
+}
+
+pub async fn rank(app: &CarePass, args: RankArgs) -> Result<(), String> {
+    let mut options = RankOptions::near(GeoPoint::new(args.lat, args.lon));
+    if args.delivery {
+        options.fulfilment = Fulfilment::Delivery;
+    }
+    if let Some(km) = args.max_km {
+        if !(km > 0.0 && km <= 100.0) {
+            return Err("--max-km is more than 0 and at most 100".into());
+        }
+        options.max_distance_m = (km * 1000.0).round() as u32;
+    }
+    if args.open_now {
+        options.open_at_ms = Some(app.client().server_now_ms());
+    }
+    let (rx_id, ranking) = app.rank_pharmacies(args.rx.as_deref(), options).await.map_err(explain)?;
+    if args.json {
+        let array: Vec<serde_json::Value> = ranking.quotes.iter().map(quote_json).collect();
+        println!("{}", serde_json::Value::Array(array));
+    } else {
+        print_ranking(&rx_id, &ranking);
+    }
+    Ok(())
+}
+
+fn quote_json(q: &PharmacyQuote) -> serde_json::Value {
+    serde_json::json!({
+        "pharmacy_id": q.pharmacy_id,
+        "name": q.pharmacy_name,
+        "complete": q.stock == StockStatus::Complete,
+        "missing": q.missing,
+        "net_cost_fen": q.net_cost.0,
+        "list_cost_fen": q.list_price.0,
+        "fund_fen": q.settlement.fund.0,
+        "personal_account_fen": q.settlement.personal_account.0,
+        "cash_fen": q.settlement.cash.0,
+        "delivery_fee_fen": q.delivery_fee.0,
+        "distance_m": q.distance_m,
+        "delivery_minutes": q.delivery_minutes,
+    })
+}
+
+/// One line for a person to read.
+pub fn describe_quote(rank: usize, q: &PharmacyQuote) -> String {
+    let stock = match q.stock {
+        StockStatus::Complete => "all items".to_string(),
+        _ => format!("missing {}", q.missing.join(", ")),
+    };
+    let eta = q.delivery_minutes.map(|m| format!(", delivered in ~{m} min")).unwrap_or_default();
+    format!(
+        "{rank:>2}. {:<10} you pay {:>9} (list {:>9}, insurance {:>9}, delivery {:>7})  {:>5} m{eta}  {}  {}",
+        q.pharmacy_id,
+        q.net_cost.to_string(),
+        q.list_price.to_string(),
+        q.settlement.fund.to_string(),
+        q.delivery_fee.to_string(),
+        q.distance_m,
+        stock,
+        q.pharmacy_name
+    )
+}
+
+fn print_ranking(rx_id: &str, ranking: &Ranking) {
+    println!(
+        "prescription {rx_id}: {} pharmacies match the filters ({} with everything, {} partly, {} with none)",
+        ranking.candidates, ranking.complete, ranking.partial, ranking.no_stock
+    );
+    for (i, q) in ranking.quotes.iter().enumerate() {
+        println!("{}", describe_quote(i + 1, q));
+    }
+    if let Some(pair) = &ranking.best_pair {
+        println!(
+            "no pharmacy has everything; cheapest pair: {} + {} for {} in all",
+            pair.first.pharmacy_id, pair.second.pharmacy_id, pair.net_cost
+        );
+    }
+}
+
+pub struct OrderArgs {
+    pub pharmacy: String,
+    pub rx: String,
+    pub delivery: bool,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+}
+
+pub async fn order(app: &CarePass, args: OrderArgs) -> Result<(), String> {
+    let (fulfilment, address) = if args.delivery {
+        let text = args.address.ok_or("--delivery needs --address")?;
+        let contact_phone = args.phone.ok_or("--delivery needs --phone")?;
+        let location = match (args.lat, args.lon) {
+            (Some(lat), Some(lon)) => GeoPoint::new(lat, lon),
+            _ => app
+                .last_rank_location()
+                .map_err(explain)?
+                .ok_or("no delivery location: pass --lat and --lon (or rank pharmacies first)")?,
+        };
+        (Fulfilment::Delivery, Some(DeliveryAddress { text, location, contact_phone }))
+    } else {
+        (Fulfilment::Pickup, None)
+    };
+    let order = app.place_order(&args.rx, &args.pharmacy, fulfilment, address).await.map_err(explain)?;
+    println!("{} {}", order.order_id, state_name(order.state));
+    println!("{}", describe_order(&order));
+    Ok(())
+}
+
+pub fn state_name(state: OrderState) -> &'static str {
+    match state {
+        OrderState::Accepted => "accepted",
+        OrderState::Ready => "ready",
+        OrderState::OutForDelivery => "out_for_delivery",
+        OrderState::Completed => "completed",
+        OrderState::Cancelled => "cancelled",
+    }
+}
+
+pub fn describe_order(order: &Order) -> String {
+    let how = match &order.address {
+        Some(a) => format!("delivery to {}", a.text),
+        None => "pickup at the pharmacy".to_string(),
+    };
+    format!(
+        "order {} at {} ({}): {}; you pay {} (insurance pays {}, personal account {}, cash {}, delivery {})",
+        order.order_id,
+        order.pharmacy_name,
+        order.pharmacy_id,
+        how,
+        order.quote.net_cost,
+        order.quote.settlement.fund,
+        order.quote.settlement.personal_account,
+        order.quote.settlement.cash,
+        order.quote.delivery_fee
+    )
+}

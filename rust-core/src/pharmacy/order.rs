@@ -1,0 +1,67 @@
+//! Order rules (pure): the order state machine and what a delivery order must carry.
+//!
+//! ```text
+//! accepted ──► ready ─────────────► completed      (pickup)
+//!    │     └─► out_for_delivery ──► completed      (delivery)
+//!    └──► cancelled
+//! ```
+
+use crate::pharmacy::Fulfilment;
+use crate::wire::{DeliveryAddress, OrderState};
+
+/// The state a pharmacy moves an order to next, if any.
+pub fn next_state(state: OrderState, fulfilment: Fulfilment) -> Option<OrderState> {
+    match (state, fulfilment) {
+        (OrderState::Accepted, Fulfilment::Pickup) => Some(OrderState::Ready),
+        (OrderState::Accepted, Fulfilment::Delivery) => Some(OrderState::OutForDelivery),
+        (OrderState::Ready | OrderState::OutForDelivery, _) => Some(OrderState::Completed),
+        (OrderState::Completed | OrderState::Cancelled, _) => None,
+    }
+}
+
+/// Whether the patient may still cancel.
+pub fn can_cancel(state: OrderState) -> bool {
+    state == OrderState::Accepted
+}
+
+/// Checks a delivery address: text 4–200 characters, a valid point, an 11-digit mainland
+/// mobile number.
+pub fn check_address(address: &DeliveryAddress) -> Result<(), &'static str> {
+    let chars = address.text.trim().chars().count();
+    if !(4..=200).contains(&chars) {
+        return Err("the delivery address is 4 to 200 characters");
+    }
+    if !address.location.is_valid() {
+        return Err("the delivery location is not a point on Earth");
+    }
+    crate::account::check_phone(&address.contact_phone).map_err(|_| "the contact phone is 11 digits starting with 1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pharmacy::GeoPoint;
+
+    #[test]
+    fn orders_move_forward_by_fulfilment_and_stop() {
+        assert_eq!(next_state(OrderState::Accepted, Fulfilment::Pickup), Some(OrderState::Ready));
+        assert_eq!(next_state(OrderState::Accepted, Fulfilment::Delivery), Some(OrderState::OutForDelivery));
+        assert_eq!(next_state(OrderState::OutForDelivery, Fulfilment::Delivery), Some(OrderState::Completed));
+        assert_eq!(next_state(OrderState::Completed, Fulfilment::Pickup), None);
+        assert_eq!(next_state(OrderState::Cancelled, Fulfilment::Delivery), None);
+        assert!(can_cancel(OrderState::Accepted) && !can_cancel(OrderState::Ready));
+    }
+
+    #[test]
+    fn delivery_addresses_are_checked() {
+        let ok = DeliveryAddress {
+            text: "东湖路 18 号 3 栋 502".into(),
+            location: GeoPoint::new(30.6, 114.3),
+            contact_phone: "13800000001".into(),
+        };
+        assert_eq!(check_address(&ok), Ok(()));
+        assert!(check_address(&DeliveryAddress { text: "x".into(), ..ok.clone() }).is_err());
+        assert!(check_address(&DeliveryAddress { contact_phone: "110".into(), ..ok.clone() }).is_err());
+        assert!(check_address(&DeliveryAddress { location: GeoPoint::new(95.0, 0.0), ..ok }).is_err());
+    }
+}
