@@ -222,3 +222,10 @@ impl CarePass {
         Arc::new(InboxWatch { task: Mutex::new(Some(task)) })
     }
 }
+
+/// Whether a push's data map is a CarePass doorbell (to route it to `handle_push`); it says
+/// nothing about authenticity, which `handle_push` checks.
+#[uniffi::export]
+pub fn is_carepass_push(data: HashMap<String, String>) -> bool {
+    carepass_core::bills::doorbell::is_doorbell(|k| data.get(k).map(String::as_str))
+}

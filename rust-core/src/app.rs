@@ -85,6 +85,9 @@ pub struct CarePass {
     refresh_lock: tokio::sync::Mutex<()>,
     /// Pulls and stream events are applied one at a time, so a change is announced once.
     inbox_lock: tokio::sync::Mutex<()>,
+    /// Bumped whenever a session ends on this phone (logout, expiry, revocation), so live
+    /// streams close at once.
+    session_epoch: tokio::sync::watch::Sender<u64>,
     rotator: CodeRotator,
 }
 
@@ -116,6 +119,7 @@ impl CarePass {
             config,
             refresh_lock: tokio::sync::Mutex::new(()),
             inbox_lock: tokio::sync::Mutex::new(()),
+            session_epoch: tokio::sync::watch::channel(0).0,
             rotator: CodeRotator::new(),
         })
     }
@@ -253,8 +257,7 @@ impl CarePass {
     /// time (the phone's clock corrected by the offset learned from the platform). The same
     /// code is returned until its period ends.
     pub fn current_code(&self, purpose: Purpose, offline: bool) -> CoreResult<DisplayCode> {
-        let person_id = self.active_person()?;
-        self.session(&person_id)?;
+        let person_id = self.signed_in_person()?;
         let enrolment = self.enrolment_of(&person_id)?;
         let device_id = device_id_to_bytes(&enrolment.device_id).map_err(VoucherError::from)?;
         let certificate = enrolment.certificate.as_deref().map(decode_certificate).transpose()?;
@@ -296,6 +299,7 @@ impl CarePass {
         self.store.wipe_profile(&person_id)?;
         self.store.app()?.remove(KEY_ACTIVE)?;
         self.store.flush()?;
+        self.session_epoch.send_modify(|n| *n += 1);
         Ok(())
     }
 
@@ -330,7 +334,15 @@ impl CarePass {
     fn drop_session(&self, person_id: &str) -> CoreResult<()> {
         self.store.profile(person_id)?.remove(KEY_SESSION)?;
         self.store.flush()?;
+        self.session_epoch.send_modify(|n| *n += 1);
         Ok(())
+    }
+
+    /// The signed-in person, with a session (not only an active profile).
+    fn signed_in_person(&self) -> CoreResult<String> {
+        let person_id = self.active_person()?;
+        self.session(&person_id)?;
+        Ok(person_id)
     }
 
     /// The session's tokens, refreshed first when the access token is about to expire.

@@ -264,3 +264,17 @@ async fn the_inbox_survives_a_restart_and_is_never_listed_twice() {
     assert_eq!(app.sync_inbox().await.unwrap().len(), 1);
     assert_eq!(app.bills().unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn logging_out_closes_the_live_stream_at_once() {
+    let platform = TestPlatform::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(patient(&platform, dir.path(), &MemorySecretStore::new()).await);
+    let streaming = app.clone();
+    let task = tokio::spawn(async move { streaming.run_inbox_stream(&|_c: InboxChange| {}).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.logout().await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(2), task).await.expect("the stream ended").unwrap();
+    assert!(matches!(ended, Err(CoreError::NotSignedIn)), "{ended:?}");
+    assert!(matches!(app.bills(), Err(CoreError::NotSignedIn)));
+}

@@ -551,6 +551,22 @@ fileprivate struct FfiConverterInt64: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterDouble: FfiConverterPrimitive {
+    typealias FfiType = Double
+    typealias SwiftType = Double
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Double {
+        return try lift(readDouble(&buf))
+    }
+
+    public static func write(_ value: Double, into buf: inout [UInt8]) {
+        writeDouble(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterBool : FfiConverter {
     typealias FfiType = Int8
     typealias SwiftType = Bool
@@ -716,6 +732,31 @@ public protocol CarePassProtocol: AnyObject, Sendable {
      * `on_error` once if the session ends.
      */
     func watchInbox(listener: InboxListener)  -> InboxWatch
+    
+    /**
+     * Cancels an order the pharmacy has not prepared yet.
+     */
+    func cancelOrder(orderId: String) async throws  -> PharmacyOrder
+    
+    /**
+     * An order's current state.
+     */
+    func order(orderId: String) async throws  -> PharmacyOrder
+    
+    /**
+     * Orders a prescription from a pharmacy: pickup when `delivery` is null.
+     */
+    func placeOrder(rxId: String, pharmacyId: String, delivery: DeliveryDetails?) async throws  -> PharmacyOrder
+    
+    /**
+     * The signed-in person's prescriptions, newest first.
+     */
+    func prescriptions() async throws  -> [Prescription]
+    
+    /**
+     * Nearby pharmacies ranked by what the patient pays after insurance.
+     */
+    func rankPharmacies(request: RankRequest) async throws  -> PharmacyRanking
     
     /**
      * The code to show now, made on this device with no network. The same code comes back
@@ -1045,6 +1086,101 @@ open func watchInbox(listener: InboxListener) -> InboxWatch  {
         FfiConverterTypeInboxListener_lower(listener),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Cancels an order the pharmacy has not prepared yet.
+     */
+open func cancelOrder(orderId: String)async throws  -> PharmacyOrder  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_cancel_order(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(orderId)
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePharmacyOrder_lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * An order's current state.
+     */
+open func order(orderId: String)async throws  -> PharmacyOrder  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_order(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(orderId)
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePharmacyOrder_lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * Orders a prescription from a pharmacy: pickup when `delivery` is null.
+     */
+open func placeOrder(rxId: String, pharmacyId: String, delivery: DeliveryDetails?)async throws  -> PharmacyOrder  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_place_order(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(rxId),FfiConverterString.lower(pharmacyId),FfiConverterOptionTypeDeliveryDetails.lower(delivery)
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePharmacyOrder_lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * The signed-in person's prescriptions, newest first.
+     */
+open func prescriptions()async throws  -> [Prescription]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_prescriptions(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypePrescription.lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * Nearby pharmacies ranked by what the patient pays after insurance.
+     */
+open func rankPharmacies(request: RankRequest)async throws  -> PharmacyRanking  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_rank_pharmacies(
+                        self.uniffiCloneHandle(),FfiConverterTypeRankRequest_lower(request)
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePharmacyRanking_lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
 }
     
     /**
@@ -3034,6 +3170,68 @@ public func FfiConverterTypeCarePassConfig_lower(_ value: CarePassConfig) -> Rus
 }
 
 
+public struct DeliveryDetails: Equatable, Hashable {
+    public let address: String
+    public let lat: Double
+    public let lon: Double
+    public let contactPhone: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(address: String, lat: Double, lon: Double, contactPhone: String) {
+        self.address = address
+        self.lat = lat
+        self.lon = lon
+        self.contactPhone = contactPhone
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeliveryDetails: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeliveryDetails: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeliveryDetails {
+        return
+            try DeliveryDetails(
+                address: FfiConverterString.read(from: &buf), 
+                lat: FfiConverterDouble.read(from: &buf), 
+                lon: FfiConverterDouble.read(from: &buf), 
+                contactPhone: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeliveryDetails, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.address, into: &buf)
+        FfiConverterDouble.write(value.lat, into: &buf)
+        FfiConverterDouble.write(value.lon, into: &buf)
+        FfiConverterString.write(value.contactPhone, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeliveryDetails_lift(_ buf: RustBuffer) throws -> DeliveryDetails {
+    return try FfiConverterTypeDeliveryDetails.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeliveryDetails_lower(_ value: DeliveryDetails) -> RustBuffer {
+    return FfiConverterTypeDeliveryDetails.lower(value)
+}
+
+
 /**
  * A device the scanner's platform directory knows (online-profile codes).
  */
@@ -3212,6 +3410,501 @@ public func FfiConverterTypeIssuerKey_lower(_ value: IssuerKey) -> RustBuffer {
 }
 
 
+public struct PharmacyOrder: Equatable, Hashable {
+    public let orderId: String
+    public let rxId: String
+    public let pharmacyId: String
+    public let pharmacyName: String
+    public let delivery: DeliveryDetails?
+    public let status: OrderStatus
+    /**
+     * The quote it was placed on.
+     */
+    public let quote: PharmacyQuote
+    public let createdAtMs: Int64
+    public let updatedAtMs: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(orderId: String, rxId: String, pharmacyId: String, pharmacyName: String, delivery: DeliveryDetails?, status: OrderStatus, 
+        /**
+         * The quote it was placed on.
+         */quote: PharmacyQuote, createdAtMs: Int64, updatedAtMs: Int64) {
+        self.orderId = orderId
+        self.rxId = rxId
+        self.pharmacyId = pharmacyId
+        self.pharmacyName = pharmacyName
+        self.delivery = delivery
+        self.status = status
+        self.quote = quote
+        self.createdAtMs = createdAtMs
+        self.updatedAtMs = updatedAtMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PharmacyOrder: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePharmacyOrder: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PharmacyOrder {
+        return
+            try PharmacyOrder(
+                orderId: FfiConverterString.read(from: &buf), 
+                rxId: FfiConverterString.read(from: &buf), 
+                pharmacyId: FfiConverterString.read(from: &buf), 
+                pharmacyName: FfiConverterString.read(from: &buf), 
+                delivery: FfiConverterOptionTypeDeliveryDetails.read(from: &buf), 
+                status: FfiConverterTypeOrderStatus.read(from: &buf), 
+                quote: FfiConverterTypePharmacyQuote.read(from: &buf), 
+                createdAtMs: FfiConverterInt64.read(from: &buf), 
+                updatedAtMs: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PharmacyOrder, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.orderId, into: &buf)
+        FfiConverterString.write(value.rxId, into: &buf)
+        FfiConverterString.write(value.pharmacyId, into: &buf)
+        FfiConverterString.write(value.pharmacyName, into: &buf)
+        FfiConverterOptionTypeDeliveryDetails.write(value.delivery, into: &buf)
+        FfiConverterTypeOrderStatus.write(value.status, into: &buf)
+        FfiConverterTypePharmacyQuote.write(value.quote, into: &buf)
+        FfiConverterInt64.write(value.createdAtMs, into: &buf)
+        FfiConverterInt64.write(value.updatedAtMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePharmacyOrder_lift(_ buf: RustBuffer) throws -> PharmacyOrder {
+    return try FfiConverterTypePharmacyOrder.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePharmacyOrder_lower(_ value: PharmacyOrder) -> RustBuffer {
+    return FfiConverterTypePharmacyOrder.lower(value)
+}
+
+
+public struct PharmacyPair: Equatable, Hashable {
+    public let first: PharmacyQuote
+    public let second: PharmacyQuote
+    public let netCostFen: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(first: PharmacyQuote, second: PharmacyQuote, netCostFen: Int64) {
+        self.first = first
+        self.second = second
+        self.netCostFen = netCostFen
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PharmacyPair: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePharmacyPair: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PharmacyPair {
+        return
+            try PharmacyPair(
+                first: FfiConverterTypePharmacyQuote.read(from: &buf), 
+                second: FfiConverterTypePharmacyQuote.read(from: &buf), 
+                netCostFen: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PharmacyPair, into buf: inout [UInt8]) {
+        FfiConverterTypePharmacyQuote.write(value.first, into: &buf)
+        FfiConverterTypePharmacyQuote.write(value.second, into: &buf)
+        FfiConverterInt64.write(value.netCostFen, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePharmacyPair_lift(_ buf: RustBuffer) throws -> PharmacyPair {
+    return try FfiConverterTypePharmacyPair.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePharmacyPair_lower(_ value: PharmacyPair) -> RustBuffer {
+    return FfiConverterTypePharmacyPair.lower(value)
+}
+
+
+/**
+ * What one pharmacy would charge for what it fills (amounts in fen).
+ */
+public struct PharmacyQuote: Equatable, Hashable {
+    public let pharmacyId: String
+    public let pharmacyName: String
+    public let lat: Double
+    public let lon: Double
+    /**
+     * It fills every item.
+     */
+    public let complete: Bool
+    /**
+     * Drug codes it does not fill.
+     */
+    public let missing: [String]
+    public let listCostFen: Int64
+    /**
+     * Paid by the pooled fund.
+     */
+    public let fundFen: Int64
+    public let personalAccountFen: Int64
+    public let cashFen: Int64
+    public let deliveryFeeFen: Int64
+    /**
+     * What the patient pays: list cost − fund + delivery fee.
+     */
+    public let netCostFen: Int64
+    public let distanceM: UInt32
+    public let deliveryMinutes: UInt32?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(pharmacyId: String, pharmacyName: String, lat: Double, lon: Double, 
+        /**
+         * It fills every item.
+         */complete: Bool, 
+        /**
+         * Drug codes it does not fill.
+         */missing: [String], listCostFen: Int64, 
+        /**
+         * Paid by the pooled fund.
+         */fundFen: Int64, personalAccountFen: Int64, cashFen: Int64, deliveryFeeFen: Int64, 
+        /**
+         * What the patient pays: list cost − fund + delivery fee.
+         */netCostFen: Int64, distanceM: UInt32, deliveryMinutes: UInt32?) {
+        self.pharmacyId = pharmacyId
+        self.pharmacyName = pharmacyName
+        self.lat = lat
+        self.lon = lon
+        self.complete = complete
+        self.missing = missing
+        self.listCostFen = listCostFen
+        self.fundFen = fundFen
+        self.personalAccountFen = personalAccountFen
+        self.cashFen = cashFen
+        self.deliveryFeeFen = deliveryFeeFen
+        self.netCostFen = netCostFen
+        self.distanceM = distanceM
+        self.deliveryMinutes = deliveryMinutes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PharmacyQuote: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePharmacyQuote: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PharmacyQuote {
+        return
+            try PharmacyQuote(
+                pharmacyId: FfiConverterString.read(from: &buf), 
+                pharmacyName: FfiConverterString.read(from: &buf), 
+                lat: FfiConverterDouble.read(from: &buf), 
+                lon: FfiConverterDouble.read(from: &buf), 
+                complete: FfiConverterBool.read(from: &buf), 
+                missing: FfiConverterSequenceString.read(from: &buf), 
+                listCostFen: FfiConverterInt64.read(from: &buf), 
+                fundFen: FfiConverterInt64.read(from: &buf), 
+                personalAccountFen: FfiConverterInt64.read(from: &buf), 
+                cashFen: FfiConverterInt64.read(from: &buf), 
+                deliveryFeeFen: FfiConverterInt64.read(from: &buf), 
+                netCostFen: FfiConverterInt64.read(from: &buf), 
+                distanceM: FfiConverterUInt32.read(from: &buf), 
+                deliveryMinutes: FfiConverterOptionUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PharmacyQuote, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.pharmacyId, into: &buf)
+        FfiConverterString.write(value.pharmacyName, into: &buf)
+        FfiConverterDouble.write(value.lat, into: &buf)
+        FfiConverterDouble.write(value.lon, into: &buf)
+        FfiConverterBool.write(value.complete, into: &buf)
+        FfiConverterSequenceString.write(value.missing, into: &buf)
+        FfiConverterInt64.write(value.listCostFen, into: &buf)
+        FfiConverterInt64.write(value.fundFen, into: &buf)
+        FfiConverterInt64.write(value.personalAccountFen, into: &buf)
+        FfiConverterInt64.write(value.cashFen, into: &buf)
+        FfiConverterInt64.write(value.deliveryFeeFen, into: &buf)
+        FfiConverterInt64.write(value.netCostFen, into: &buf)
+        FfiConverterUInt32.write(value.distanceM, into: &buf)
+        FfiConverterOptionUInt32.write(value.deliveryMinutes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePharmacyQuote_lift(_ buf: RustBuffer) throws -> PharmacyQuote {
+    return try FfiConverterTypePharmacyQuote.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePharmacyQuote_lower(_ value: PharmacyQuote) -> RustBuffer {
+    return FfiConverterTypePharmacyQuote.lower(value)
+}
+
+
+public struct PharmacyRanking: Equatable, Hashable {
+    /**
+     * The prescription ranked for.
+     */
+    public let rxId: String
+    /**
+     * Best first.
+     */
+    public let quotes: [PharmacyQuote]
+    public let candidates: UInt32
+    public let complete: UInt32
+    public let partial: UInt32
+    public let noStock: UInt32
+    /**
+     * The cheapest pair when no single pharmacy has everything.
+     */
+    public let bestPair: PharmacyPair?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The prescription ranked for.
+         */rxId: String, 
+        /**
+         * Best first.
+         */quotes: [PharmacyQuote], candidates: UInt32, complete: UInt32, partial: UInt32, noStock: UInt32, 
+        /**
+         * The cheapest pair when no single pharmacy has everything.
+         */bestPair: PharmacyPair?) {
+        self.rxId = rxId
+        self.quotes = quotes
+        self.candidates = candidates
+        self.complete = complete
+        self.partial = partial
+        self.noStock = noStock
+        self.bestPair = bestPair
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PharmacyRanking: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePharmacyRanking: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PharmacyRanking {
+        return
+            try PharmacyRanking(
+                rxId: FfiConverterString.read(from: &buf), 
+                quotes: FfiConverterSequenceTypePharmacyQuote.read(from: &buf), 
+                candidates: FfiConverterUInt32.read(from: &buf), 
+                complete: FfiConverterUInt32.read(from: &buf), 
+                partial: FfiConverterUInt32.read(from: &buf), 
+                noStock: FfiConverterUInt32.read(from: &buf), 
+                bestPair: FfiConverterOptionTypePharmacyPair.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PharmacyRanking, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.rxId, into: &buf)
+        FfiConverterSequenceTypePharmacyQuote.write(value.quotes, into: &buf)
+        FfiConverterUInt32.write(value.candidates, into: &buf)
+        FfiConverterUInt32.write(value.complete, into: &buf)
+        FfiConverterUInt32.write(value.partial, into: &buf)
+        FfiConverterUInt32.write(value.noStock, into: &buf)
+        FfiConverterOptionTypePharmacyPair.write(value.bestPair, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePharmacyRanking_lift(_ buf: RustBuffer) throws -> PharmacyRanking {
+    return try FfiConverterTypePharmacyRanking.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePharmacyRanking_lower(_ value: PharmacyRanking) -> RustBuffer {
+    return FfiConverterTypePharmacyRanking.lower(value)
+}
+
+
+public struct PrescribedDrug: Equatable, Hashable {
+    public let drugCode: String
+    public let quantity: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(drugCode: String, quantity: UInt32) {
+        self.drugCode = drugCode
+        self.quantity = quantity
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PrescribedDrug: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePrescribedDrug: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PrescribedDrug {
+        return
+            try PrescribedDrug(
+                drugCode: FfiConverterString.read(from: &buf), 
+                quantity: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PrescribedDrug, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.drugCode, into: &buf)
+        FfiConverterUInt32.write(value.quantity, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePrescribedDrug_lift(_ buf: RustBuffer) throws -> PrescribedDrug {
+    return try FfiConverterTypePrescribedDrug.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePrescribedDrug_lower(_ value: PrescribedDrug) -> RustBuffer {
+    return FfiConverterTypePrescribedDrug.lower(value)
+}
+
+
+public struct Prescription: Equatable, Hashable {
+    public let rxId: String
+    public let hospital: String
+    public let doctor: String
+    public let diagnosis: String
+    public let items: [PrescribedDrug]
+    public let issuedAtMs: Int64
+    public let validUntilMs: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(rxId: String, hospital: String, doctor: String, diagnosis: String, items: [PrescribedDrug], issuedAtMs: Int64, validUntilMs: Int64) {
+        self.rxId = rxId
+        self.hospital = hospital
+        self.doctor = doctor
+        self.diagnosis = diagnosis
+        self.items = items
+        self.issuedAtMs = issuedAtMs
+        self.validUntilMs = validUntilMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Prescription: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePrescription: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Prescription {
+        return
+            try Prescription(
+                rxId: FfiConverterString.read(from: &buf), 
+                hospital: FfiConverterString.read(from: &buf), 
+                doctor: FfiConverterString.read(from: &buf), 
+                diagnosis: FfiConverterString.read(from: &buf), 
+                items: FfiConverterSequenceTypePrescribedDrug.read(from: &buf), 
+                issuedAtMs: FfiConverterInt64.read(from: &buf), 
+                validUntilMs: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Prescription, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.rxId, into: &buf)
+        FfiConverterString.write(value.hospital, into: &buf)
+        FfiConverterString.write(value.doctor, into: &buf)
+        FfiConverterString.write(value.diagnosis, into: &buf)
+        FfiConverterSequenceTypePrescribedDrug.write(value.items, into: &buf)
+        FfiConverterInt64.write(value.issuedAtMs, into: &buf)
+        FfiConverterInt64.write(value.validUntilMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePrescription_lift(_ buf: RustBuffer) throws -> Prescription {
+    return try FfiConverterTypePrescription.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePrescription_lower(_ value: Prescription) -> RustBuffer {
+    return FfiConverterTypePrescription.lower(value)
+}
+
+
 /**
  * The signed-in person.
  */
@@ -3294,6 +3987,113 @@ public func FfiConverterTypeProfile_lift(_ buf: RustBuffer) throws -> Profile {
 #endif
 public func FfiConverterTypeProfile_lower(_ value: Profile) -> RustBuffer {
     return FfiConverterTypeProfile.lower(value)
+}
+
+
+/**
+ * How to rank.
+ */
+public struct RankRequest: Equatable, Hashable {
+    /**
+     * The prescription; null ranks for the newest one.
+     */
+    public let rxId: String?
+    public let lat: Double
+    public let lon: Double
+    /**
+     * Home delivery to (lat, lon): only pharmacies that deliver there, fee included.
+     */
+    public let delivery: Bool
+    /**
+     * At most this far (metres; null: 5 km).
+     */
+    public let maxDistanceM: UInt32?
+    /**
+     * Only pharmacies open now (platform time).
+     */
+    public let openNow: Bool
+    /**
+     * How many quotes (null: 20).
+     */
+    public let limit: UInt32?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The prescription; null ranks for the newest one.
+         */rxId: String? = nil, lat: Double, lon: Double, 
+        /**
+         * Home delivery to (lat, lon): only pharmacies that deliver there, fee included.
+         */delivery: Bool = false, 
+        /**
+         * At most this far (metres; null: 5 km).
+         */maxDistanceM: UInt32? = nil, 
+        /**
+         * Only pharmacies open now (platform time).
+         */openNow: Bool = false, 
+        /**
+         * How many quotes (null: 20).
+         */limit: UInt32? = nil) {
+        self.rxId = rxId
+        self.lat = lat
+        self.lon = lon
+        self.delivery = delivery
+        self.maxDistanceM = maxDistanceM
+        self.openNow = openNow
+        self.limit = limit
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RankRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRankRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RankRequest {
+        return
+            try RankRequest(
+                rxId: FfiConverterOptionString.read(from: &buf), 
+                lat: FfiConverterDouble.read(from: &buf), 
+                lon: FfiConverterDouble.read(from: &buf), 
+                delivery: FfiConverterBool.read(from: &buf), 
+                maxDistanceM: FfiConverterOptionUInt32.read(from: &buf), 
+                openNow: FfiConverterBool.read(from: &buf), 
+                limit: FfiConverterOptionUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RankRequest, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.rxId, into: &buf)
+        FfiConverterDouble.write(value.lat, into: &buf)
+        FfiConverterDouble.write(value.lon, into: &buf)
+        FfiConverterBool.write(value.delivery, into: &buf)
+        FfiConverterOptionUInt32.write(value.maxDistanceM, into: &buf)
+        FfiConverterBool.write(value.openNow, into: &buf)
+        FfiConverterOptionUInt32.write(value.limit, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRankRequest_lift(_ buf: RustBuffer) throws -> RankRequest {
+    return try FfiConverterTypeRankRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRankRequest_lower(_ value: RankRequest) -> RustBuffer {
+    return FfiConverterTypeRankRequest.lower(value)
 }
 
 
@@ -3637,6 +4437,8 @@ enum CarePassError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
     )
     case KeyStore(reason: String
     )
+    case Refused(kind: String, reason: String
+    )
     case InvalidPush(reason: String
     )
     case NoOfflineCertificate(reason: String
@@ -3718,13 +4520,17 @@ public struct FfiConverterTypeCarePassError: FfiConverterRustBuffer {
         case 15: return .KeyStore(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 16: return .InvalidPush(
+        case 16: return .Refused(
+            kind: try FfiConverterString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 17: return .NoOfflineCertificate(
+        case 17: return .InvalidPush(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 18: return .Internal(
+        case 18: return .NoOfflineCertificate(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 19: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -3815,18 +4621,24 @@ public struct FfiConverterTypeCarePassError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .InvalidPush(reason):
+        case let .Refused(kind,reason):
             writeInt(&buf, Int32(16))
+            FfiConverterString.write(kind, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .NoOfflineCertificate(reason):
+        case let .InvalidPush(reason):
             writeInt(&buf, Int32(17))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(reason):
+        case let .NoOfflineCertificate(reason):
             writeInt(&buf, Int32(18))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(19))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -4239,6 +5051,93 @@ public func FfiConverterTypeLogLevel_lower(_ value: LogLevel) -> RustBuffer {
 
 
 
+
+public enum OrderStatus: Equatable, Hashable {
+    
+    case accepted
+    case ready
+    case outForDelivery
+    case completed
+    case cancelled
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension OrderStatus: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOrderStatus: FfiConverterRustBuffer {
+    typealias SwiftType = OrderStatus
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OrderStatus {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .accepted
+        
+        case 2: return .ready
+        
+        case 3: return .outForDelivery
+        
+        case 4: return .completed
+        
+        case 5: return .cancelled
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: OrderStatus, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .accepted:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .ready:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .outForDelivery:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .completed:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .cancelled:
+            writeInt(&buf, Int32(5))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOrderStatus_lift(_ buf: RustBuffer) throws -> OrderStatus {
+    return try FfiConverterTypeOrderStatus.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOrderStatus_lower(_ value: OrderStatus) -> RustBuffer {
+    return FfiConverterTypeOrderStatus.lower(value)
+}
+
+
+
 /**
  * Failure reported by a platform component.
  */
@@ -4404,6 +5303,30 @@ public func FfiConverterTypePushResult_lower(_ value: PushResult) -> RustBuffer 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = UInt32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
     typealias SwiftType = String?
 
@@ -4492,6 +5415,54 @@ fileprivate struct FfiConverterOptionTypeLogger: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeLogger.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeDeliveryDetails: FfiConverterRustBuffer {
+    typealias SwiftType = DeliveryDetails?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeDeliveryDetails.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeDeliveryDetails.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypePharmacyPair: FfiConverterRustBuffer {
+    typealias SwiftType = PharmacyPair?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypePharmacyPair.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypePharmacyPair.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -4698,6 +5669,81 @@ fileprivate struct FfiConverterSequenceTypeIssuerKey: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypePharmacyQuote: FfiConverterRustBuffer {
+    typealias SwiftType = [PharmacyQuote]
+
+    public static func write(_ value: [PharmacyQuote], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePharmacyQuote.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PharmacyQuote] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PharmacyQuote]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePharmacyQuote.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypePrescribedDrug: FfiConverterRustBuffer {
+    typealias SwiftType = [PrescribedDrug]
+
+    public static func write(_ value: [PrescribedDrug], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePrescribedDrug.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PrescribedDrug] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PrescribedDrug]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePrescribedDrug.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypePrescription: FfiConverterRustBuffer {
+    typealias SwiftType = [Prescription]
+
+    public static func write(_ value: [Prescription], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePrescription.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Prescription] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Prescription]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePrescription.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
     public static func write(_ value: [String: String], into buf: inout [UInt8]) {
         let len = Int32(value.count)
@@ -4779,6 +5825,42 @@ public func coreVersion() -> String  {
 })
 }
 /**
+ * Whether a push's data map is a CarePass doorbell (to route it to `handle_push`); it says
+ * nothing about authenticity, which `handle_push` checks.
+ */
+public func isCarepassPush(data: [String: String]) -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_func_is_carepass_push(
+        FfiConverterDictionaryStringString.lower(data),uniffiCallStatus
+    )
+})
+}
+/**
+ * The demo city's settlement policy as JSON (what the sandbox applies).
+ */
+public func demoSettlementPolicyJson() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_func_demo_settlement_policy_json(uniffiCallStatus
+    )
+})
+}
+/**
+ * The settlement rules themselves, for tools and the shared vectors: settles `request_json`
+ * (a `SettlementRequest`) under `policy_json` (a `SettlementPolicy`, validated first) and
+ * returns the `Settlement` as JSON. Invalid data is `Refused` with the rule's error kind.
+ */
+public func settleJson(policyJson: String, requestJson: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeCarePassError_lift) {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_func_settle_json(
+        FfiConverterString.lower(policyJson),
+        FfiConverterString.lower(requestJson),uniffiCallStatus
+    )
+})
+}
+/**
  * An SVG of the QR code for `payload` (error correction M, quiet zone included).
  */
 public func qrSvg(payload: String, modulePx: UInt32)throws  -> String  {
@@ -4807,6 +5889,15 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.contractVersionMismatch
     }
     if (uniffi_carepass_ffi_checksum_func_core_version() != 34868) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_func_is_carepass_push() != 31758) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_func_demo_settlement_policy_json() != 2805) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_func_settle_json() != 64082) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_func_qr_svg() != 39712) {
@@ -4852,6 +5943,21 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_carepass_watch_inbox() != 9481) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_cancel_order() != 14216) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_order() != 63652) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_place_order() != 53987) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_prescriptions() != 50205) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_rank_pharmacies() != 2099) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_carepass_current_code() != 6523) {

@@ -440,6 +440,31 @@ uint64_t uniffi_carepass_ffi_fn_method_carepass_sync_inbox(uint64_t ptr
 uint64_t uniffi_carepass_ffi_fn_method_carepass_watch_inbox(uint64_t ptr, uint64_t listener, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CANCEL_ORDER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CANCEL_ORDER
+uint64_t uniffi_carepass_ffi_fn_method_carepass_cancel_order(uint64_t ptr, RustBuffer order_id
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_ORDER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_ORDER
+uint64_t uniffi_carepass_ffi_fn_method_carepass_order(uint64_t ptr, RustBuffer order_id
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_PLACE_ORDER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_PLACE_ORDER
+uint64_t uniffi_carepass_ffi_fn_method_carepass_place_order(uint64_t ptr, RustBuffer rx_id, RustBuffer pharmacy_id, RustBuffer delivery
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_PRESCRIPTIONS
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_PRESCRIPTIONS
+uint64_t uniffi_carepass_ffi_fn_method_carepass_prescriptions(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_RANK_PHARMACIES
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_RANK_PHARMACIES
+uint64_t uniffi_carepass_ffi_fn_method_carepass_rank_pharmacies(uint64_t ptr, RustBuffer request
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CURRENT_CODE
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CURRENT_CODE
 RustBuffer uniffi_carepass_ffi_fn_method_carepass_current_code(uint64_t ptr, RustBuffer purpose, int8_t offline, RustCallStatus *_Nonnull out_status
@@ -639,6 +664,22 @@ RustBuffer uniffi_carepass_ffi_fn_method_voucherverifier_verify(uint64_t ptr, Ru
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FUNC_CORE_VERSION
 RustBuffer uniffi_carepass_ffi_fn_func_core_version(RustCallStatus *_Nonnull out_status
     
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FUNC_IS_CAREPASS_PUSH
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FUNC_IS_CAREPASS_PUSH
+int8_t uniffi_carepass_ffi_fn_func_is_carepass_push(RustBuffer data, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FUNC_DEMO_SETTLEMENT_POLICY_JSON
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FUNC_DEMO_SETTLEMENT_POLICY_JSON
+RustBuffer uniffi_carepass_ffi_fn_func_demo_settlement_policy_json(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FUNC_SETTLE_JSON
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FUNC_SETTLE_JSON
+RustBuffer uniffi_carepass_ffi_fn_func_settle_json(RustBuffer policy_json, RustBuffer request_json, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FUNC_QR_SVG
@@ -912,6 +953,24 @@ uint16_t uniffi_carepass_ffi_checksum_func_core_version(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_FUNC_IS_CAREPASS_PUSH
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_FUNC_IS_CAREPASS_PUSH
+uint16_t uniffi_carepass_ffi_checksum_func_is_carepass_push(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_FUNC_DEMO_SETTLEMENT_POLICY_JSON
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_FUNC_DEMO_SETTLEMENT_POLICY_JSON
+uint16_t uniffi_carepass_ffi_checksum_func_demo_settlement_policy_json(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_FUNC_SETTLE_JSON
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_FUNC_SETTLE_JSON
+uint16_t uniffi_carepass_ffi_checksum_func_settle_json(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_FUNC_QR_SVG
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_FUNC_QR_SVG
 uint16_t uniffi_carepass_ffi_checksum_func_qr_svg(void
@@ -999,6 +1058,36 @@ uint16_t uniffi_carepass_ffi_checksum_method_carepass_sync_inbox(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_WATCH_INBOX
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_WATCH_INBOX
 uint16_t uniffi_carepass_ffi_checksum_method_carepass_watch_inbox(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_CANCEL_ORDER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_CANCEL_ORDER
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_cancel_order(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_ORDER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_ORDER
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_order(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_PLACE_ORDER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_PLACE_ORDER
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_place_order(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_PRESCRIPTIONS
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_PRESCRIPTIONS
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_prescriptions(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_RANK_PHARMACIES
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_RANK_PHARMACIES
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_rank_pharmacies(void
     
 );
 #endif

@@ -1,6 +1,9 @@
 // `CarePassClient`: the app's one handle on the CarePass core. It opens the core on a data
 // directory with the platform adapters (Keychain, Secure Enclave, os.Logger), runs the
-// account flows, publishes the signed-in profile as an `AsyncStream`, and closes the core.
+// account flows, publishes the signed-in profile as an `AsyncStream`, hands out e-voucher
+// codes (one, or an `AsyncThrowingStream` that follows their rotation), keeps the pending
+// bills inbox (sync, push hand-over, the live stream as an `AsyncThrowingStream`), and closes
+// the core.
 
 import Foundation
 import CarePassFFI
@@ -27,6 +30,8 @@ public final class CarePassClient: @unchecked Sendable {
     private var core: CarePassFFI.CarePass?
     private var latestProfile: Profile?
     private var subscribers: [UUID: AsyncStream<Profile?>.Continuation] = [:]
+    private var codeStreams: [ObjectIdentifier: CodeStreamListener] = [:]
+    private var inboxStreams: [ObjectIdentifier: InboxStreamListener] = [:]
 
     /// Opens the core.
     ///
@@ -60,6 +65,13 @@ public final class CarePassClient: @unchecked Sendable {
         // Nobody else holds `self` here, so no lock. The core itself is released with us.
         for continuation in subscribers.values {
             continuation.finish()
+        }
+        // A running watch would keep the core, and its store, alive.
+        for stream in codeStreams.values {
+            stream.end()
+        }
+        for stream in inboxStreams.values {
+            stream.end()
         }
     }
 
@@ -168,21 +180,286 @@ public final class CarePassClient: @unchecked Sendable {
         try openCore().serverClockOffsetMs()
     }
 
+    // MARK: - E-voucher codes
+
+    /// The code to show now for `purpose`, made on this device with no network and signed
+    /// by the device key, on platform time (the device clock corrected by the offset learned
+    /// from the platform; see `syncClock()`). The same code comes back until its period
+    /// (30 s) ends, as long as nothing asks for another purpose or profile in between.
+    /// Reads the store and may sign: a few milliseconds, not for every frame.
+    ///
+    /// - Parameter offline: the offline profile: carries the device certificate, so scanners
+    ///   with no network verify it; a larger QR code.
+    /// - Throws: `CarePassError`: `.NotSignedIn`, `.NoOfflineCertificate` (offline, and the
+    ///   platform issued no certificate), `.KeyStore`, `.Storage`, `.StoreTampered`.
+    public func currentCode(purpose: CodePurpose, offline: Bool = false) throws -> VoucherCode {
+        try openCore().currentCode(purpose: purpose, offline: offline)
+    }
+
+    /// The codes to show for `purpose`: the current one at once, then a new one at each
+    /// rotation (every 30 s, at `refreshAtMs` platform time), until the reader stops. Each
+    /// call starts its own watch in the core; ending the iteration (leaving the loop,
+    /// cancelling its task, dropping the stream) stops it.
+    ///
+    /// Each code comes once; a slow reader skips to the newest code, never an outdated one.
+    /// The stream throws the `CarePassError` that stopped the watch: `.NotSignedIn` (also
+    /// after `logout()`), `.NoOfflineCertificate`, `.KeyStore`, `.Storage`, `.StoreTampered`;
+    /// on a closed client, `.Internal`. It finishes when the client is closed.
+    ///
+    /// ```swift
+    /// for try await code in client.codes(purpose: .outpatientSettlement) {
+    ///     image = QRImage(size: code.qrSize, modules: code.qrModules)
+    /// }
+    /// ```
+    public func codes(purpose: CodePurpose, offline: Bool = false) -> AsyncThrowingStream<VoucherCode, Error> {
+        AsyncThrowingStream(VoucherCode.self, bufferingPolicy: .bufferingNewest(1)) { continuation in
+            let listener = CodeStreamListener(continuation: continuation)
+            let id = ObjectIdentifier(listener)
+            let core: CarePassFFI.CarePass? = self.withLock {
+                guard let core = self.core else { return nil }
+                self.codeStreams[id] = listener
+                return core
+            }
+            guard let core else {
+                continuation.finish(throwing: CarePassError.Internal(reason: "this CarePassClient is closed"))
+                return
+            }
+            continuation.onTermination = { [weak self] _ in
+                listener.stop()
+                self?.removeCodeStream(id)
+            }
+            // If close() ended the stream in between, `started` cancels the new watch at once.
+            listener.started(core.watchCodes(purpose: purpose, offline: offline, listener: listener))
+        }
+    }
+
+    /// Learns the platform's time (one small request) and remembers the offset in the store,
+    /// so codes made later with no network are on platform time. Every platform answer
+    /// updates the offset too; call this when the app comes to the foreground before
+    /// showing codes. Returns the new offset (platform minus device clock) in milliseconds.
+    @discardableResult
+    public func syncClock() async throws -> Int64 {
+        try await run { core in
+            try await core.syncClock()
+        }
+    }
+
+    /// Revokes one of the signed-in person's devices (a lost phone): its codes and sessions
+    /// stop working on the platform at once.
+    ///
+    /// Revoking this device itself ends its session here too: `profiles` yields nil, and the
+    /// calls that need a session (`currentCode`, `refreshProfile`, `bills`…) throw
+    /// `.NotSignedIn`; codes it showed before are rejected by scanners as `revoked`. A device
+    /// revoked from another phone learns it at its next call that needs the session: that
+    /// call throws `.SessionExpired` and `profiles` yields nil.
+    ///
+    /// - Parameter deviceId: `dev_` and 16 hex digits, e.g. `Profile.deviceId`.
+    public func revokeDevice(deviceId: String) async throws {
+        let profile = try await run { core -> Profile? in
+            try await core.revokeDevice(deviceId: deviceId)
+            return try core.currentProfile()
+        }
+        publish(profile)
+    }
+
+    // MARK: - Pending bills
+
+    /// The signed-in person's bills from the device's store, newest first, with expiry
+    /// applied on platform time (a pending bill past its due time is `.expired`). No network:
+    /// what `syncInbox()`, `handlePush(_:)` and `inboxChanges()` brought in. A store read.
+    ///
+    /// - Throws: `CarePassError`: `.NotSignedIn`, `.Storage`, `.StoreTampered`.
+    public func bills() throws -> [Bill] {
+        try openCore().bills()
+    }
+
+    /// Pulls every change after the device's cursor from the platform and commits it to the
+    /// store. Call it when the app starts or comes to the foreground (in any case when
+    /// `pullOwed()` is true), and on pull-to-refresh. Returns the changes new to the device:
+    /// each bill once, `.added` when first seen, `.updated` when its state or content changed.
+    ///
+    /// - Throws: `CarePassError`: `.NotSignedIn`, `.SessionExpired`, `.Network`, `.Timeout`,
+    ///   `.Platform`, `.InvalidServerAnswer`, `.Storage`, `.StoreTampered`.
+    @discardableResult
+    public func syncInbox() async throws -> [InboxChange] {
+        try await run { core in
+            try await core.syncInbox()
+        }
+    }
+
+    /// Hands over a push: the doorbell's data map (`v`, `k`, `r`, `s`, `t`, `g`, all strings)
+    /// as the push arrived. The push is only a signed doorbell ("something new for you"); the
+    /// core verifies it (platform signature, recipient, age), then pulls the change over the
+    /// authenticated API. A verified doorbell is remembered before the pull, so if the pull
+    /// fails (or the app is killed) `pullOwed()` is true until a `syncInbox()` brings it in.
+    ///
+    /// From APNs, the doorbell fields are top-level keys of the notification's `userInfo`
+    /// (next to `aps`); `handlePush(userInfo:)` picks them out:
+    ///
+    /// ```swift
+    /// // UIApplicationDelegate, for a background (content-available) push:
+    /// func application(_ application: UIApplication,
+    ///                  didReceiveRemoteNotification userInfo: [AnyHashable: Any]) async -> UIBackgroundFetchResult {
+    ///     do {
+    ///         switch try await client.handlePush(userInfo: userInfo) {
+    ///         case .pulled(let changes): notifyNewBills(changes); return .newData
+    ///         case .alreadySeen, .notYetReadable: return .noData
+    ///         }
+    ///     } catch CarePassError.InvalidPush {
+    ///         return .noData   // not a doorbell of this platform for this person
+    ///     } catch {
+    ///         return .failed   // network and the like: the doorbell is remembered (pullOwed)
+    ///     }
+    /// }
+    ///
+    /// // UNUserNotificationCenterDelegate, for a push shown while the app is open:
+    /// func userNotificationCenter(_ center: UNUserNotificationCenter,
+    ///                             willPresent notification: UNNotification) async -> UNNotificationPresentationOptions {
+    ///     _ = try? await client.handlePush(userInfo: notification.request.content.userInfo)
+    ///     return [.banner, .list]
+    /// }
+    /// ```
+    ///
+    /// - Returns: `.pulled(changes:)` with the changes new to the device; `.alreadySeen` for
+    ///   a duplicate or late doorbell (its change is already in the store, e.g. the live
+    ///   stream was first); `.notYetReadable` when the platform does not serve the announced
+    ///   change yet after a few short retries (then `pullOwed()` is true and the next
+    ///   `syncInbox()` brings it).
+    /// - Throws: `CarePassError`: `.InvalidPush` (forged, stale, for another person, or not
+    ///   a CarePass doorbell at all; nothing is pulled), `.NotSignedIn`, `.SessionExpired`,
+    ///   `.Network`, `.Timeout`, `.Platform`, `.InvalidServerAnswer`, `.Storage`,
+    ///   `.StoreTampered`.
+    @discardableResult
+    public func handlePush(_ userInfo: [String: String]) async throws -> PushResult {
+        try await run { core in
+            try await core.handlePush(data: userInfo)
+        }
+    }
+
+    /// `handlePush(_:)` for a notification's `userInfo` as APNs delivers it: keeps the
+    /// entries whose key and value are strings (the doorbell's fields) and ignores the rest
+    /// (`aps`).
+    @discardableResult
+    public func handlePush(userInfo: [AnyHashable: Any]) async throws -> PushResult {
+        var data: [String: String] = [:]
+        for (key, value) in userInfo {
+            if let key = key.base as? String, let value = value as? String {
+                data[key] = value
+            }
+        }
+        return try await handlePush(data)
+    }
+
+    /// Whether a verified doorbell announced a change that is not in the store yet (the pull
+    /// failed, or the app was killed in between). Check it when the app starts: if true,
+    /// call `syncInbox()`. A store read.
+    ///
+    /// - Throws: `CarePassError`: `.NotSignedIn`, `.Storage`, `.StoreTampered`.
+    public func pullOwed() throws -> Bool {
+        try openCore().pullOwed()
+    }
+
+    /// Registers this app's push token for the signed-in person, so the platform rings their
+    /// doorbell through it. Call it after each sign-in and whenever the push service hands a
+    /// new token; registering the same token again is harmless.
+    ///
+    /// - Parameters:
+    ///   - service: `apns` (also `fcm`, `huawei`, `xiaomi`).
+    ///   - token: the push service's token, 1 to 4096 characters; for APNs see
+    ///     `registerPushToken(apnsDeviceToken:)`.
+    /// - Throws: `CarePassError`: `.InvalidInput` (another service, or an empty or too long
+    ///   token), `.NotSignedIn`, `.SessionExpired`, `.Network`, `.Timeout`, `.Platform`,
+    ///   `.InvalidServerAnswer`, `.Storage`.
+    public func registerPushToken(service: String, token: String) async throws {
+        try await run { core in
+            try await core.registerPushToken(service: service, token: token)
+        }
+    }
+
+    /// Registers the APNs device token (from
+    /// `application(_:didRegisterForRemoteNotificationsWithDeviceToken:)`) as lowercase hex,
+    /// the form APNs providers send to.
+    public func registerPushToken(apnsDeviceToken deviceToken: Data) async throws {
+        let hex = deviceToken.map { String(format: "%02x", $0) }.joined()
+        try await registerPushToken(service: "apns", token: hex)
+    }
+
+    /// The changes to the signed-in person's bills as they happen, over the platform's live
+    /// stream: iterate it while the app is in the foreground, and rely on `handlePush` in the
+    /// background. Each call opens its own stream; ending the iteration (leaving the loop,
+    /// cancelling its task, dropping the stream) closes it.
+    ///
+    /// The stream starts from the device's cursor, so changes the device missed come first.
+    /// Each change is committed to the store before it is yielded (so `bills()` already
+    /// lists it), and comes once, even across reconnections and alongside `syncInbox()` or
+    /// `handlePush`. Buffered without limit: a slow reader gets every change, in order.
+    ///
+    /// When the connection drops, the core reconnects by itself with backoff (200 ms to 10 s)
+    /// and resyncs from the cursor; the stream does not throw for network trouble. It throws
+    /// the `CarePassError` that ended the session: `.SessionExpired` or `.NotSignedIn` (at
+    /// once when `profiles` yields nil: `logout()`, this device revoked, a session the
+    /// platform ended); on a closed client, `.Internal`. It finishes when the client is
+    /// closed.
+    ///
+    /// ```swift
+    /// for try await change in client.inboxChanges() {
+    ///     bills = try client.bills()
+    ///     if change.kind == .added { showBanner(change.bill) }
+    /// }
+    /// ```
+    public func inboxChanges() -> AsyncThrowingStream<InboxChange, Error> {
+        AsyncThrowingStream(InboxChange.self, bufferingPolicy: .unbounded) { continuation in
+            let listener = InboxStreamListener(continuation: continuation)
+            let id = ObjectIdentifier(listener)
+            let core: CarePassFFI.CarePass? = self.withLock {
+                guard let core = self.core else { return nil }
+                self.inboxStreams[id] = listener
+                return core
+            }
+            guard let core else {
+                continuation.finish(throwing: CarePassError.Internal(reason: "this CarePassClient is closed"))
+                return
+            }
+            continuation.onTermination = { [weak self] _ in
+                listener.stop()
+                self?.removeInboxStream(id)
+            }
+            // If close() ended the stream in between, `started` cancels the new watch at once.
+            listener.started(core.watchInbox(listener: listener))
+        }
+    }
+
     // MARK: - Closing
 
     /// Releases the core (its store is closed once calls still running have returned) and
-    /// finishes every `profiles` stream. Later calls throw `CarePassError.Internal`.
-    /// Calling it twice is harmless; dropping the last reference to the client also closes.
+    /// finishes every `profiles`, `codes` and `inboxChanges` stream (the core's watches stop
+    /// within milliseconds; until then they too keep the store open). Later calls throw
+    /// `CarePassError.Internal`. Calling it twice is harmless; dropping the last reference to
+    /// the client also closes.
     public func close() {
-        let (released, continuations): (CarePassFFI.CarePass?, [AsyncStream<Profile?>.Continuation]) = withLock {
-            let taken = (self.core, Array(self.subscribers.values))
+        let (released, continuations, streams, inboxes): (
+            CarePassFFI.CarePass?, [AsyncStream<Profile?>.Continuation], [CodeStreamListener],
+            [InboxStreamListener]
+        ) = withLock {
+            let taken = (
+                self.core, Array(self.subscribers.values), Array(self.codeStreams.values),
+                Array(self.inboxStreams.values)
+            )
             self.core = nil
             self.subscribers.removeAll()
+            self.codeStreams.removeAll()
+            self.inboxStreams.removeAll()
             return taken
         }
         // Outside the lock: finishing runs the streams' onTermination handlers, which lock.
         for continuation in continuations {
             continuation.finish()
+        }
+        for stream in streams {
+            stream.end()
+        }
+        for stream in inboxes {
+            stream.end()
         }
         // The last Swift reference to the core goes here, which frees the Rust object.
         withExtendedLifetime(released) {}
@@ -226,13 +503,24 @@ public final class CarePassClient: @unchecked Sendable {
         }
     }
 
+    /// Publishes `profile`; when nobody is signed in any more, also ends the `inboxChanges()`
+    /// streams with `.NotSignedIn` (the core would keep their connection open until the next
+    /// event or reconnection, although the session, and after `logout()` the bills, are gone).
     private func publish(_ profile: Profile?) {
-        withLock {
-            guard self.core != nil, profile != self.latestProfile else { return }
+        let signedOut: [InboxStreamListener] = withLock {
+            guard self.core != nil, profile != self.latestProfile else { return [] }
             self.latestProfile = profile
             for continuation in self.subscribers.values {
                 continuation.yield(profile)
             }
+            guard profile == nil else { return [] }
+            let streams = Array(self.inboxStreams.values)
+            self.inboxStreams.removeAll()
+            return streams
+        }
+        // Outside the lock: finishing runs the streams' onTermination handlers, which lock.
+        for stream in signedOut {
+            stream.end(throwing: CarePassError.NotSignedIn(reason: "no one is signed in"))
         }
     }
 
@@ -240,5 +528,147 @@ public final class CarePassClient: @unchecked Sendable {
         withLock {
             _ = self.subscribers.removeValue(forKey: id)
         }
+    }
+
+    private func removeCodeStream(_ id: ObjectIdentifier) {
+        withLock {
+            _ = self.codeStreams.removeValue(forKey: id)
+        }
+    }
+
+    private func removeInboxStream(_ id: ObjectIdentifier) {
+        withLock {
+            _ = self.inboxStreams.removeValue(forKey: id)
+        }
+    }
+}
+
+/// Feeds one `codes(purpose:offline:)` stream from the core's code watch, and cancels the
+/// watch when the stream ends. The core calls it on its own background thread.
+private final class CodeStreamListener: CodeListener, @unchecked Sendable {
+    // @unchecked: the mutable state below is only touched with `lock` held.
+
+    private let continuation: AsyncThrowingStream<VoucherCode, Error>.Continuation
+    private let lock = NSLock()
+    private var watch: CodeWatch?
+    private var stopped = false
+    private var lastPayload: String?
+
+    init(continuation: AsyncThrowingStream<VoucherCode, Error>.Continuation) {
+        self.continuation = continuation
+    }
+
+    /// Keeps the running watch, or cancels it at once if the stream has already ended.
+    func started(_ watch: CodeWatch) {
+        let cancelNow: Bool = withLock {
+            if self.stopped { return true }
+            self.watch = watch
+            return false
+        }
+        if cancelNow {
+            watch.cancel()
+        }
+    }
+
+    /// The stream ended (the reader stopped, or the watch failed): stop the watch. The core
+    /// then drops this listener.
+    func stop() {
+        let watch: CodeWatch? = withLock {
+            self.stopped = true
+            let running = self.watch
+            self.watch = nil
+            return running
+        }
+        watch?.cancel()
+    }
+
+    /// The client is closing: stop the watch and finish the stream.
+    func end() {
+        stop()
+        continuation.finish()
+    }
+
+    func onCode(code: VoucherCode) {
+        // The core may hand the same code again when the device clock is adjusted.
+        let fresh: Bool = withLock {
+            guard !self.stopped, code.payload != self.lastPayload else { return false }
+            self.lastPayload = code.payload
+            return true
+        }
+        if fresh {
+            continuation.yield(code)
+        }
+    }
+
+    func onError(error: CarePassError) {
+        continuation.finish(throwing: error)
+    }
+
+    private func withLock<T>(_ body: () -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body()
+    }
+}
+
+/// Feeds one `inboxChanges()` stream from the core's live-stream watch, and cancels the watch
+/// when the stream ends. The core calls it on its own background thread, after committing
+/// each change to the store.
+private final class InboxStreamListener: InboxListener, @unchecked Sendable {
+    // @unchecked: the mutable state below is only touched with `lock` held.
+
+    private let continuation: AsyncThrowingStream<InboxChange, Error>.Continuation
+    private let lock = NSLock()
+    private var watch: InboxWatch?
+    private var stopped = false
+
+    init(continuation: AsyncThrowingStream<InboxChange, Error>.Continuation) {
+        self.continuation = continuation
+    }
+
+    /// Keeps the running watch, or cancels it at once if the stream has already ended.
+    func started(_ watch: InboxWatch) {
+        let cancelNow: Bool = withLock {
+            if self.stopped { return true }
+            self.watch = watch
+            return false
+        }
+        if cancelNow {
+            watch.cancel()
+        }
+    }
+
+    /// The stream ended (the reader stopped, or the session ended): close the live stream.
+    /// The core then drops this listener.
+    func stop() {
+        let watch: InboxWatch? = withLock {
+            self.stopped = true
+            let running = self.watch
+            self.watch = nil
+            return running
+        }
+        watch?.cancel()
+    }
+
+    /// The client is closing (`error` nil), or nobody is signed in any more: stop the watch
+    /// and finish the stream.
+    func end(throwing error: Error? = nil) {
+        stop()
+        continuation.finish(throwing: error)
+    }
+
+    func onChange(change: InboxChange) {
+        // Unbounded buffering: every change is kept for the reader, in order.
+        continuation.yield(change)
+    }
+
+    func onError(error: CarePassError) {
+        continuation.finish(throwing: error)
+    }
+
+    private func withLock<T>(_ body: () -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body()
     }
 }

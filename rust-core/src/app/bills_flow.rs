@@ -37,7 +37,7 @@ impl CarePass {
     /// The signed-in person's bills from the phone's store, newest first, with expiry applied
     /// on platform time. No network.
     pub fn bills(&self) -> CoreResult<Vec<Bill>> {
-        let person_id = self.active_person()?;
+        let person_id = self.signed_in_person()?;
         Ok(self.inbox_of(&person_id)?.bills(self.client.server_now_ms())?)
     }
 
@@ -93,7 +93,7 @@ impl CarePass {
     /// Whether a doorbell announced a change not pulled yet (e.g. the app was killed between
     /// the push and the pull): the app calls `sync_inbox` when this is true at start.
     pub fn pull_owed(&self) -> CoreResult<bool> {
-        let person_id = self.active_person()?;
+        let person_id = self.signed_in_person()?;
         Ok(self.inbox_of(&person_id)?.pull_owed()?)
     }
 
@@ -132,7 +132,8 @@ impl CarePass {
     }
 
     async fn stream_once(&self, on_change: &(dyn Fn(InboxChange) + Send + Sync), backoff: &mut u64) -> CoreResult<()> {
-        let person_id = self.active_person()?;
+        let mut session_ended = self.session_epoch.subscribe();
+        let person_id = self.signed_in_person()?;
         let inbox = self.inbox_of(&person_id)?;
         let tokens = self.fresh_session(&person_id).await?;
         let path = format!("v1/inbox/stream?after={}", inbox.cursor()?);
@@ -146,9 +147,12 @@ impl CarePass {
         *backoff = BACKOFF_MIN_MS;
         let mut parser = SseParser::new(256 * 1024);
         loop {
-            let chunk = match tokio::time::timeout(STREAM_IDLE, response.chunk()).await {
-                Err(_) => return Err(NetError::Timeout.into()),
-                Ok(chunk) => chunk.map_err(crate::net::map_reqwest)?,
+            let chunk = tokio::select! {
+                _ = session_ended.changed() => return Err(CoreError::NotSignedIn),
+                chunk = tokio::time::timeout(STREAM_IDLE, response.chunk()) => match chunk {
+                    Err(_) => return Err(NetError::Timeout.into()),
+                    Ok(chunk) => chunk.map_err(crate::net::map_reqwest)?,
+                },
             };
             let Some(chunk) = chunk else { return Ok(()) };
             let events = parser.feed(&chunk).map_err(|e| NetError::Undecodable(e.to_string()))?;

@@ -131,6 +131,12 @@ pub fn verify(
     Ok(Doorbell { key_id, recipient: r.to_string(), seq, issued_at_ms })
 }
 
+/// Whether a push data map looks like a CarePass doorbell (version 1 and all six keys), so a
+/// shell can route its pushes before verifying; says nothing about authenticity.
+pub fn is_doorbell<'a>(keys_and_version: impl Fn(&str) -> Option<&'a str>) -> bool {
+    keys_and_version("v") == Some("1") && ["k", "r", "s", "t", "g"].iter().all(|k| keys_and_version(k).is_some())
+}
+
 /// Strict decimal: digits only, no sign, no spaces, no leading `+`.
 fn decimal<T: std::str::FromStr>(text: &str) -> Option<T> {
     if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
@@ -156,6 +162,9 @@ mod tests {
         let keys = HashMap::from([(1u16, push.public_key())]);
         let now = 1_800_000_000_000;
         let data = ring(&push, "P1001", 7, now);
+        assert!(is_doorbell(|k| data.get(k).map(String::as_str)));
+        let chat = HashMap::from([("v".to_string(), "1".to_string()), ("msg".to_string(), "hi".to_string())]);
+        assert!(!is_doorbell(|k| chat.get(k).map(String::as_str)));
         assert_eq!(verify(&data, &keys, "P1001", now).unwrap().seq, 7);
         let mut other_seq = data.clone();
         other_seq.insert("s".into(), "8".into());

@@ -818,6 +818,12 @@ internal object IntegrityCheckingUniffiLib {
     internal fun ensureInitialized() = Unit
     external fun uniffi_carepass_ffi_checksum_func_core_version(
     ): Int
+    external fun uniffi_carepass_ffi_checksum_func_is_carepass_push(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_func_demo_settlement_policy_json(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_func_settle_json(
+    ): Int
     external fun uniffi_carepass_ffi_checksum_func_qr_svg(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_current_profile(
@@ -847,6 +853,16 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_carepass_ffi_checksum_method_carepass_sync_inbox(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_watch_inbox(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_cancel_order(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_order(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_place_order(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_prescriptions(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_rank_pharmacies(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_current_code(
     ): Int
@@ -945,6 +961,16 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_watch_inbox(`ptr`: Long,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_cancel_order(`ptr`: Long,`orderId`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_order(`ptr`: Long,`orderId`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_place_order(`ptr`: Long,`rxId`: RustBuffer.ByValue,`pharmacyId`: RustBuffer.ByValue,`delivery`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_prescriptions(`ptr`: Long,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_rank_pharmacies(`ptr`: Long,`request`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_current_code(`ptr`: Long,`purpose`: RustBuffer.ByValue,`offline`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_carepass_ffi_fn_method_carepass_revoke_device(`ptr`: Long,`deviceId`: RustBuffer.ByValue,
@@ -1024,6 +1050,12 @@ internal object UniffiLib {
     external fun uniffi_carepass_ffi_fn_method_voucherverifier_verify(`ptr`: Long,`payload`: RustBuffer.ByValue,`purpose`: RustBuffer.ByValue,`nowMs`: Long,`directory`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_carepass_ffi_fn_func_core_version(uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_carepass_ffi_fn_func_is_carepass_push(`data`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_carepass_ffi_fn_func_demo_settlement_policy_json(uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_carepass_ffi_fn_func_settle_json(`policyJson`: RustBuffer.ByValue,`requestJson`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_carepass_ffi_fn_func_qr_svg(`payload`: RustBuffer.ByValue,`modulePx`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1149,6 +1181,15 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_carepass_ffi_checksum_func_core_version() and 0xFFFF) != 34868) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_carepass_ffi_checksum_func_is_carepass_push() and 0xFFFF) != 31758) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_func_demo_settlement_policy_json() and 0xFFFF) != 2805) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_func_settle_json() and 0xFFFF) != 64082) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_carepass_ffi_checksum_func_qr_svg() and 0xFFFF) != 39712) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1192,6 +1233,21 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_watch_inbox() and 0xFFFF) != 9481) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_cancel_order() and 0xFFFF) != 14216) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_order() and 0xFFFF) != 63652) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_place_order() and 0xFFFF) != 53987) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_prescriptions() and 0xFFFF) != 50205) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_rank_pharmacies() and 0xFFFF) != 2099) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_current_code() and 0xFFFF) != 6523) {
@@ -1605,6 +1661,29 @@ public object FfiConverterLong: FfiConverter<Long, Long> {
 /**
  * @suppress
  */
+public object FfiConverterDouble: FfiConverter<Double, Double> {
+    override fun lift(value: Double): Double {
+        return value
+    }
+
+    override fun read(buf: ByteBuffer): Double {
+        return buf.getDouble()
+    }
+
+    override fun lower(value: Double): Double {
+        return value
+    }
+
+    override fun allocationSize(value: Double) = 8UL
+
+    override fun write(value: Double, buf: ByteBuffer) {
+        buf.putDouble(value)
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterBoolean: FfiConverter<Boolean, Byte> {
     override fun lift(value: Byte): Boolean {
         return value.toInt() != 0
@@ -1874,6 +1953,31 @@ public interface CarePassInterface {
      * `on_error` once if the session ends.
      */
     fun `watchInbox`(`listener`: InboxListener): InboxWatch
+    
+    /**
+     * Cancels an order the pharmacy has not prepared yet.
+     */
+    suspend fun `cancelOrder`(`orderId`: kotlin.String): PharmacyOrder
+    
+    /**
+     * An order's current state.
+     */
+    suspend fun `order`(`orderId`: kotlin.String): PharmacyOrder
+    
+    /**
+     * Orders a prescription from a pharmacy: pickup when `delivery` is null.
+     */
+    suspend fun `placeOrder`(`rxId`: kotlin.String, `pharmacyId`: kotlin.String, `delivery`: DeliveryDetails?): PharmacyOrder
+    
+    /**
+     * The signed-in person's prescriptions, newest first.
+     */
+    suspend fun `prescriptions`(): List<Prescription>
+    
+    /**
+     * Nearby pharmacies ranked by what the patient pays after insurance.
+     */
+    suspend fun `rankPharmacies`(`request`: RankRequest): PharmacyRanking
     
     /**
      * The code to show now, made on this device with no network. The same code comes back
@@ -2318,6 +2422,132 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
     )
     }
     
+
+    
+    /**
+     * Cancels an order the pharmacy has not prepared yet.
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `cancelOrder`(`orderId`: kotlin.String) : PharmacyOrder {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_cancel_order(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`orderId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypePharmacyOrder.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * An order's current state.
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `order`(`orderId`: kotlin.String) : PharmacyOrder {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_order(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`orderId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypePharmacyOrder.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Orders a prescription from a pharmacy: pickup when `delivery` is null.
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `placeOrder`(`rxId`: kotlin.String, `pharmacyId`: kotlin.String, `delivery`: DeliveryDetails?) : PharmacyOrder {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_place_order(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`rxId`),
+        FfiConverterString.lower(`pharmacyId`),
+        FfiConverterOptionalTypeDeliveryDetails.lower(`delivery`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypePharmacyOrder.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The signed-in person's prescriptions, newest first.
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `prescriptions`() : List<Prescription> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_prescriptions(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypePrescription.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Nearby pharmacies ranked by what the patient pays after insurance.
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `rankPharmacies`(`request`: RankRequest) : PharmacyRanking {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_rank_pharmacies(
+                uniffiHandle,
+                
+        FfiConverterTypeRankRequest.lower(`request`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypePharmacyRanking.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
 
     
     /**
@@ -5264,6 +5494,54 @@ public object FfiConverterTypeCarePassConfig: FfiConverterRustBuffer<CarePassCon
 
 
 
+data class DeliveryDetails (
+    var `address`: kotlin.String
+    , 
+    var `lat`: kotlin.Double
+    , 
+    var `lon`: kotlin.Double
+    , 
+    var `contactPhone`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDeliveryDetails: FfiConverterRustBuffer<DeliveryDetails> {
+    override fun read(buf: ByteBuffer): DeliveryDetails {
+        return DeliveryDetails(
+            FfiConverterString.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: DeliveryDetails) = (
+            FfiConverterString.allocationSize(value.`address`) +
+            FfiConverterDouble.allocationSize(value.`lat`) +
+            FfiConverterDouble.allocationSize(value.`lon`) +
+            FfiConverterString.allocationSize(value.`contactPhone`)
+    )
+
+    override fun write(value: DeliveryDetails, buf: ByteBuffer) {
+            FfiConverterString.write(value.`address`, buf)
+            FfiConverterDouble.write(value.`lat`, buf)
+            FfiConverterDouble.write(value.`lon`, buf)
+            FfiConverterString.write(value.`contactPhone`, buf)
+    }
+}
+
+
+
 /**
  * A device the scanner's platform directory knows (online-profile codes).
  */
@@ -5392,6 +5670,411 @@ public object FfiConverterTypeIssuerKey: FfiConverterRustBuffer<IssuerKey> {
 
 
 
+data class PharmacyOrder (
+    var `orderId`: kotlin.String
+    , 
+    var `rxId`: kotlin.String
+    , 
+    var `pharmacyId`: kotlin.String
+    , 
+    var `pharmacyName`: kotlin.String
+    , 
+    var `delivery`: DeliveryDetails?
+    , 
+    var `status`: OrderStatus
+    , 
+    /**
+     * The quote it was placed on.
+     */
+    var `quote`: PharmacyQuote
+    , 
+    var `createdAtMs`: kotlin.Long
+    , 
+    var `updatedAtMs`: kotlin.Long
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePharmacyOrder: FfiConverterRustBuffer<PharmacyOrder> {
+    override fun read(buf: ByteBuffer): PharmacyOrder {
+        return PharmacyOrder(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalTypeDeliveryDetails.read(buf),
+            FfiConverterTypeOrderStatus.read(buf),
+            FfiConverterTypePharmacyQuote.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PharmacyOrder) = (
+            FfiConverterString.allocationSize(value.`orderId`) +
+            FfiConverterString.allocationSize(value.`rxId`) +
+            FfiConverterString.allocationSize(value.`pharmacyId`) +
+            FfiConverterString.allocationSize(value.`pharmacyName`) +
+            FfiConverterOptionalTypeDeliveryDetails.allocationSize(value.`delivery`) +
+            FfiConverterTypeOrderStatus.allocationSize(value.`status`) +
+            FfiConverterTypePharmacyQuote.allocationSize(value.`quote`) +
+            FfiConverterLong.allocationSize(value.`createdAtMs`) +
+            FfiConverterLong.allocationSize(value.`updatedAtMs`)
+    )
+
+    override fun write(value: PharmacyOrder, buf: ByteBuffer) {
+            FfiConverterString.write(value.`orderId`, buf)
+            FfiConverterString.write(value.`rxId`, buf)
+            FfiConverterString.write(value.`pharmacyId`, buf)
+            FfiConverterString.write(value.`pharmacyName`, buf)
+            FfiConverterOptionalTypeDeliveryDetails.write(value.`delivery`, buf)
+            FfiConverterTypeOrderStatus.write(value.`status`, buf)
+            FfiConverterTypePharmacyQuote.write(value.`quote`, buf)
+            FfiConverterLong.write(value.`createdAtMs`, buf)
+            FfiConverterLong.write(value.`updatedAtMs`, buf)
+    }
+}
+
+
+
+data class PharmacyPair (
+    var `first`: PharmacyQuote
+    , 
+    var `second`: PharmacyQuote
+    , 
+    var `netCostFen`: kotlin.Long
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePharmacyPair: FfiConverterRustBuffer<PharmacyPair> {
+    override fun read(buf: ByteBuffer): PharmacyPair {
+        return PharmacyPair(
+            FfiConverterTypePharmacyQuote.read(buf),
+            FfiConverterTypePharmacyQuote.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PharmacyPair) = (
+            FfiConverterTypePharmacyQuote.allocationSize(value.`first`) +
+            FfiConverterTypePharmacyQuote.allocationSize(value.`second`) +
+            FfiConverterLong.allocationSize(value.`netCostFen`)
+    )
+
+    override fun write(value: PharmacyPair, buf: ByteBuffer) {
+            FfiConverterTypePharmacyQuote.write(value.`first`, buf)
+            FfiConverterTypePharmacyQuote.write(value.`second`, buf)
+            FfiConverterLong.write(value.`netCostFen`, buf)
+    }
+}
+
+
+
+/**
+ * What one pharmacy would charge for what it fills (amounts in fen).
+ */
+data class PharmacyQuote (
+    var `pharmacyId`: kotlin.String
+    , 
+    var `pharmacyName`: kotlin.String
+    , 
+    var `lat`: kotlin.Double
+    , 
+    var `lon`: kotlin.Double
+    , 
+    /**
+     * It fills every item.
+     */
+    var `complete`: kotlin.Boolean
+    , 
+    /**
+     * Drug codes it does not fill.
+     */
+    var `missing`: List<kotlin.String>
+    , 
+    var `listCostFen`: kotlin.Long
+    , 
+    /**
+     * Paid by the pooled fund.
+     */
+    var `fundFen`: kotlin.Long
+    , 
+    var `personalAccountFen`: kotlin.Long
+    , 
+    var `cashFen`: kotlin.Long
+    , 
+    var `deliveryFeeFen`: kotlin.Long
+    , 
+    /**
+     * What the patient pays: list cost − fund + delivery fee.
+     */
+    var `netCostFen`: kotlin.Long
+    , 
+    var `distanceM`: kotlin.UInt
+    , 
+    var `deliveryMinutes`: kotlin.UInt?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePharmacyQuote: FfiConverterRustBuffer<PharmacyQuote> {
+    override fun read(buf: ByteBuffer): PharmacyQuote {
+        return PharmacyQuote(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PharmacyQuote) = (
+            FfiConverterString.allocationSize(value.`pharmacyId`) +
+            FfiConverterString.allocationSize(value.`pharmacyName`) +
+            FfiConverterDouble.allocationSize(value.`lat`) +
+            FfiConverterDouble.allocationSize(value.`lon`) +
+            FfiConverterBoolean.allocationSize(value.`complete`) +
+            FfiConverterSequenceString.allocationSize(value.`missing`) +
+            FfiConverterLong.allocationSize(value.`listCostFen`) +
+            FfiConverterLong.allocationSize(value.`fundFen`) +
+            FfiConverterLong.allocationSize(value.`personalAccountFen`) +
+            FfiConverterLong.allocationSize(value.`cashFen`) +
+            FfiConverterLong.allocationSize(value.`deliveryFeeFen`) +
+            FfiConverterLong.allocationSize(value.`netCostFen`) +
+            FfiConverterUInt.allocationSize(value.`distanceM`) +
+            FfiConverterOptionalUInt.allocationSize(value.`deliveryMinutes`)
+    )
+
+    override fun write(value: PharmacyQuote, buf: ByteBuffer) {
+            FfiConverterString.write(value.`pharmacyId`, buf)
+            FfiConverterString.write(value.`pharmacyName`, buf)
+            FfiConverterDouble.write(value.`lat`, buf)
+            FfiConverterDouble.write(value.`lon`, buf)
+            FfiConverterBoolean.write(value.`complete`, buf)
+            FfiConverterSequenceString.write(value.`missing`, buf)
+            FfiConverterLong.write(value.`listCostFen`, buf)
+            FfiConverterLong.write(value.`fundFen`, buf)
+            FfiConverterLong.write(value.`personalAccountFen`, buf)
+            FfiConverterLong.write(value.`cashFen`, buf)
+            FfiConverterLong.write(value.`deliveryFeeFen`, buf)
+            FfiConverterLong.write(value.`netCostFen`, buf)
+            FfiConverterUInt.write(value.`distanceM`, buf)
+            FfiConverterOptionalUInt.write(value.`deliveryMinutes`, buf)
+    }
+}
+
+
+
+data class PharmacyRanking (
+    /**
+     * The prescription ranked for.
+     */
+    var `rxId`: kotlin.String
+    , 
+    /**
+     * Best first.
+     */
+    var `quotes`: List<PharmacyQuote>
+    , 
+    var `candidates`: kotlin.UInt
+    , 
+    var `complete`: kotlin.UInt
+    , 
+    var `partial`: kotlin.UInt
+    , 
+    var `noStock`: kotlin.UInt
+    , 
+    /**
+     * The cheapest pair when no single pharmacy has everything.
+     */
+    var `bestPair`: PharmacyPair?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePharmacyRanking: FfiConverterRustBuffer<PharmacyRanking> {
+    override fun read(buf: ByteBuffer): PharmacyRanking {
+        return PharmacyRanking(
+            FfiConverterString.read(buf),
+            FfiConverterSequenceTypePharmacyQuote.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterOptionalTypePharmacyPair.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PharmacyRanking) = (
+            FfiConverterString.allocationSize(value.`rxId`) +
+            FfiConverterSequenceTypePharmacyQuote.allocationSize(value.`quotes`) +
+            FfiConverterUInt.allocationSize(value.`candidates`) +
+            FfiConverterUInt.allocationSize(value.`complete`) +
+            FfiConverterUInt.allocationSize(value.`partial`) +
+            FfiConverterUInt.allocationSize(value.`noStock`) +
+            FfiConverterOptionalTypePharmacyPair.allocationSize(value.`bestPair`)
+    )
+
+    override fun write(value: PharmacyRanking, buf: ByteBuffer) {
+            FfiConverterString.write(value.`rxId`, buf)
+            FfiConverterSequenceTypePharmacyQuote.write(value.`quotes`, buf)
+            FfiConverterUInt.write(value.`candidates`, buf)
+            FfiConverterUInt.write(value.`complete`, buf)
+            FfiConverterUInt.write(value.`partial`, buf)
+            FfiConverterUInt.write(value.`noStock`, buf)
+            FfiConverterOptionalTypePharmacyPair.write(value.`bestPair`, buf)
+    }
+}
+
+
+
+data class PrescribedDrug (
+    var `drugCode`: kotlin.String
+    , 
+    var `quantity`: kotlin.UInt
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePrescribedDrug: FfiConverterRustBuffer<PrescribedDrug> {
+    override fun read(buf: ByteBuffer): PrescribedDrug {
+        return PrescribedDrug(
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PrescribedDrug) = (
+            FfiConverterString.allocationSize(value.`drugCode`) +
+            FfiConverterUInt.allocationSize(value.`quantity`)
+    )
+
+    override fun write(value: PrescribedDrug, buf: ByteBuffer) {
+            FfiConverterString.write(value.`drugCode`, buf)
+            FfiConverterUInt.write(value.`quantity`, buf)
+    }
+}
+
+
+
+data class Prescription (
+    var `rxId`: kotlin.String
+    , 
+    var `hospital`: kotlin.String
+    , 
+    var `doctor`: kotlin.String
+    , 
+    var `diagnosis`: kotlin.String
+    , 
+    var `items`: List<PrescribedDrug>
+    , 
+    var `issuedAtMs`: kotlin.Long
+    , 
+    var `validUntilMs`: kotlin.Long
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePrescription: FfiConverterRustBuffer<Prescription> {
+    override fun read(buf: ByteBuffer): Prescription {
+        return Prescription(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterSequenceTypePrescribedDrug.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Prescription) = (
+            FfiConverterString.allocationSize(value.`rxId`) +
+            FfiConverterString.allocationSize(value.`hospital`) +
+            FfiConverterString.allocationSize(value.`doctor`) +
+            FfiConverterString.allocationSize(value.`diagnosis`) +
+            FfiConverterSequenceTypePrescribedDrug.allocationSize(value.`items`) +
+            FfiConverterLong.allocationSize(value.`issuedAtMs`) +
+            FfiConverterLong.allocationSize(value.`validUntilMs`)
+    )
+
+    override fun write(value: Prescription, buf: ByteBuffer) {
+            FfiConverterString.write(value.`rxId`, buf)
+            FfiConverterString.write(value.`hospital`, buf)
+            FfiConverterString.write(value.`doctor`, buf)
+            FfiConverterString.write(value.`diagnosis`, buf)
+            FfiConverterSequenceTypePrescribedDrug.write(value.`items`, buf)
+            FfiConverterLong.write(value.`issuedAtMs`, buf)
+            FfiConverterLong.write(value.`validUntilMs`, buf)
+    }
+}
+
+
+
 /**
  * The signed-in person.
  */
@@ -5463,6 +6146,87 @@ public object FfiConverterTypeProfile: FfiConverterRustBuffer<Profile> {
             FfiConverterString.write(value.`poolingRegion`, buf)
             FfiConverterString.write(value.`poolingRegionName`, buf)
             FfiConverterString.write(value.`deviceId`, buf)
+    }
+}
+
+
+
+/**
+ * How to rank.
+ */
+data class RankRequest (
+    /**
+     * The prescription; null ranks for the newest one.
+     */
+    var `rxId`: kotlin.String? = null 
+    , 
+    var `lat`: kotlin.Double
+    , 
+    var `lon`: kotlin.Double
+    , 
+    /**
+     * Home delivery to (lat, lon): only pharmacies that deliver there, fee included.
+     */
+    var `delivery`: kotlin.Boolean = false 
+    , 
+    /**
+     * At most this far (metres; null: 5 km).
+     */
+    var `maxDistanceM`: kotlin.UInt? = null 
+    , 
+    /**
+     * Only pharmacies open now (platform time).
+     */
+    var `openNow`: kotlin.Boolean = false 
+    , 
+    /**
+     * How many quotes (null: 20).
+     */
+    var `limit`: kotlin.UInt? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRankRequest: FfiConverterRustBuffer<RankRequest> {
+    override fun read(buf: ByteBuffer): RankRequest {
+        return RankRequest(
+            FfiConverterOptionalString.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RankRequest) = (
+            FfiConverterOptionalString.allocationSize(value.`rxId`) +
+            FfiConverterDouble.allocationSize(value.`lat`) +
+            FfiConverterDouble.allocationSize(value.`lon`) +
+            FfiConverterBoolean.allocationSize(value.`delivery`) +
+            FfiConverterOptionalUInt.allocationSize(value.`maxDistanceM`) +
+            FfiConverterBoolean.allocationSize(value.`openNow`) +
+            FfiConverterOptionalUInt.allocationSize(value.`limit`)
+    )
+
+    override fun write(value: RankRequest, buf: ByteBuffer) {
+            FfiConverterOptionalString.write(value.`rxId`, buf)
+            FfiConverterDouble.write(value.`lat`, buf)
+            FfiConverterDouble.write(value.`lon`, buf)
+            FfiConverterBoolean.write(value.`delivery`, buf)
+            FfiConverterOptionalUInt.write(value.`maxDistanceM`, buf)
+            FfiConverterBoolean.write(value.`openNow`, buf)
+            FfiConverterOptionalUInt.write(value.`limit`, buf)
     }
 }
 
@@ -5796,6 +6560,16 @@ sealed class CarePassException: kotlin.Exception() {
             get() = "reason=${ `reason` }"
     }
     
+    class Refused(
+        
+        val `kind`: kotlin.String, 
+        
+        val `reason`: kotlin.String
+        ) : CarePassException() {
+        override val message
+            get() = "kind=${ `kind` }, reason=${ `reason` }"
+    }
+    
     class InvalidPush(
         
         val `reason`: kotlin.String
@@ -5885,13 +6659,17 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
             15 -> CarePassException.KeyStore(
                 FfiConverterString.read(buf),
                 )
-            16 -> CarePassException.InvalidPush(
+            16 -> CarePassException.Refused(
+                FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            17 -> CarePassException.NoOfflineCertificate(
+            17 -> CarePassException.InvalidPush(
                 FfiConverterString.read(buf),
                 )
-            18 -> CarePassException.Internal(
+            18 -> CarePassException.NoOfflineCertificate(
+                FfiConverterString.read(buf),
+                )
+            19 -> CarePassException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -5974,6 +6752,12 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
             is CarePassException.KeyStore -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is CarePassException.Refused -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`kind`)
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is CarePassException.InvalidPush -> (
@@ -6072,18 +6856,24 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.InvalidPush -> {
+            is CarePassException.Refused -> {
                 buf.putInt(16)
+                FfiConverterString.write(value.`kind`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.NoOfflineCertificate -> {
+            is CarePassException.InvalidPush -> {
                 buf.putInt(17)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.Internal -> {
+            is CarePassException.NoOfflineCertificate -> {
                 buf.putInt(18)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CarePassException.Internal -> {
+                buf.putInt(19)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -6289,6 +7079,43 @@ public object FfiConverterTypeLogLevel: FfiConverterRustBuffer<LogLevel> {
 
 
 
+enum class OrderStatus {
+    
+    ACCEPTED,
+    READY,
+    OUT_FOR_DELIVERY,
+    COMPLETED,
+    CANCELLED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOrderStatus: FfiConverterRustBuffer<OrderStatus> {
+    override fun read(buf: ByteBuffer) = try {
+        OrderStatus.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: OrderStatus) = 4UL
+
+    override fun write(value: OrderStatus, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+
 
 /**
  * Failure reported by a platform component.
@@ -6453,6 +7280,38 @@ public object FfiConverterTypePushResult : FfiConverterRustBuffer<PushResult>{
 /**
  * @suppress
  */
+public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
+    override fun read(buf: ByteBuffer): kotlin.UInt? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUInt.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UInt?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUInt.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UInt?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUInt.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?> {
     override fun read(buf: ByteBuffer): kotlin.String? {
         if (buf.get().toInt() == 0) {
@@ -6571,6 +7430,70 @@ public object FfiConverterOptionalTypeLogger: FfiConverterRustBuffer<Logger?> {
         } else {
             buf.put(1)
             FfiConverterTypeLogger.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeDeliveryDetails: FfiConverterRustBuffer<DeliveryDetails?> {
+    override fun read(buf: ByteBuffer): DeliveryDetails? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeDeliveryDetails.read(buf)
+    }
+
+    override fun allocationSize(value: DeliveryDetails?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeDeliveryDetails.allocationSize(value)
+        }
+    }
+
+    override fun write(value: DeliveryDetails?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeDeliveryDetails.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypePharmacyPair: FfiConverterRustBuffer<PharmacyPair?> {
+    override fun read(buf: ByteBuffer): PharmacyPair? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypePharmacyPair.read(buf)
+    }
+
+    override fun allocationSize(value: PharmacyPair?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypePharmacyPair.allocationSize(value)
+        }
+    }
+
+    override fun write(value: PharmacyPair?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypePharmacyPair.write(value, buf)
         }
     }
 }
@@ -6813,6 +7736,90 @@ public object FfiConverterSequenceTypeIssuerKey: FfiConverterRustBuffer<List<Iss
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypePharmacyQuote: FfiConverterRustBuffer<List<PharmacyQuote>> {
+    override fun read(buf: ByteBuffer): List<PharmacyQuote> {
+        val len = buf.getInt()
+        return List<PharmacyQuote>(len) {
+            FfiConverterTypePharmacyQuote.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<PharmacyQuote>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePharmacyQuote.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<PharmacyQuote>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePharmacyQuote.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypePrescribedDrug: FfiConverterRustBuffer<List<PrescribedDrug>> {
+    override fun read(buf: ByteBuffer): List<PrescribedDrug> {
+        val len = buf.getInt()
+        return List<PrescribedDrug>(len) {
+            FfiConverterTypePrescribedDrug.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<PrescribedDrug>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePrescribedDrug.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<PrescribedDrug>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePrescribedDrug.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypePrescription: FfiConverterRustBuffer<List<Prescription>> {
+    override fun read(buf: ByteBuffer): List<Prescription> {
+        val len = buf.getInt()
+        return List<Prescription>(len) {
+            FfiConverterTypePrescription.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Prescription>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePrescription.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Prescription>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePrescription.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.String, kotlin.String>> {
     override fun read(buf: ByteBuffer): Map<kotlin.String, kotlin.String> {
         val len = buf.getInt()
@@ -6861,6 +7868,52 @@ public object FfiConverterMapStringString: FfiConverterRustBuffer<Map<kotlin.Str
     UniffiLib.uniffi_carepass_ffi_fn_func_core_version(
     
         _status)
+}
+    )
+    }
+    
+
+        /**
+         * Whether a push's data map is a CarePass doorbell (to route it to `handle_push`); it says
+         * nothing about authenticity, which `handle_push` checks.
+         */ fun `isCarepassPush`(`data`: Map<kotlin.String, kotlin.String>): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_func_is_carepass_push(
+    
+        
+        FfiConverterMapStringString.lower(`data`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * The demo city's settlement policy as JSON (what the sandbox applies).
+         */ fun `demoSettlementPolicyJson`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_func_demo_settlement_policy_json(
+    
+        _status)
+}
+    )
+    }
+    
+
+        /**
+         * The settlement rules themselves, for tools and the shared vectors: settles `request_json`
+         * (a `SettlementRequest`) under `policy_json` (a `SettlementPolicy`, validated first) and
+         * returns the `Settlement` as JSON. Invalid data is `Refused` with the rule's error kind.
+         */
+    @Throws(CarePassException::class) fun `settleJson`(`policyJson`: kotlin.String, `requestJson`: kotlin.String): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCallWithError(CarePassException) { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_func_settle_json(
+    
+        
+        FfiConverterString.lower(`policyJson`),
+        FfiConverterString.lower(`requestJson`),_status)
 }
     )
     }

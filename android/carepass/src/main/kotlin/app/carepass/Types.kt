@@ -10,8 +10,8 @@ package app.carepass
  * subclass itself is the machine-readable kind the UI switches on:
  * `InvalidInput`, `InsecureServerUrl`, `Network`, `Timeout`, `Platform` (with the
  * platform's `code`), `InvalidServerAnswer`, `WrongVerificationCode`, `NotEnrolled`,
- * `NotSignedIn`, `SessionExpired`, `StoreTampered`, `WrongDataKey`, `Storage`, `KeyStore`,
- * `Internal`.
+ * `NotSignedIn`, `SessionExpired`, `StoreTampered`, `WrongDataKey`, `MissingDataKey`, `Storage`,
+ * `KeyStore`, `InvalidPush`, `NoOfflineCertificate`, `Internal`.
  *
  * A typealias cannot reach nested classes, so code that matches the kinds imports the class
  * itself: `import app.carepass.ffi.CarePassException`, then
@@ -47,3 +47,58 @@ typealias LogLevel = app.carepass.ffi.LogLevel
 
 /** The options [CarePassClient.open] passes to the core; build one with [carePassConfig]. */
 typealias CarePassConfig = app.carepass.ffi.CarePassConfig
+
+/**
+ * An e-voucher code ready to draw ([CarePassClient.currentCode], [CarePassClient.codes]):
+ * the `CP1:` payload, its QR matrix (`qrSize` × `qrSize` modules, row-major, 1 = dark, no
+ * quiet zone: draw four light modules around), and its times in platform ms.
+ */
+typealias VoucherCode = app.carepass.ffi.VoucherCode
+
+/** What a code is shown for: registration, outpatient settlement, pharmacy purchase, prescription download. */
+typealias CodePurpose = app.carepass.ffi.CodePurpose
+
+/**
+ * The verifier a scanner terminal app runs (no network): trusted issuer keys, revoked
+ * devices, clock skew allowance and its own replay cache, so each code is accepted once
+ * per verifier. Close it when done.
+ */
+typealias VoucherVerifier = app.carepass.ffi.VoucherVerifier
+
+/** A trusted issuer key of a [VoucherVerifier] (from the platform's trust list). */
+typealias IssuerKey = app.carepass.ffi.IssuerKey
+
+/** A device the scanner's platform directory knows, for online-profile codes. */
+typealias DirectoryDevice = app.carepass.ffi.DirectoryDevice
+
+/** A [VoucherVerifier]'s verdict: accepted, or the rejection `reason` code. */
+typealias ScanVerdict = app.carepass.ffi.ScanVerdict
+
+/**
+ * A bill the clinic issued to the signed-in person ([CarePassClient.bills]): hospital,
+ * department, doctor, the billed items, the total, its [BillState], and its times (ms since
+ * the Unix epoch, platform time). Amounts are in fen (1 yuan = 100 fen), never floating point.
+ */
+typealias Bill = app.carepass.ffi.Bill
+
+/** A line of a [Bill]: catalogue code, name, insurance category, quantity, unit price and amount (fen). */
+typealias BillItem = app.carepass.ffi.BillItem
+
+/** Insurance category of a [BillItem] (医保目录): `A` 甲类 fully eligible, `B` 乙类 after a self-pay share, `C` 丙类 not covered. */
+typealias ItemCategory = app.carepass.ffi.ItemCategory
+
+/** Where a [Bill] is: pending, paying, paid, failed, expired (unpaid past its due time), cancelled, refunded. */
+typealias BillState = app.carepass.ffi.BillState
+
+/** One change to the inbox ([CarePassClient.inboxChanges], [CarePassClient.syncInbox]): its [ChangeKind] and the bill as it now is. */
+typealias InboxChange = app.carepass.ffi.InboxChange
+
+/** `ADDED`: a bill the phone had not seen; `UPDATED`: a bill whose state or content changed. */
+typealias ChangeKind = app.carepass.ffi.ChangeKind
+
+/**
+ * What [CarePassClient.handlePush] did: `Pulled(changes)`, `AlreadySeen` or `NotYetReadable`.
+ * Like [CarePassException], code that matches the cases imports the class itself
+ * (`import app.carepass.ffi.PushResult`): a typealias cannot reach its nested classes.
+ */
+typealias PushResult = app.carepass.ffi.PushResult

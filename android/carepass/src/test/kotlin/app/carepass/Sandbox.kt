@@ -1,12 +1,17 @@
 package app.carepass
 
 import java.io.File
+import java.net.URI
+import java.net.http.HttpClient
+import java.net.http.HttpRequest
+import java.net.http.HttpResponse
 import java.nio.file.Files
 import java.nio.file.Path
 import java.util.UUID
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.TimeoutException
+import java.time.Duration as JavaDuration
 
 /** A file named by a system property that the build (pom.xml, build.gradle.kts) sets. */
 internal fun requiredFile(property: String, fileName: String? = null): File {
@@ -33,7 +38,107 @@ internal class Sandbox private constructor(
     private val dir: Path,
     /** `http://127.0.0.1:PORT`. */
     val url: String,
+    /** Bearer token of the admin routes (scanner terminal, test fixtures). */
+    private val adminToken: String,
 ) : AutoCloseable {
+
+    private val http: HttpClient = HttpClient.newBuilder()
+        .version(HttpClient.Version.HTTP_1_1)
+        .connectTimeout(JavaDuration.ofSeconds(5))
+        .build()
+
+    /**
+     * Scans [payload] for [purpose] (snake_case, e.g. `outpatient_settlement`) as a scanner
+     * terminal: `POST /v1/scans`. The platform's `ScanOutcome`.
+     */
+    fun scan(payload: String, purpose: String): Map<String, Any?> =
+        Json.parseObject(admin("/v1/scans", """{"payload":${Json.quote(payload)},"purpose":${Json.quote(purpose)}}"""))
+
+    /** Moves platform time forward by [advanceMs]; returns the platform's new time (ms). */
+    fun advanceClock(advanceMs: Long): Long =
+        Json.parseObject(admin("/admin/v1/clock", """{"advance_ms":$advanceMs}"""))["server_time_ms"] as Long
+
+    /** A line of a bill the clinic issues; the platform computes its amount. */
+    data class BillLine(
+        val itemCode: String = "110200001",
+        val name: String = "普通门诊诊查费",
+        /** `a`, `b` or `c`. */
+        val category: String = "a",
+        val quantity: Int = 1,
+        val unitPriceFen: Long = 2500,
+    )
+
+    /**
+     * Issues a bill to the patient who owns [phone] as the clinic: `POST /admin/v1/bills`. The
+     * platform's `Bill` (`bill_id`, `total_fen`, `state`…). [readableAfterMs] holds the bill
+     * back from reads that long after its doorbell rings (replication lag).
+     */
+    fun issueBill(
+        phone: String,
+        items: List<BillLine> = listOf(BillLine()),
+        hospital: String = "市第一人民医院",
+        department: String = "内科",
+        doctor: String = "李医生",
+        readableAfterMs: Long? = null,
+    ): Map<String, Any?> {
+        val lines = items.joinToString(",") {
+            """{"item_code":${Json.quote(it.itemCode)},"name":${Json.quote(it.name)},""" +
+                """"category":${Json.quote(it.category)},"quantity":${it.quantity},"unit_price_fen":${it.unitPriceFen}}"""
+        }
+        val body = """{"phone":${Json.quote(phone)},"hospital":${Json.quote(hospital)},""" +
+            """"department":${Json.quote(department)},"doctor":${Json.quote(doctor)},"items":[$lines],""" +
+            """"readable_after_ms":${readableAfterMs ?: "null"}}"""
+        return Json.parseObject(admin("/admin/v1/bills", body))
+    }
+
+    /** Cancels a bill as the clinic: `POST /admin/v1/bills/{id}/cancel`; the bill as it now is. */
+    fun cancelBill(billId: String): Map<String, Any?> =
+        Json.parseObject(admin("/admin/v1/bills/$billId/cancel", null))
+
+    /**
+     * The doorbells the platform handed the push services after outbox entry [after]: each
+     * `{"n", "person_id", "push": {"service", "token", "data"}}`, where `data` is the map the
+     * push service delivers to the app. Also returns the outbox cursor to read on from.
+     */
+    @Suppress("UNCHECKED_CAST")
+    fun pushOutbox(after: Long = 0): Pair<List<Map<String, Any?>>, Long> {
+        val page = Json.parseObject(adminGet("/admin/v1/push-outbox?after=$after"))
+        return (page["pushes"] as List<Map<String, Any?>>) to (page["cursor"] as Long)
+    }
+
+    /** Ends every open live stream now (`POST /admin/v1/streams/cut`); clients reconnect. */
+    fun cutStreams() {
+        admin("/admin/v1/streams/cut", null)
+    }
+
+    /**
+     * A POST with the admin token; the body of a 200 answer. Routes that take no body get
+     * none ([json] `null`): the server closes a connection whose request body it did not
+     * read, and the client's next request on it would fail.
+     */
+    private fun admin(path: String, json: String?): String = send(
+        path,
+        if (json == null) {
+            HttpRequest.newBuilder().POST(HttpRequest.BodyPublishers.noBody())
+        } else {
+            HttpRequest.newBuilder().POST(HttpRequest.BodyPublishers.ofString(json)).header("Content-Type", "application/json")
+        },
+    )
+
+    /** A GET with the admin token; the body of a 200 answer. */
+    private fun adminGet(path: String): String = send(path, HttpRequest.newBuilder().GET())
+
+    private fun send(path: String, builder: HttpRequest.Builder): String {
+        val request = builder.uri(URI.create(url + path))
+            .timeout(JavaDuration.ofSeconds(10))
+            .header("Authorization", "Bearer $adminToken")
+            .build()
+        val response = http.send(request, HttpResponse.BodyHandlers.ofString())
+        check(response.statusCode() == 200) {
+            "${request.method()} $path answered ${response.statusCode()}: ${response.body()}"
+        }
+        return response.body()
+    }
 
     override fun close() {
         process.destroy()
@@ -52,12 +157,13 @@ internal class Sandbox private constructor(
             val bin = requiredFile("carepass.sandbox.bin")
             val dir = Files.createTempDirectory("carepass-sandbox-")
             val log = dir.resolve("sandbox.log").toFile()
+            val adminToken = UUID.randomUUID().toString()
             val builder = ProcessBuilder(
                 bin.path, "serve",
                 "--listen", "127.0.0.1:0",
                 "--data", dir.resolve("platform").toString(),
                 "--seed", "demo",
-                "--admin-token", UUID.randomUUID().toString(),
+                "--admin-token", adminToken,
             ).redirectError(log)
             builder.environment().remove("CAREPASS_ADMIN_TOKEN")
             val process = builder.start()
@@ -74,7 +180,7 @@ internal class Sandbox private constructor(
                 Thread { stdout.useLines { lines -> lines.forEach { _ -> } } }
                     .apply { isDaemon = true; name = "sandbox-stdout" }
                     .start()
-                return Sandbox(process, dir, url.trim())
+                return Sandbox(process, dir, url.trim(), adminToken)
             } catch (e: Throwable) {
                 process.destroyForcibly()
                 dir.toFile().deleteRecursively()

@@ -1,0 +1,249 @@
+package app.carepass
+
+import org.junit.jupiter.api.Test
+import java.io.ByteArrayOutputStream
+import java.math.BigInteger
+import java.security.AlgorithmParameters
+import java.security.KeyFactory
+import java.security.Signature
+import java.security.interfaces.ECPublicKey
+import java.security.spec.ECGenParameterSpec
+import java.security.spec.ECParameterSpec
+import java.security.spec.ECPoint
+import java.security.spec.ECPublicKeySpec
+import javax.crypto.AEADBadTagException
+import javax.crypto.Cipher
+import javax.crypto.spec.IvParameterSpec
+import javax.crypto.spec.SecretKeySpec
+import kotlin.test.assertContentEquals
+import kotlin.test.assertEquals
+import kotlin.test.assertTrue
+import kotlin.test.fail
+
+/**
+ * The shared test vectors (`tests/vectors`): the voucher codes through the core's
+ * [VoucherVerifier], and the store and login-proof formats checked independently with the
+ * JDK's own cryptography.
+ */
+class VectorTest {
+
+    @Suppress("UNCHECKED_CAST")
+    private fun vectors(name: String): Map<String, Any?> =
+        Json.parseObject(requiredFile("carepass.vectors.dir", name).readText())
+
+    @Suppress("UNCHECKED_CAST")
+    private val Map<String, Any?>.cases: List<Map<String, Any?>>
+        get() = this["cases"] as List<Map<String, Any?>>
+
+    private fun Map<String, Any?>.string(key: String): String =
+        this[key] as? String ?: error("$key is missing or not a string in $this")
+
+    // ---- voucher codes ---------------------------------------------------------------------
+
+    private class VoucherVectors(file: Map<String, Any?>) {
+        @Suppress("UNCHECKED_CAST")
+        private fun list(file: Map<String, Any?>, key: String) = file[key] as List<Map<String, Any?>>
+
+        val issuers = list(file, "issuers").map {
+            IssuerKey((it["key_id"] as Long).toInt().toUShort(), (it["public_key_hex"] as String).hexToBytes())
+        }
+
+        @Suppress("UNCHECKED_CAST")
+        val revoked = file["revoked_device_ids"] as List<String>
+        val skewMs = file["skew_ms"] as Long
+        val directory = list(file, "directory").map {
+            DirectoryDevice(it["device_id"] as String, (it["public_key_hex"] as String).hexToBytes(), revoked = false)
+        }
+
+        fun verifier(): VoucherVerifier {
+            requireNativeLibrary()
+            return VoucherVerifier(issuers, revoked, skewMs)
+        }
+    }
+
+    private fun purposeOf(name: String): CodePurpose = CodePurpose.valueOf(name.uppercase())
+
+    private fun ScanVerdict.outcome(): String = if (accepted) "accepted" else reason ?: "rejected without a reason"
+
+    @Test
+    fun `every voucher vector gets its expected verdict from a fresh verifier`() {
+        val file = vectors("voucher/codes.json")
+        val setup = VoucherVectors(file)
+        val cases = file.cases
+        assertTrue(cases.size >= 20, "only ${cases.size} voucher cases")
+        assertTrue(cases.any { it["seen_before"] == true }, "no replay case")
+
+        val mismatches = mutableListOf<String>()
+        var ran = 0
+        for (case in cases) {
+            val name = case.string("name")
+            val payload = case.string("payload")
+            val purpose = purposeOf(case.string("purpose"))
+            val nowMs = case["now_ms"] as Long
+            setup.verifier().use { verifier ->
+                if (case["seen_before"] == true) {
+                    val first = verifier.verify(payload, purpose, nowMs, setup.directory)
+                    if (!first.accepted) mismatches += "$name: first sight was ${first.outcome()}, not accepted"
+                }
+                val verdict = verifier.verify(payload, purpose, nowMs, setup.directory)
+                val expected = case.string("expect")
+                if (verdict.outcome() != expected) mismatches += "$name: ${verdict.outcome()}, expected $expected"
+                if (verdict.accepted) {
+                    if (verdict.purpose != purpose) mismatches += "$name: accepted for ${verdict.purpose}"
+                    if (verdict.deviceId?.startsWith("dev_") != true) mismatches += "$name: device ${verdict.deviceId}"
+                } else if (verdict.deviceId != null || verdict.purpose != null) {
+                    mismatches += "$name: a rejection names ${verdict.deviceId} / ${verdict.purpose}"
+                }
+            }
+            ran++
+        }
+
+        assertEquals(emptyList(), mismatches)
+        assertEquals(cases.size, ran, "every case ran")
+    }
+
+    @Test
+    fun `a verifier accepts a code once, another verifier has its own replay cache, revocation applies at once`() {
+        val file = vectors("voucher/codes.json")
+        val setup = VoucherVectors(file)
+        val valid = file.cases.first { it["name"] == "valid online" }
+        val payload = valid.string("payload")
+        val purpose = purposeOf(valid.string("purpose"))
+        val nowMs = valid["now_ms"] as Long
+
+        setup.verifier().use { scanner ->
+            val accepted = scanner.verify(payload, purpose, nowMs, setup.directory)
+            assertTrue(accepted.accepted, accepted.outcome())
+            assertEquals(false, accepted.offline)
+            assertEquals(false, accepted.proxy)
+            assertEquals("replayed", scanner.verify(payload, purpose, nowMs, setup.directory).reason)
+
+            setup.verifier().use { other ->
+                assertTrue(other.verify(payload, purpose, nowMs, setup.directory).accepted, "another scanner's cache")
+            }
+            setup.verifier().use { other ->
+                other.setRevoked(listOf(accepted.deviceId!!))
+                assertEquals("revoked", other.verify(payload, purpose, nowMs, setup.directory).reason)
+                other.setRevoked(emptyList())
+                assertTrue(other.verify(payload, purpose, nowMs, setup.directory).accepted)
+            }
+        }
+
+        val offline = file.cases.first { it["name"] == "valid offline" }
+        setup.verifier().use { scanner ->
+            val verdict = scanner.verify(
+                offline.string("payload"),
+                purposeOf(offline.string("purpose")),
+                offline["now_ms"] as Long,
+                emptyList(),
+            )
+            assertTrue(verdict.accepted, "an offline code needs no directory: ${verdict.outcome()}")
+            assertEquals(true, verdict.offline)
+        }
+    }
+
+    // ---- store: sealed values, with the JDK's ChaCha20-Poly1305 ----------------------------
+
+    /** The plaintext, or `null` when the sealed value must be refused as tampered. */
+    private fun openSealed(key: ByteArray, sealed: ByteArray, aad: ByteArray): ByteArray? {
+        if (sealed.size < 1 + NONCE_LEN + TAG_LEN || sealed[0] != SEALED_VERSION) return null
+        val cipher = Cipher.getInstance("ChaCha20-Poly1305")
+        cipher.init(
+            Cipher.DECRYPT_MODE,
+            SecretKeySpec(key, "ChaCha20"),
+            IvParameterSpec(sealed.copyOfRange(1, 1 + NONCE_LEN)),
+        )
+        cipher.updateAAD(aad)
+        return try {
+            cipher.doFinal(sealed, 1 + NONCE_LEN, sealed.size - 1 - NONCE_LEN)
+        } catch (e: AEADBadTagException) {
+            null
+        }
+    }
+
+    @Test
+    fun `sealed-value vectors open with the JDK's ChaCha20-Poly1305, and tampered ones do not`() {
+        val file = vectors("store/sealed-value.json")
+        val key = file.string("key_hex").hexToBytes()
+        assertEquals(32, key.size)
+        val cases = file.cases
+        assertTrue(cases.any { it["expect"] == "ok" } && cases.any { it["expect"] == "tampered" })
+
+        var ran = 0
+        for (case in cases) {
+            val name = case.string("name")
+            val opened = openSealed(key, case.string("sealed_hex").hexToBytes(), case.string("aad_hex").hexToBytes())
+            when (val expect = case.string("expect")) {
+                "ok" -> assertContentEquals(case.string("plaintext_hex").hexToBytes(), opened, name)
+                "tampered" -> assertEquals(null, opened, "$name opened")
+                else -> fail("$name: unknown expectation $expect")
+            }
+            ran++
+        }
+        assertEquals(cases.size, ran)
+    }
+
+    // ---- account: login proofs, with the JDK's SHA256withECDSA -----------------------------
+
+    private fun p256PublicKey(point: ByteArray): ECPublicKey {
+        require(point.size == 65 && point[0] == 0x04.toByte()) { "not an uncompressed P-256 point" }
+        val params = AlgorithmParameters.getInstance("EC").run {
+            init(ECGenParameterSpec("secp256r1"))
+            getParameterSpec(ECParameterSpec::class.java)
+        }
+        val w = ECPoint(BigInteger(1, point.copyOfRange(1, 33)), BigInteger(1, point.copyOfRange(33, 65)))
+        return KeyFactory.getInstance("EC").generatePublic(ECPublicKeySpec(w, params)) as ECPublicKey
+    }
+
+    /** Fixed 64-byte r||s to the DER `SEQUENCE { INTEGER r, INTEGER s }` the JDK verifies. */
+    private fun fixedToDer(signature: ByteArray): ByteArray {
+        require(signature.size == 64) { "not a 64-byte r||s signature" }
+        fun integer(half: ByteArray): ByteArray {
+            // Minimal big-endian two's complement: BigInteger adds the 0x00 a set top bit needs.
+            val value = BigInteger(1, half).toByteArray()
+            return byteArrayOf(0x02, value.size.toByte()) + value
+        }
+        val body = integer(signature.copyOfRange(0, 32)) + integer(signature.copyOfRange(32, 64))
+        return ByteArrayOutputStream().apply {
+            write(0x30)
+            write(body.size) // at most 2 * (2 + 33) = 70: short form
+            write(body)
+        }.toByteArray()
+    }
+
+    @Test
+    fun `login-proof vectors verify with the JDK's SHA256withECDSA`() {
+        val file = vectors("account/login-proof.json")
+        val message = file.string("message_hex").hexToBytes()
+        val expectedMessage = "carepass-login-v1\n${file.string("device_id")}\n${file.string("nonce")}"
+        assertContentEquals(expectedMessage.toByteArray(Charsets.UTF_8), message, "the message format")
+        val key = p256PublicKey(file.string("public_key_hex").hexToBytes())
+        val cases = file.cases
+        assertTrue(setOf("valid", "invalid", "malformed").all { kind -> cases.any { it["expect"] == kind } })
+
+        var ran = 0
+        for (case in cases) {
+            val name = case.string("name")
+            val signature = case.string("signature_hex").hexToBytes()
+            val outcome = if (signature.size != 64) {
+                "malformed"
+            } else {
+                val ok = Signature.getInstance("SHA256withECDSA").run {
+                    initVerify(key)
+                    update(message)
+                    verify(fixedToDer(signature))
+                }
+                if (ok) "valid" else "invalid"
+            }
+            assertEquals(case.string("expect"), outcome, name)
+            ran++
+        }
+        assertEquals(cases.size, ran)
+    }
+
+    private companion object {
+        const val SEALED_VERSION: Byte = 1
+        const val NONCE_LEN = 12
+        const val TAG_LEN = 16
+    }
+}
