@@ -149,15 +149,7 @@ async fn bill_finds_the_patient(url: &str, clinic_token: &str, app: &carepass_co
     let stream = app.run_inbox_stream(&on_change);
     tokio::pin!(stream);
     step(11, "The phone opens its live inbox stream (server-sent events) while the app is in the foreground.");
-    let request = carepass_core::wire::IssueBillRequest {
-        phone: PATIENT.into(),
-        hospital: "示例市第一人民医院 Demo City First People's Hospital".into(),
-        department: "心血管内科 Cardiology".into(),
-        doctor: "王医生 Dr Wang".into(),
-        items: carepass_sandbox::seed::demo_bill_items(),
-        due_in_minutes: None,
-        readable_after_ms: None,
-    };
+    let request = carepass_sandbox::seed::demo_bill_request(PATIENT, carepass_sandbox::seed::demo_bill_items());
     let clinic = carepass_core::net::PlatformClient::new(
         url,
         std::sync::Arc::new(carepass_core::SystemClock),

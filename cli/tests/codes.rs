@@ -2,31 +2,16 @@
 //! PNG decoded by an independent reader (zxing-cpp) to exactly that payload, and the scanner's
 //! verdicts with their exit status.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use carepass_sandbox::{start, SandboxConfig};
+use common::{carepass, text};
 
 const TOKEN: &str = "codes-test-scanner";
-
-fn carepass(server: &str, data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_carepass"))
-        .env_remove("CAREPASS_SERVER")
-        .env_remove("CAREPASS_DATA")
-        .env_remove("CAREPASS_SCANNER_TOKEN")
-        .arg("--server")
-        .arg(server)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("carepass runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Decodes a PNG with zxing-cpp (installed by scripts/test-all.sh) and returns the texts.
 fn decode_png(png: &Path) -> Vec<String> {

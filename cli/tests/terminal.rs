@@ -1,29 +1,15 @@
 //! The `carepass` binary as a separate process: the demo journey, and login / whoami /
 //! logout against a sandbox platform over loopback.
 
+mod common;
+
 use std::net::SocketAddr;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use carepass_sandbox::{start, SandboxConfig};
+use common::{carepass, text};
 
 const ADMIN: &str = "terminal-test-admin";
-
-fn carepass(server: &str, data: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_carepass"))
-        .env_remove("CAREPASS_SERVER")
-        .env_remove("CAREPASS_DATA")
-        .arg("--server")
-        .arg(server)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("carepass runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[test]
 fn the_demo_runs_the_whole_journey_and_exits_zero() {
@@ -101,15 +87,8 @@ async fn login_whoami_logout_from_the_terminal() {
     .unwrap();
     let mut issued = Vec::new();
     for _ in 0..2 {
-        let request = carepass_core::wire::IssueBillRequest {
-            phone: "13800000001".into(),
-            hospital: "示例市第一人民医院".into(),
-            department: "心血管内科".into(),
-            doctor: "王医生".into(),
-            items: carepass_sandbox::seed::demo_bill_items(),
-            due_in_minutes: None,
-            readable_after_ms: None,
-        };
+        let request =
+            carepass_sandbox::seed::demo_bill_request("13800000001", carepass_sandbox::seed::demo_bill_items());
         let bill: carepass_core::wire::Bill = clinic.post("admin/v1/bills", &request, Some(ADMIN)).await.unwrap();
         issued.push(bill);
     }

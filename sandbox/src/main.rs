@@ -87,15 +87,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
                 None => carepass_sandbox::seed::demo_bill_items(),
             };
-            let request = carepass_core::wire::IssueBillRequest {
-                phone,
-                hospital: "示例市第一人民医院 Demo City First People's Hospital".into(),
-                department: "心血管内科 Cardiology".into(),
-                doctor: "王医生 Dr Wang".into(),
-                items,
-                due_in_minutes: None,
-                readable_after_ms: None,
-            };
+            let request = carepass_sandbox::seed::demo_bill_request(&phone, items);
             let client = carepass_core::net::PlatformClient::new(
                 &server,
                 std::sync::Arc::new(carepass_core::SystemClock),

@@ -77,3 +77,19 @@ pub fn demo_bill_items() -> Vec<carepass_core::wire::NewBillItem> {
         item("ZZ0000000001", "血压计 Home blood-pressure monitor", C, 1, 19_900),
     ]
 }
+
+/// The clinic's request for the demo bill (Dr Wang, cardiology, the demo items) to `phone`.
+pub fn demo_bill_request(
+    phone: &str,
+    items: Vec<carepass_core::wire::NewBillItem>,
+) -> carepass_core::wire::IssueBillRequest {
+    carepass_core::wire::IssueBillRequest {
+        phone: phone.into(),
+        hospital: "示例市第一人民医院 Demo City First People's Hospital".into(),
+        department: "心血管内科 Cardiology".into(),
+        doctor: "王医生 Dr Wang".into(),
+        items,
+        due_in_minutes: None,
+        readable_after_ms: None,
+    }
+}

@@ -40,15 +40,7 @@ async fn push_latency() {
         let _ = stream_app.run_inbox_stream(&on_change).await;
     });
     let client = admin_client(&platform.url());
-    let request = carepass_core::wire::IssueBillRequest {
-        phone: PATIENT.into(),
-        hospital: "示例市第一人民医院".into(),
-        department: "心血管内科".into(),
-        doctor: "王医生".into(),
-        items: carepass_sandbox::seed::demo_bill_items(),
-        due_in_minutes: None,
-        readable_after_ms: None,
-    };
+    let request = carepass_sandbox::seed::demo_bill_request(PATIENT, carepass_sandbox::seed::demo_bill_items());
     // Warm up: connections, the stream, the caches.
     for _ in 0..20 {
         let _: Bill = client.post("admin/v1/bills", &request, Some(ADMIN_TOKEN)).await.unwrap();

@@ -77,13 +77,8 @@ impl TestPlatform {
     /// Clinic role: issues the demo bill (or `items`) to `phone`.
     pub async fn issue_bill(&self, phone: &str, readable_after_ms: Option<u32>) -> carepass_core::wire::Bill {
         let request = carepass_core::wire::IssueBillRequest {
-            phone: phone.into(),
-            hospital: "示例市第一人民医院".into(),
-            department: "心血管内科".into(),
-            doctor: "王医生".into(),
-            items: carepass_sandbox::seed::demo_bill_items(),
-            due_in_minutes: None,
             readable_after_ms,
+            ..carepass_sandbox::seed::demo_bill_request(phone, carepass_sandbox::seed::demo_bill_items())
         };
         self.admin().post("admin/v1/bills", &request, Some(ADMIN_TOKEN)).await.expect("bill issued")
     }
