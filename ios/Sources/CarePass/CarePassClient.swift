@@ -429,6 +429,102 @@ public final class CarePassClient: @unchecked Sendable {
         }
     }
 
+    // MARK: - Prescriptions and pharmacies
+
+    /// The signed-in person's prescriptions from the platform, newest first (each valid for
+    /// 90 days after it was issued: `validUntilMs`).
+    ///
+    /// - Throws: `CarePassError`: `.NotSignedIn`, `.SessionExpired`, `.Network`, `.Timeout`,
+    ///   `.Platform`, `.InvalidServerAnswer`, `.Storage`.
+    public func prescriptions() async throws -> [Prescription] {
+        try await run { core in
+            try await core.prescriptions()
+        }
+    }
+
+    /// Nearby pharmacies ranked by what the patient pays for the prescription after
+    /// insurance, with the signed-in person's coverage: pharmacies that fill every item
+    /// first, then by `netCostFen` (list cost − fund + delivery fee), then by delivery time,
+    /// distance and id. When no pharmacy has everything, `bestPair` is the cheapest pair that
+    /// does together.
+    ///
+    /// ```swift
+    /// let ranking = try await client.rankPharmacies(lat: 30.5952, lon: 114.2999, delivery: true)
+    /// if let best = ranking.quotes.first, best.complete { show(best) }
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - lat: where the patient is, or the delivery address (WGS-84 degrees).
+    ///   - lon: see `lat`.
+    ///   - rxId: the prescription (`Prescription.rxId`); nil ranks the newest one.
+    ///   - delivery: home delivery to (`lat`, `lon`): only pharmacies that deliver there,
+    ///     their fee included and `deliveryMinutes` set; otherwise pickup.
+    ///   - maxDistanceM: at most this far, in metres (nil: 5 km).
+    ///   - openNow: only pharmacies open now (platform time).
+    ///   - limit: how many quotes at most, 1 to 200 (nil: 20).
+    /// - Throws: `CarePassError`: `.InvalidInput` (coordinates out of range, or no
+    ///   prescription at all), `.NotSignedIn`, `.SessionExpired`, `.Platform` (`not_found`:
+    ///   no such prescription of this person; `invalid_request`: options out of range, e.g.
+    ///   `limit`), `.Network`, `.Timeout`, `.InvalidServerAnswer`, `.Storage`.
+    public func rankPharmacies(
+        lat: Double,
+        lon: Double,
+        rxId: String? = nil,
+        delivery: Bool = false,
+        maxDistanceM: UInt32? = nil,
+        openNow: Bool = false,
+        limit: UInt32? = nil
+    ) async throws -> PharmacyRanking {
+        let request = RankRequest(
+            rxId: rxId, lat: lat, lon: lon, delivery: delivery, maxDistanceM: maxDistanceM,
+            openNow: openNow, limit: limit
+        )
+        return try await run { core in
+            try await core.rankPharmacies(request: request)
+        }
+    }
+
+    /// Orders prescription `rxId` from pharmacy `pharmacyId` (a `PharmacyQuote.pharmacyId` of
+    /// `rankPharmacies`) at the platform's quote now, kept in the order's `quote`. The order
+    /// starts `.accepted`; the pharmacy moves it on (`.ready` then `.completed` for pickup,
+    /// `.outForDelivery` then `.completed` for delivery): read it with `order(orderId:)`.
+    ///
+    /// - Parameter delivery: where to deliver (address 4 to 200 characters, an 11-digit
+    ///   contact phone); nil for pickup at the pharmacy.
+    /// - Throws: `CarePassError`: `.InvalidInput` (a bad address or phone), `.NotSignedIn`,
+    ///   `.SessionExpired`, `.Platform` (`not_found`: no such prescription or pharmacy;
+    ///   `invalid_request`: the pharmacy does not fill the whole prescription, or does not
+    ///   deliver there), `.Network`, `.Timeout`, `.InvalidServerAnswer`, `.Storage`.
+    public func placeOrder(rxId: String, pharmacyId: String, delivery: DeliveryDetails? = nil) async throws -> PharmacyOrder {
+        try await run { core in
+            try await core.placeOrder(rxId: rxId, pharmacyId: pharmacyId, delivery: delivery)
+        }
+    }
+
+    /// One of the signed-in person's orders as the platform has it now.
+    ///
+    /// - Throws: `CarePassError`: `.NotSignedIn`, `.SessionExpired`, `.Platform`
+    ///   (`not_found`: no such order of this person), `.Network`, `.Timeout`,
+    ///   `.InvalidServerAnswer`, `.Storage`.
+    public func order(orderId: String) async throws -> PharmacyOrder {
+        try await run { core in
+            try await core.order(orderId: orderId)
+        }
+    }
+
+    /// Cancels an order while it is `.accepted` (the pharmacy has not prepared it); returns
+    /// the order, now `.cancelled`.
+    ///
+    /// - Throws: `CarePassError`: `.NotSignedIn`, `.SessionExpired`, `.Platform`
+    ///   (`not_found`: no such order of this person; `invalid_request`: the pharmacy moved it
+    ///   on already), `.Network`, `.Timeout`, `.InvalidServerAnswer`, `.Storage`.
+    @discardableResult
+    public func cancelOrder(orderId: String) async throws -> PharmacyOrder {
+        try await run { core in
+            try await core.cancelOrder(orderId: orderId)
+        }
+    }
+
     // MARK: - Closing
 
     /// Releases the core (its store is closed once calls still running have returned) and

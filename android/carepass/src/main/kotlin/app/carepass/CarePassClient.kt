@@ -364,6 +364,91 @@ class CarePassClient private constructor(
         }
     }.buffer(Channel.UNLIMITED).onEach { withContext(io) { reloadInbox() } }
 
+    // ---- Prescriptions and pharmacies ----------------------------------------------------
+
+    /**
+     * The signed-in person's prescriptions from the platform, newest first (each valid for
+     * 90 days after it was issued: [Prescription.validUntilMs]).
+     *
+     * @throws CarePassException `NotSignedIn`, `SessionExpired`, `Network`, `Timeout`,
+     *   `Platform`, `InvalidServerAnswer`, `Storage`.
+     */
+    suspend fun prescriptions(): List<Prescription> = core.prescriptions()
+
+    /**
+     * Nearby pharmacies ranked by what the patient pays for the prescription after insurance,
+     * with the signed-in person's coverage (the platform settles each quote under its policy):
+     * pharmacies that fill every item first, then by [PharmacyQuote.netCostFen] (list cost −
+     * fund + delivery fee), then by delivery time, distance and id. When no pharmacy has
+     * everything, [PharmacyRanking.bestPair] is the cheapest pair that does together.
+     *
+     * @param rxId the prescription ([Prescription.rxId]); `null` ranks the newest one.
+     * @param lat where the patient is, or the delivery address (WGS-84 degrees).
+     * @param lon see [lat].
+     * @param delivery home delivery to ([lat], [lon]): only pharmacies that deliver there,
+     *   their fee included and [PharmacyQuote.deliveryMinutes] set; otherwise pickup.
+     * @param maxDistanceM at most this far, in metres (`null`: 5 km).
+     * @param openNow only pharmacies open now (platform time).
+     * @param limit how many quotes at most, 1 to 200 (`null`: 20).
+     * @throws CarePassException `InvalidInput` (coordinates out of range, or no prescription
+     *   at all), `NotSignedIn`, `SessionExpired`, `Platform` (`not_found`: no such
+     *   prescription of this person; `invalid_request`: options out of range, e.g. [limit]),
+     *   `Network`, `Timeout`, `InvalidServerAnswer`, `Storage`.
+     */
+    suspend fun rankPharmacies(
+        lat: Double,
+        lon: Double,
+        rxId: String? = null,
+        delivery: Boolean = false,
+        maxDistanceM: UInt? = null,
+        openNow: Boolean = false,
+        limit: UInt? = null,
+    ): PharmacyRanking = core.rankPharmacies(
+        RankRequest(
+            rxId = rxId,
+            lat = lat,
+            lon = lon,
+            delivery = delivery,
+            maxDistanceM = maxDistanceM,
+            openNow = openNow,
+            limit = limit,
+        ),
+    )
+
+    /**
+     * Orders prescription [rxId] from pharmacy [pharmacyId] (a [PharmacyQuote.pharmacyId] of
+     * [rankPharmacies]) at the platform's quote now, kept in [PharmacyOrder.quote]. The order
+     * starts [OrderStatus.ACCEPTED]; the pharmacy moves it on (`READY` then `COMPLETED` for
+     * pickup, `OUT_FOR_DELIVERY` then `COMPLETED` for delivery): read it with [order].
+     *
+     * @param delivery where to deliver (address 4 to 200 characters, an 11-digit contact
+     *   phone); `null` for pickup at the pharmacy.
+     * @throws CarePassException `InvalidInput` (a bad address or phone), `NotSignedIn`,
+     *   `SessionExpired`, `Platform` (`not_found`: no such prescription or pharmacy;
+     *   `invalid_request`: the pharmacy does not fill the whole prescription, or does not
+     *   deliver there), `Network`, `Timeout`, `InvalidServerAnswer`, `Storage`.
+     */
+    suspend fun placeOrder(rxId: String, pharmacyId: String, delivery: DeliveryDetails? = null): PharmacyOrder =
+        core.placeOrder(rxId, pharmacyId, delivery)
+
+    /**
+     * One of the signed-in person's orders as the platform has it now.
+     *
+     * @throws CarePassException `NotSignedIn`, `SessionExpired`, `Platform` (`not_found`: no
+     *   such order of this person), `Network`, `Timeout`, `InvalidServerAnswer`, `Storage`.
+     */
+    suspend fun order(orderId: String): PharmacyOrder = core.order(orderId)
+
+    /**
+     * Cancels an order while it is [OrderStatus.ACCEPTED] (the pharmacy has not prepared it).
+     *
+     * @return the order, now [OrderStatus.CANCELLED].
+     * @throws CarePassException `NotSignedIn`, `SessionExpired`, `Platform` (`not_found`: no
+     *   such order of this person; `invalid_request`: the pharmacy moved it on already),
+     *   `Network`, `Timeout`, `InvalidServerAnswer`, `Storage`.
+     */
+    suspend fun cancelOrder(orderId: String): PharmacyOrder = core.cancelOrder(orderId)
+
     /** Server clock minus phone clock, from the last platform answer (zero before any). */
     val serverClockOffset: Duration
         get() = core.serverClockOffsetMs().milliseconds

@@ -102,3 +102,39 @@ typealias ChangeKind = app.carepass.ffi.ChangeKind
  * (`import app.carepass.ffi.PushResult`): a typealias cannot reach its nested classes.
  */
 typealias PushResult = app.carepass.ffi.PushResult
+
+
+/** A prescription of the signed-in person ([CarePassClient.prescriptions]): hospital, doctor, diagnosis, the drugs, issue and expiry times (ms). */
+typealias Prescription = app.carepass.ffi.Prescription
+
+/** A line of a [Prescription]: drug code and quantity. */
+typealias PrescribedDrug = app.carepass.ffi.PrescribedDrug
+
+/** What [CarePassClient.rankPharmacies] asks the platform; the facade builds it from named parameters. */
+typealias RankRequest = app.carepass.ffi.RankRequest
+
+/**
+ * The answer of [CarePassClient.rankPharmacies]: the prescription ranked, the quotes best
+ * first, how many candidates were complete, partial or without stock, and the best pair when
+ * no single pharmacy fills everything.
+ */
+typealias PharmacyRanking = app.carepass.ffi.PharmacyRanking
+
+/**
+ * What one pharmacy would charge for a prescription, in fen: list cost, the fund's, personal
+ * account's and cash shares, the delivery fee, and [PharmacyQuote.netCostFen] (list cost −
+ * fund + delivery fee, what the patient pays); its distance and, for delivery, minutes.
+ */
+typealias PharmacyQuote = app.carepass.ffi.PharmacyQuote
+
+/** Two pharmacies that together fill a prescription, and their combined net cost. */
+typealias PharmacyPair = app.carepass.ffi.PharmacyPair
+
+/** Where an order is delivered: address text, location (WGS-84) and an 11-digit contact phone. */
+typealias DeliveryDetails = app.carepass.ffi.DeliveryDetails
+
+/** An order of a prescription from a pharmacy ([CarePassClient.placeOrder]): its [OrderStatus], delivery, and the quote it was placed on. */
+typealias PharmacyOrder = app.carepass.ffi.PharmacyOrder
+
+/** Where a [PharmacyOrder] is: accepted, ready (pickup), out for delivery, completed, cancelled. */
+typealias OrderStatus = app.carepass.ffi.OrderStatus

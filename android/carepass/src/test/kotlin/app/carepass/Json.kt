@@ -3,9 +3,42 @@ package app.carepass
 /**
  * Just enough JSON for the tests (org.json is not on the classpath): [parse] gives
  * `Map<String, Any?>`, `List<Any?>`, `String`, `Long` (integers), `Double`, `Boolean` or
- * `null`; [quote] writes a string literal.
+ * `null`; [quote] writes a string literal, [write] any value [parse] gives back as JSON.
  */
 internal object Json {
+
+    /** [value] (as [parse] gives it) as compact JSON text. */
+    fun write(value: Any?): String = buildString { write(value, this) }
+
+    private fun write(value: Any?, out: StringBuilder) {
+        when (value) {
+            null -> out.append("null")
+            is String -> out.append(quote(value))
+            is Long, is Int, is Boolean -> out.append(value.toString())
+            is Double -> {
+                check(value.isFinite()) { "JSON has no $value" }
+                out.append(value.toString())
+            }
+            is Map<*, *> -> {
+                out.append('{')
+                value.entries.forEachIndexed { i, (k, v) ->
+                    if (i > 0) out.append(',')
+                    out.append(quote(k as String)).append(':')
+                    write(v, out)
+                }
+                out.append('}')
+            }
+            is List<*> -> {
+                out.append('[')
+                value.forEachIndexed { i, v ->
+                    if (i > 0) out.append(',')
+                    write(v, out)
+                }
+                out.append(']')
+            }
+            else -> error("not a JSON value: ${value::class}")
+        }
+    }
 
     fun parse(text: String): Any? = Parser(text).run {
         val value = value()

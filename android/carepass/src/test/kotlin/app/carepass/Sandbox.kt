@@ -106,6 +106,13 @@ internal class Sandbox private constructor(
         return (page["pushes"] as List<Map<String, Any?>>) to (page["cursor"] as Long)
     }
 
+    /**
+     * Moves an order to its next state as the pharmacy: `POST /admin/v1/orders/{id}/advance`
+     * (accepted → ready or out_for_delivery → completed). The platform's `Order` (`state`…).
+     */
+    fun advanceOrder(orderId: String): Map<String, Any?> =
+        Json.parseObject(admin("/admin/v1/orders/$orderId/advance", null))
+
     /** Ends every open live stream now (`POST /admin/v1/streams/cut`); clients reconnect. */
     fun cutStreams() {
         admin("/admin/v1/streams/cut", null)

@@ -1,5 +1,8 @@
 package app.carepass
 
+import app.carepass.ffi.CarePassException
+import app.carepass.ffi.demoSettlementPolicyJson
+import app.carepass.ffi.settleJson
 import org.junit.jupiter.api.Test
 import java.io.ByteArrayOutputStream
 import java.math.BigInteger
@@ -17,12 +20,13 @@ import javax.crypto.spec.IvParameterSpec
 import javax.crypto.spec.SecretKeySpec
 import kotlin.test.assertContentEquals
 import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
 import kotlin.test.assertTrue
 import kotlin.test.fail
 
 /**
  * The shared test vectors (`tests/vectors`): the voucher codes through the core's
- * [VoucherVerifier], and the store and login-proof formats checked independently with the
+ * [VoucherVerifier], the settlement split through [settleJson], and the store and login-proof formats checked independently with the
  * JDK's own cryptography.
  */
 class VectorTest {
@@ -142,6 +146,87 @@ class VectorTest {
         }
     }
 
+    // ---- settlement: the split through settleJson -----------------------------------------
+
+    /**
+     * What a settlement vector checks of the `Settlement` JSON [settleJson] returns, named as
+     * the vectors' `expect.settlement`: the top-level amounts, and each line's deductible and fund.
+     */
+    @Suppress("UNCHECKED_CAST")
+    private fun split(settlement: Map<String, Any?>): Map<String, Any?> {
+        val lines = settlement["lines"] as List<Map<String, Any?>>
+        return SPLIT_FIELDS.associateWith { settlement[it] } +
+            mapOf(
+                "line_deductible" to lines.map { it["deductible"] },
+                "line_fund" to lines.map { it["fund"] },
+            )
+    }
+
+    @Test
+    fun `every settlement vector gets its split or its error kind from settleJson`() {
+        requireNativeLibrary()
+        val file = vectors("settlement/cases.json")
+        @Suppress("UNCHECKED_CAST")
+        val policies = file["policies"] as Map<String, Any?>
+        val cases = file.cases
+        assertTrue(cases.size >= 20, "only ${cases.size} settlement cases")
+        assertTrue(cases.any { "error" in (it["expect"] as Map<*, *>) }, "no error case")
+
+        val mismatches = mutableListOf<String>()
+        var ran = 0
+        for (case in cases) {
+            val name = case.string("name")
+            val policy = policies[case.string("policy")] ?: error("$name: no policy ${case["policy"]}")
+            @Suppress("UNCHECKED_CAST")
+            val expect = case["expect"] as Map<String, Any?>
+            val outcome = try {
+                Result.success(Json.parseObject(settleJson(Json.write(policy), Json.write(case["request"]))))
+            } catch (e: CarePassException.Refused) {
+                Result.failure(e)
+            }
+            when {
+                "settlement" in expect -> outcome.fold(
+                    onSuccess = { settlement ->
+                        @Suppress("UNCHECKED_CAST")
+                        val want = expect["settlement"] as Map<String, Any?>
+                        assertEquals(want.keys, split(settlement).keys, "$name: the vector's fields")
+                        val got = split(settlement)
+                        if (got != want) mismatches += "$name: $got, expected $want"
+                    },
+                    onFailure = { mismatches += "$name: refused (${it.message}), expected a settlement" },
+                )
+                "error" in expect -> outcome.fold(
+                    onSuccess = { mismatches += "$name: settled as ${split(it)}, expected ${expect["error"]}" },
+                    onFailure = {
+                        val kind = (it as CarePassException.Refused).kind
+                        if (kind != expect["error"]) mismatches += "$name: refused as $kind (${it.reason}), expected ${expect["error"]}"
+                    },
+                )
+                else -> fail("$name: unknown expectation $expect")
+            }
+            ran++
+        }
+
+        assertEquals(emptyList(), mismatches)
+        assertEquals(cases.size, ran, "every case ran")
+        assertTrue(ran >= 20, "only $ran settlement cases ran")
+    }
+
+    @Test
+    fun `the vector file's demo policy is the core's demo policy`() {
+        requireNativeLibrary()
+        @Suppress("UNCHECKED_CAST")
+        val policies = vectors("settlement/cases.json")["policies"] as Map<String, Any?>
+        assertEquals(policies["demo"], Json.parse(demoSettlementPolicyJson()))
+    }
+
+    @Test
+    fun `settleJson refuses JSON that is not a policy or a request as InvalidInput`() {
+        requireNativeLibrary()
+        assertFailsWith<CarePassException.InvalidInput> { settleJson("{}", "{}") }
+        assertFailsWith<CarePassException.InvalidInput> { settleJson(demoSettlementPolicyJson(), "not json") }
+    }
+
     // ---- store: sealed values, with the JDK's ChaCha20-Poly1305 ----------------------------
 
     /** The plaintext, or `null` when the sealed value must be refused as tampered. */
@@ -245,5 +330,11 @@ class VectorTest {
         const val SEALED_VERSION: Byte = 1
         const val NONCE_LEN = 12
         const val TAG_LEN = 16
+
+        /** The top-level fields of a `Settlement` that the vectors state. */
+        val SPLIT_FIELDS = listOf(
+            "total", "fund", "personal_account", "mutual_aid", "cash", "first_self_pay",
+            "out_of_scope", "eligible", "deductible_applied", "cap_reached",
+        )
     }
 }

@@ -1,0 +1,213 @@
+// The shared settlement vectors (tests/vectors/settlement/cases.json) through the core's
+// `settleJson`: each case settles `request` under `policies[policy]` and expects either the
+// split (totals plus each line's deductible and fund) or a `Refused` error kind. Needs no
+// server:
+//
+//     CAREPASS_VECTORS_DIR=$PWD/tests/vectors swift test
+//
+// Skipped when CAREPASS_VECTORS_DIR is not set.
+
+import Foundation
+import XCTest
+import CarePass
+import CarePassFFI
+
+final class SettlementVectorTests: XCTestCase {
+
+    /// Any JSON value, integers kept exact: amounts are Int64 fen, some at `Int64.max`, which
+    /// a Double would round. Decoded with no key strategy, so the keys go back unchanged.
+    private enum JSONValue: Codable, Equatable {
+        case null
+        case bool(Bool)
+        case int(Int64)
+        case double(Double)
+        case string(String)
+        case array([JSONValue])
+        case object([String: JSONValue])
+
+        init(from decoder: Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if container.decodeNil() {
+                self = .null
+            } else if let value = try? container.decode(Bool.self) {
+                self = .bool(value)
+            } else if let value = try? container.decode(Int64.self) {
+                self = .int(value)
+            } else if let value = try? container.decode(Double.self) {
+                self = .double(value)
+            } else if let value = try? container.decode(String.self) {
+                self = .string(value)
+            } else if let value = try? container.decode([JSONValue].self) {
+                self = .array(value)
+            } else {
+                self = .object(try container.decode([String: JSONValue].self))
+            }
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .null: try container.encodeNil()
+            case let .bool(value): try container.encode(value)
+            case let .int(value): try container.encode(value)
+            case let .double(value): try container.encode(value)
+            case let .string(value): try container.encode(value)
+            case let .array(value): try container.encode(value)
+            case let .object(value): try container.encode(value)
+            }
+        }
+
+        func json() throws -> String {
+            String(decoding: try JSONEncoder().encode(self), as: UTF8.self)
+        }
+    }
+
+    /// What a case checks, named as the vectors' `expect.settlement`.
+    private struct Split: Decodable, Equatable {
+        let total: Int64
+        let fund: Int64
+        let personalAccount: Int64
+        let mutualAid: Int64
+        let cash: Int64
+        let firstSelfPay: Int64
+        let outOfScope: Int64
+        let eligible: Int64
+        let deductibleApplied: Int64
+        let capReached: Bool
+        let lineDeductible: [Int64]
+        let lineFund: [Int64]
+
+        enum CodingKeys: String, CodingKey {
+            case total, fund, cash, eligible
+            case personalAccount = "personal_account"
+            case mutualAid = "mutual_aid"
+            case firstSelfPay = "first_self_pay"
+            case outOfScope = "out_of_scope"
+            case deductibleApplied = "deductible_applied"
+            case capReached = "cap_reached"
+            case lineDeductible = "line_deductible"
+            case lineFund = "line_fund"
+        }
+    }
+
+    /// The part of the `Settlement` JSON that `settleJson` returns which the vectors state.
+    private struct Settlement: Decodable {
+        struct Line: Decodable {
+            let deductible: Int64
+            let fund: Int64
+        }
+
+        let total: Int64
+        let fund: Int64
+        let personalAccount: Int64
+        let mutualAid: Int64
+        let cash: Int64
+        let firstSelfPay: Int64
+        let outOfScope: Int64
+        let eligible: Int64
+        let deductibleApplied: Int64
+        let capReached: Bool
+        let lines: [Line]
+
+        enum CodingKeys: String, CodingKey {
+            case total, fund, cash, eligible, lines
+            case personalAccount = "personal_account"
+            case mutualAid = "mutual_aid"
+            case firstSelfPay = "first_self_pay"
+            case outOfScope = "out_of_scope"
+            case deductibleApplied = "deductible_applied"
+            case capReached = "cap_reached"
+        }
+
+        var split: Split {
+            Split(
+                total: total, fund: fund, personalAccount: personalAccount, mutualAid: mutualAid,
+                cash: cash, firstSelfPay: firstSelfPay, outOfScope: outOfScope, eligible: eligible,
+                deductibleApplied: deductibleApplied, capReached: capReached,
+                lineDeductible: lines.map(\.deductible), lineFund: lines.map(\.fund)
+            )
+        }
+    }
+
+    private struct Vectors: Decodable {
+        struct Expect: Decodable {
+            let settlement: Split?
+            let error: String?
+        }
+
+        struct Case: Decodable {
+            let name: String
+            let policy: String
+            let request: JSONValue
+            let expect: Expect
+        }
+
+        let policies: [String: JSONValue]
+        let cases: [Case]
+    }
+
+    private var vectors: Vectors!
+
+    override func setUpWithError() throws {
+        guard let dir = ProcessInfo.processInfo.environment["CAREPASS_VECTORS_DIR"], !dir.isEmpty else {
+            throw XCTSkip("CAREPASS_VECTORS_DIR is not set: set it to the repository's tests/vectors")
+        }
+        let url = URL(fileURLWithPath: dir, isDirectory: true)
+            .appendingPathComponent("settlement", isDirectory: true)
+            .appendingPathComponent("cases.json")
+        vectors = try JSONDecoder().decode(Vectors.self, from: Data(contentsOf: url))
+    }
+
+    func testEverySettlementVectorGetsItsSplitOrItsErrorKind() throws {
+        XCTAssertGreaterThanOrEqual(vectors.cases.count, 20)
+        XCTAssertTrue(vectors.cases.contains { $0.expect.error != nil }, "no error case")
+
+        var ran = 0
+        for testCase in vectors.cases {
+            let policy = try XCTUnwrap(vectors.policies[testCase.policy], "\(testCase.name): no policy \(testCase.policy)")
+            let policyJson = try policy.json()
+            let requestJson = try testCase.request.json()
+            if let want = testCase.expect.settlement {
+                do {
+                    let answer = try settleJson(policyJson: policyJson, requestJson: requestJson)
+                    let got = try JSONDecoder().decode(Settlement.self, from: Data(answer.utf8)).split
+                    XCTAssertEqual(got, want, testCase.name)
+                } catch let error as CarePassError {
+                    XCTFail("\(testCase.name): refused (\(error)), expected a settlement")
+                }
+            } else if let kind = testCase.expect.error {
+                do {
+                    let answer = try settleJson(policyJson: policyJson, requestJson: requestJson)
+                    XCTFail("\(testCase.name): settled as \(answer), expected \(kind)")
+                } catch let CarePassError.Refused(got, reason) {
+                    XCTAssertEqual(got, kind, "\(testCase.name): \(reason)")
+                } catch {
+                    XCTFail("\(testCase.name): \(error), expected Refused(\(kind))")
+                }
+            } else {
+                XCTFail("\(testCase.name): no expectation")
+            }
+            ran += 1
+        }
+        XCTAssertEqual(ran, vectors.cases.count, "every case ran")
+        XCTAssertGreaterThanOrEqual(ran, 20)
+    }
+
+    func testTheVectorFilesDemoPolicyIsTheCoresDemoPolicy() throws {
+        let demo = try JSONDecoder().decode(JSONValue.self, from: Data(demoSettlementPolicyJson().utf8))
+        XCTAssertEqual(vectors.policies["demo"], demo)
+    }
+
+    func testJsonThatIsNotAPolicyOrARequestIsInvalidInput() throws {
+        XCTAssertThrowsError(try settleJson(policyJson: "{}", requestJson: "{}")) { error in
+            guard case CarePassError.InvalidInput = error else {
+                return XCTFail("expected InvalidInput, got \(error)")
+            }
+        }
+        XCTAssertThrowsError(try settleJson(policyJson: demoSettlementPolicyJson(), requestJson: "not json")) { error in
+            guard case CarePassError.InvalidInput = error else {
+                return XCTFail("expected InvalidInput, got \(error)")
+            }
+        }
+    }
+}
