@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use carepass_core::net::ClientOptions;
+use carepass_core::io::net::ClientOptions;
 use carepass_core::wire;
 use carepass_core::SystemClock;
 
@@ -116,7 +116,8 @@ impl CarePass {
             device_name: config.device_name,
             platform: config.platform,
         };
-        let keys = key_store.map(|k| Arc::new(DeviceKeyAdapter(k)) as Arc<dyn carepass_core::keys::DeviceKeyStore>);
+        let keys =
+            key_store.map(|k| Arc::new(DeviceKeyAdapter(k)) as Arc<dyn carepass_core::domain::crypto::DeviceKeyStore>);
         let core =
             carepass_core::CarePass::open(core_config, &SecretStoreAdapter(secret_store), keys, Arc::new(SystemClock))?;
         Ok(Arc::new(CarePass { core }))

@@ -1,12 +1,12 @@
 //! Pending bills across the FFI: the inbox from the store, cursor sync, the shell's push
 //! hand-over (`handle_push` with the push service's data map), push-token registration, and
 //! the foreground live stream as a watch that calls a foreign listener. Rules and I/O are in
-//! `carepass_core::bills` and `carepass_core::app`.
+//! `carepass_core::domain::bills` and `carepass_core::app`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use carepass_core::bills::{InboxChange as CoreChange, PushOutcome as CoreOutcome};
+use carepass_core::domain::bills::{InboxChange as CoreChange, PushOutcome as CoreOutcome};
 use carepass_core::wire;
 
 use crate::account::CarePass;
@@ -85,11 +85,11 @@ pub enum PushResult {
     NotYetReadable,
 }
 
-fn category(c: wire::BillItemCategory) -> ItemCategory {
+fn category(c: carepass_core::domain::settlement::ItemCategory) -> ItemCategory {
     match c {
-        wire::BillItemCategory::A => ItemCategory::A,
-        wire::BillItemCategory::B => ItemCategory::B,
-        wire::BillItemCategory::C => ItemCategory::C,
+        carepass_core::domain::settlement::ItemCategory::A => ItemCategory::A,
+        carepass_core::domain::settlement::ItemCategory::B => ItemCategory::B,
+        carepass_core::domain::settlement::ItemCategory::C => ItemCategory::C,
     }
 }
 
@@ -227,5 +227,5 @@ impl CarePass {
 /// nothing about authenticity, which `handle_push` checks.
 #[uniffi::export]
 pub fn is_carepass_push(data: HashMap<String, String>) -> bool {
-    carepass_core::bills::doorbell::is_doorbell(|k| data.get(k).map(String::as_str))
+    carepass_core::domain::bills::doorbell::is_doorbell(|k| data.get(k).map(String::as_str))
 }

@@ -1,9 +1,9 @@
 //! The one public error of the FFI, and the one place core errors become it. Each variant is
 //! a machine-readable kind; `reason` is a sentence for developers with no personal data.
 
-use carepass_core::net::NetError;
-use carepass_core::store::StoreError;
-use carepass_core::voucher::VoucherError;
+use carepass_core::domain::voucher::VoucherError;
+use carepass_core::io::net::NetError;
+use carepass_core::io::store::StoreError;
 use carepass_core::CoreError;
 
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -57,12 +57,15 @@ impl From<CoreError> for CarePassError {
             CoreError::NotEnrolled => CarePassError::NotEnrolled { reason },
             CoreError::NotSignedIn => CarePassError::NotSignedIn { reason },
             CoreError::SessionExpired => CarePassError::SessionExpired { reason },
+            CoreError::NoPrescription => CarePassError::InvalidInput { reason },
             CoreError::Key(_) => CarePassError::KeyStore { reason },
             CoreError::Net(net) => match net {
                 NetError::InvalidUrl(_) | NetError::InsecureUrl => CarePassError::InsecureServerUrl { reason },
                 NetError::Network(_) => CarePassError::Network { reason },
                 NetError::Timeout => CarePassError::Timeout { reason },
-                NetError::Platform { code, message, .. } => CarePassError::Platform { code, reason: message },
+                NetError::Platform { code, message, .. } => {
+                    CarePassError::Platform { code: code.to_string(), reason: message }
+                }
                 NetError::Undecodable(_) => CarePassError::InvalidServerAnswer { reason },
             },
             CoreError::Doorbell(_) => CarePassError::InvalidPush { reason },
@@ -70,6 +73,7 @@ impl From<CoreError> for CarePassError {
             CoreError::Pharmacy(e) => CarePassError::Refused { kind: e.kind().into(), reason },
             CoreError::Voucher(v) => match v {
                 VoucherError::NoCertificate => CarePassError::NoOfflineCertificate { reason },
+                VoucherError::Key(_) => CarePassError::KeyStore { reason },
                 VoucherError::Format(_) => CarePassError::InvalidServerAnswer { reason },
                 VoucherError::Render(_) | VoucherError::TimeOutOfRange => CarePassError::Internal { reason },
             },

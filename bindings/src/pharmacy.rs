@@ -1,9 +1,9 @@
 //! Prescriptions, pharmacy ranking and orders across the FFI, plus the settlement rules for
-//! tools and tests (`settle_json`). Converts types; the rules are `carepass_core::pharmacy`
-//! and `carepass_core::settlement`.
+//! tools and tests (`settle_json`). Converts types; the rules are `carepass_core::domain::pharmacy`
+//! and `carepass_core::domain::settlement`.
 
-use carepass_core::pharmacy::{self as core_pharmacy, Fulfilment, GeoPoint, RankOptions, StockStatus};
-use carepass_core::settlement::{settle, SettlementPolicy, SettlementRequest};
+use carepass_core::domain::pharmacy::{self as core_pharmacy, Fulfilment, GeoPoint, RankOptions, StockStatus};
+use carepass_core::domain::settlement::{settle, SettlementPolicy, SettlementRequest};
 use carepass_core::wire;
 use carepass_core::CoreError;
 

@@ -4,8 +4,8 @@
 
 use std::sync::{Arc, RwLock};
 
-use carepass_core::keys::KeyError;
-use carepass_core::secrets::SecretStoreError;
+use carepass_core::domain::crypto::KeyError;
+use carepass_core::io::secrets::SecretStoreError;
 
 /// Failure reported by a platform component.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -52,7 +52,7 @@ pub trait Logger: Send + Sync {
 
 pub(crate) struct SecretStoreAdapter(pub Arc<dyn SecretStore>);
 
-impl carepass_core::secrets::SecretStore for SecretStoreAdapter {
+impl carepass_core::io::secrets::SecretStore for SecretStoreAdapter {
     fn load(&self, name: &str) -> Result<Option<Vec<u8>>, SecretStoreError> {
         self.0.load(name.to_string()).map_err(|e| SecretStoreError(e.to_string()))
     }
@@ -64,7 +64,7 @@ impl carepass_core::secrets::SecretStore for SecretStoreAdapter {
 
 pub(crate) struct DeviceKeyAdapter(pub Arc<dyn DeviceKeyStore>);
 
-impl carepass_core::keys::DeviceKeyStore for DeviceKeyAdapter {
+impl carepass_core::domain::crypto::DeviceKeyStore for DeviceKeyAdapter {
     fn public_key(&self) -> Result<Vec<u8>, KeyError> {
         self.0.public_key().map_err(|e| KeyError::Platform(e.to_string()))
     }

@@ -1,16 +1,16 @@
 //! E-voucher codes across the FFI: the current code to draw, a watch that hands the shell a
 //! new code at each rotation (shells wrap it in a Flow / AsyncStream), a QR-to-SVG helper,
-//! and the verifier a scanner terminal app runs. The rules are in `carepass_core::voucher`.
+//! and the verifier a scanner terminal app runs. The rules are in `carepass_core::domain::voucher`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use carepass_core::voucher::format::device_id_to_bytes;
-use carepass_core::voucher::render::{encode_qr, to_svg};
-use carepass_core::voucher::rotator::DisplayCode;
-use carepass_core::voucher::verify::{KnownDevice, MemoryReplayCache, Verifier};
-use carepass_core::voucher::Purpose;
+use carepass_core::domain::voucher::format::device_id_to_bytes;
+use carepass_core::domain::voucher::render::{encode_qr, to_svg};
+use carepass_core::domain::voucher::rotator::DisplayCode;
+use carepass_core::domain::voucher::verify::{KnownDevice, MemoryReplayCache, Verifier};
+use carepass_core::domain::voucher::Purpose;
 use tokio::sync::Notify;
 
 use crate::account::CarePass;

@@ -1,7 +1,7 @@
 //! `carepass bills`: sync and list the inbox (`--json` for one JSON array), or keep the live
 //! stream open and print each bill as it arrives (`--watch`). The inbox itself is the core's.
 
-use carepass_core::bills::InboxChange;
+use carepass_core::domain::bills::InboxChange;
 use carepass_core::wire::{Bill, BillState};
 use carepass_core::CarePass;
 

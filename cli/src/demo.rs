@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use carepass_sandbox::{start, SandboxConfig};
 
-use carepass_core::voucher::render::to_terminal;
-use carepass_core::voucher::Purpose;
+use carepass_core::domain::voucher::render::to_terminal;
+use carepass_core::domain::voucher::Purpose;
 
 use crate::voucher::{describe_outcome, scan};
 use crate::{describe, explain, open_at};
@@ -141,7 +141,7 @@ async fn journey(url: &str, phone_dir: PathBuf, scanner_token: Option<&str>) -> 
 
 /// The doctor orders tests and medicine; the bill reaches the patient's phone on the live stream.
 async fn bill_finds_the_patient(url: &str, clinic_token: &str, app: &carepass_core::CarePass) -> Result<(), String> {
-    use carepass_core::bills::InboxChange;
+    use carepass_core::domain::bills::InboxChange;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<InboxChange>();
     let on_change = move |c: InboxChange| {
         let _ = tx.send(c);
@@ -150,7 +150,7 @@ async fn bill_finds_the_patient(url: &str, clinic_token: &str, app: &carepass_co
     tokio::pin!(stream);
     step(11, "The phone opens its live inbox stream (server-sent events) while the app is in the foreground.");
     let request = carepass_sandbox::seed::demo_bill_request(PATIENT, carepass_sandbox::seed::demo_bill_items());
-    let clinic = carepass_core::net::PlatformClient::new(
+    let clinic = carepass_core::io::net::PlatformClient::new(
         url,
         std::sync::Arc::new(carepass_core::SystemClock),
         &Default::default(),
@@ -194,7 +194,7 @@ fn say(text: &str) {
 /// The chronic prescription: nearby pharmacies ranked by what Zhang Wei pays, and delivery
 /// ordered from the best one.
 async fn medicine_delivered(url: &str, pharmacy_token: &str, app: &carepass_core::CarePass) -> Result<(), String> {
-    use carepass_core::pharmacy::{Fulfilment, GeoPoint, RankOptions};
+    use carepass_core::domain::pharmacy::{Fulfilment, GeoPoint, RankOptions};
     let home = GeoPoint::new(30.5952, 114.2999);
     let mut options = RankOptions::near(home);
     options.fulfilment = Fulfilment::Delivery;
@@ -227,7 +227,7 @@ async fn medicine_delivered(url: &str, pharmacy_token: &str, app: &carepass_core
     let order =
         app.place_order(&rx_id, &best.pharmacy_id, Fulfilment::Delivery, Some(address)).await.map_err(explain)?;
     step(14, &format!("He orders home delivery from the best one: {}.", crate::pharmacy::describe_order(&order)));
-    let pharmacy = carepass_core::net::PlatformClient::new(
+    let pharmacy = carepass_core::io::net::PlatformClient::new(
         url,
         std::sync::Arc::new(carepass_core::SystemClock),
         &Default::default(),

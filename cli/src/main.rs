@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use carepass_core::net::ClientOptions;
-use carepass_core::secrets::FileSecretStore;
+use carepass_core::io::net::ClientOptions;
+use carepass_core::io::secrets::FileSecretStore;
 use carepass_core::{CarePass, Config, CoreError, Profile, SystemClock};
 use clap::{Parser, Subcommand};
 

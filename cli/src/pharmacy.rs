@@ -2,7 +2,7 @@
 //! and `carepass order` (order for pickup or delivery). Ranking is the platform's, with the
 //! core's rules; this file only prints.
 
-use carepass_core::pharmacy::{Fulfilment, GeoPoint, PharmacyQuote, RankOptions, Ranking, StockStatus};
+use carepass_core::domain::pharmacy::{Fulfilment, GeoPoint, PharmacyQuote, RankOptions, Ranking, StockStatus};
 use carepass_core::wire::{DeliveryAddress, Order, OrderState};
 use carepass_core::CarePass;
 

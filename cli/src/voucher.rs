@@ -5,9 +5,9 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use carepass_core::net::{ClientOptions, PlatformClient};
-use carepass_core::voucher::render::{to_bitmap, to_terminal, QrMatrix};
-use carepass_core::voucher::Purpose;
+use carepass_core::domain::voucher::render::{to_bitmap, to_terminal, QrMatrix};
+use carepass_core::domain::voucher::Purpose;
+use carepass_core::io::net::{ClientOptions, PlatformClient};
 use carepass_core::wire::{ScanOutcome, ScanRequest};
 use carepass_core::{CarePass, SystemClock};
 

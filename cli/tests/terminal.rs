@@ -79,7 +79,7 @@ async fn login_whoami_logout_from_the_terminal() {
     // Bills: two issued by the clinic, listed once each as JSON.
     let out = run(&["bills", "--json"]).await.unwrap();
     assert_eq!(text(&out.stdout).trim(), "[]");
-    let clinic = carepass_core::net::PlatformClient::new(
+    let clinic = carepass_core::io::net::PlatformClient::new(
         &url,
         std::sync::Arc::new(carepass_core::SystemClock),
         &Default::default(),

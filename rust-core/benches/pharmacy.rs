@@ -9,10 +9,10 @@
 
 use std::hint::black_box;
 
-use carepass_core::money::Fen;
-use carepass_core::pharmacy::generate::{demo_city_centre, demo_prescription, generate, CatalogueSpec};
-use carepass_core::pharmacy::{rank, rank_scan, Catalogue, RankOptions};
-use carepass_core::settlement::{PatientCoverage, SettlementPolicy, YearToDate};
+use carepass_core::domain::money::Fen;
+use carepass_core::domain::pharmacy::generate::{demo_city_centre, demo_prescription, generate, CatalogueSpec};
+use carepass_core::domain::pharmacy::{rank, rank_scan, Catalogue, RankOptions};
+use carepass_core::domain::settlement::{PatientCoverage, SettlementPolicy, YearToDate};
 use carepass_core::wire::InsuranceType;
 use criterion::{criterion_group, criterion_main, Criterion};
 

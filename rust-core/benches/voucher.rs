@@ -12,13 +12,13 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 
-use carepass_core::keys::{sign_fixed, DeviceKeyStore, SoftwareDeviceKey};
-use carepass_core::voucher::cert::Issuer;
-use carepass_core::voucher::format;
-use carepass_core::voucher::render::encode_qr;
-use carepass_core::voucher::rotator::{make_code, CodeSource};
-use carepass_core::voucher::verify::{KnownDevice, MemoryReplayCache, NoDirectory, Verifier};
-use carepass_core::voucher::Purpose;
+use carepass_core::domain::crypto::{sign_fixed, DeviceKeyStore, SoftwareDeviceKey};
+use carepass_core::domain::voucher::cert::Issuer;
+use carepass_core::domain::voucher::format;
+use carepass_core::domain::voucher::render::encode_qr;
+use carepass_core::domain::voucher::rotator::{make_code, CodeSource};
+use carepass_core::domain::voucher::verify::{KnownDevice, MemoryReplayCache, NoDirectory, Verifier};
+use carepass_core::domain::voucher::Purpose;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 

@@ -2,13 +2,13 @@
 //! deterministic (fixed key and nonces); the login-proof vector draws a new key each run, so
 //! it is generated once and committed. `cargo run -p carepass-core --example make_vectors`.
 
-use carepass_core::account::login_message;
-use carepass_core::keys::{sign_fixed, DeviceKeyStore, SoftwareDeviceKey};
-use carepass_core::store::{data_key, seal_with_nonce};
-use carepass_core::voucher::cert::Issuer;
-use carepass_core::voucher::format::{self, device_id_to_bytes};
-use carepass_core::voucher::rotator::{make_code, CodeSource};
-use carepass_core::voucher::Purpose;
+use carepass_core::domain::account::login_message;
+use carepass_core::domain::crypto::{sign_fixed, DeviceKeyStore, SoftwareDeviceKey};
+use carepass_core::domain::voucher::cert::Issuer;
+use carepass_core::domain::voucher::format::{self, device_id_to_bytes};
+use carepass_core::domain::voucher::rotator::{make_code, CodeSource};
+use carepass_core::domain::voucher::Purpose;
+use carepass_core::io::store::{data_key, seal_with_nonce};
 use serde_json::{json, Value};
 
 fn hex(bytes: &[u8]) -> String {
@@ -80,7 +80,7 @@ fn voucher_vectors(path: &std::path::Path) {
     let registration = code(&device, id, None, Purpose::Registration, false);
     let replayed = code(&device, id, None, settle, false);
 
-    let bytes_of = |text: &str| carepass_core::voucher::base45::decode(&text[4..]).unwrap();
+    let bytes_of = |text: &str| carepass_core::domain::voucher::base45::decode(&text[4..]).unwrap();
     let text_of = |bytes: &[u8]| format::to_text(bytes);
     let online_bytes = bytes_of(&online);
     let truncated = text_of(&online_bytes[..online_bytes.len() - 1]);
@@ -142,7 +142,7 @@ fn voucher_vectors(path: &std::path::Path) {
 }
 
 fn doorbell_vectors(path: &std::path::Path) {
-    use carepass_core::bills::doorbell::{signed_bytes, to_data, Doorbell};
+    use carepass_core::domain::bills::doorbell::{signed_bytes, to_data, Doorbell};
     let existing: Value =
         std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
     let push_pkcs8 = key_from(&existing, "/keys/push_pkcs8_hex");

@@ -1,25 +1,23 @@
 //! CarePass core: the domain of a patient's public-insurance app.
 //!
-//! Pure rules over plain data (`money`, `account`, `keys`), the only I/O in `net` (the
-//! platform client) and `store` (sled, sealed values), and [`app::CarePass`] tying them
-//! together for the shells. Nothing here knows about FFI; `carepass-ffi` exports it.
+//! - [`domain`]: pure rules over plain data, one room per capability (voucher, bills,
+//!   settlement, pharmacy, family, payment) and the shared pieces (money, clock, crypto,
+//!   person, account);
+//! - [`wire`]: what travels between the phone and the platform, one file per capability;
+//! - [`io`]: the platform client and the encrypted store, the only I/O;
+//! - [`app`]: [`CarePass`], the composition root the shells open, with one file per
+//!   capability's flow and the session (who acts, for whom).
+//!
+//! Nothing here knows about FFI; `carepass-ffi` exports it. The dependency direction
+//! (app → io → wire → domain) is checked by `tests/layering.rs`.
 
-pub mod account;
 pub mod app;
-pub mod bills;
-pub mod clock;
-pub mod error;
-pub mod keys;
-pub mod money;
-pub mod net;
-pub mod pharmacy;
-pub mod secrets;
-pub mod settlement;
-pub mod store;
-pub mod voucher;
+pub mod domain;
+pub mod io;
 pub mod wire;
 
+pub use app::error::{CoreError, CoreResult};
 pub use app::{CarePass, Config, Profile};
-pub use clock::{Clock, FixedClock, OffsetClock, SystemClock};
-pub use error::{CoreError, CoreResult};
-pub use money::Fen;
+pub use domain::clock::{Clock, FixedClock};
+pub use domain::money::Fen;
+pub use io::clock::{OffsetClock, SystemClock};

@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use carepass_core::account::login_message;
-use carepass_core::keys::{verify_p256, KeyError};
-use carepass_core::store::{data_key, open_sealed, seal_with_nonce, StoreError};
+use carepass_core::domain::account::login_message;
+use carepass_core::domain::crypto::{verify_p256, KeyError};
+use carepass_core::io::store::{data_key, open_sealed, seal_with_nonce, StoreError};
 use serde_json::Value;
 
 fn vector(path: &str) -> Value {
@@ -63,9 +63,9 @@ fn login_proof_vectors_verify_as_stated() {
 
 #[test]
 fn voucher_code_vectors_give_the_stated_verdict() {
-    use carepass_core::voucher::format::device_id_to_bytes;
-    use carepass_core::voucher::verify::{KnownDevice, MemoryReplayCache, Verifier};
-    use carepass_core::voucher::Purpose;
+    use carepass_core::domain::voucher::format::device_id_to_bytes;
+    use carepass_core::domain::voucher::verify::{KnownDevice, MemoryReplayCache, Verifier};
+    use carepass_core::domain::voucher::Purpose;
     use std::collections::HashMap;
     use std::sync::Arc;
 
@@ -129,7 +129,7 @@ fn voucher_code_vectors_give_the_stated_verdict() {
 
 #[test]
 fn doorbell_vectors_give_the_stated_verdict() {
-    use carepass_core::bills::doorbell::verify;
+    use carepass_core::domain::bills::doorbell::verify;
     use std::collections::HashMap;
 
     let doc = vector("bills/doorbells.json");

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
 use axum::Json;
-use carepass_core::wire::{self, codes, ErrorBody, Health, PersonRecord, Revoked, SessionGrant, SessionTokens};
+use carepass_core::wire::{self, ErrorBody, Health, PersonRecord, PlatformCode, Revoked, SessionGrant, SessionTokens};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -36,7 +36,8 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(|| ApiError::unauthorized(codes::UNAUTHORIZED, "missing bearer token"))?;
+        let token =
+            bearer(parts).ok_or_else(|| ApiError::unauthorized(PlatformCode::Unauthorized, "missing bearer token"))?;
         state.caller(token)
     }
 }
@@ -51,13 +52,13 @@ impl FromRequestParts<AppState> for Admin {
         if !state.admin_enabled() {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                codes::FORBIDDEN,
+                PlatformCode::Forbidden,
                 "admin routes are off (start with --admin-token)",
             ));
         }
         match bearer(parts) {
             Some(t) if state.is_admin(t) => Ok(Admin),
-            _ => Err(ApiError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, "admin token required")),
+            _ => Err(ApiError::new(StatusCode::FORBIDDEN, PlatformCode::Forbidden, "admin token required")),
         }
     }
 }
@@ -139,7 +140,7 @@ async fn healthz(State(state): State<AppState>) -> Json<Health> {
 #[utoipa::path(post, path = "/v1/verification-codes", tag = "account", request_body = wire::VerificationCodeRequest,
     responses((status = 200, body = wire::VerificationCodeSent), (status = 400, body = ErrorBody)))]
 async fn request_code(Body(req): Body<wire::VerificationCodeRequest>) -> ApiResult<Json<wire::VerificationCodeSent>> {
-    carepass_core::account::check_phone(&req.phone).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    carepass_core::domain::account::check_phone(&req.phone).map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(Json(wire::VerificationCodeSent { expires_in_s: CODE_TTL_S }))
 }
 
@@ -194,7 +195,7 @@ async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Per
     state
         .person(&caller.person_id)?
         .map(Json)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "person not found"))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "person not found"))
 }
 
 /// Revokes one of the caller's own devices (a lost phone): its codes and sessions stop at once.
@@ -428,12 +429,12 @@ async fn prescriptions(
 /// Pharmacies near a location ranked by what the caller pays for the prescription after
 /// insurance (docs/pharmacy.md).
 #[utoipa::path(post, path = "/v1/pharmacy-quotes", tag = "pharmacy", security(("session" = [])), request_body = wire::PharmacyQuoteRequest,
-    responses((status = 200, body = carepass_core::pharmacy::Ranking), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = carepass_core::domain::pharmacy::Ranking), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn pharmacy_quotes(
     State(state): State<AppState>,
     caller: Caller,
     Body(req): Body<wire::PharmacyQuoteRequest>,
-) -> ApiResult<Json<carepass_core::pharmacy::Ranking>> {
+) -> ApiResult<Json<carepass_core::domain::pharmacy::Ranking>> {
     state.pharmacy_quotes(&caller.person_id, &req).map(Json)
 }
 

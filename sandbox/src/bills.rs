@@ -10,9 +10,9 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use carepass_core::bills::doorbell::{self, Doorbell};
-use carepass_core::bills::state::can_transition;
-use carepass_core::wire::{self, codes, Bill, BillItem, BillState, InboxEntry, InboxPage};
+use carepass_core::domain::bills::doorbell::{self, Doorbell};
+use carepass_core::domain::bills::state::can_transition;
+use carepass_core::wire::{self, Bill, BillItem, BillState, InboxEntry, InboxPage, PlatformCode};
 use carepass_core::Fen;
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +55,7 @@ impl Platform {
     /// Clinic role: issues a bill to the patient who owns `phone`.
     pub fn issue_bill(self: &Arc<Self>, req: &wire::IssueBillRequest) -> ApiResult<Bill> {
         let person = self.person_by_phone(&req.phone)?.ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no insured person has that phone")
+            ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "no insured person has that phone")
         })?;
         if req.items.is_empty() || req.items.len() > MAX_ITEMS {
             return Err(ApiError::bad_request(format!("a bill has 1 to {MAX_ITEMS} items")));
@@ -109,11 +109,11 @@ impl Platform {
     pub fn set_bill_state(self: &Arc<Self>, bill_id: &str, to: BillState) -> ApiResult<Bill> {
         let mut bill = self
             .bill(bill_id)?
-            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such bill"))?;
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "no such bill"))?;
         if !can_transition(bill.state, to) {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                codes::INVALID_REQUEST,
+                PlatformCode::Conflict,
                 format!("a {:?} bill cannot become {:?}", bill.state, to),
             ));
         }

@@ -43,7 +43,7 @@ pub fn app(platform: Arc<Platform>) -> Router {
         .fallback(|| async {
             error::ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
-                carepass_core::wire::codes::NOT_FOUND,
+                carepass_core::wire::PlatformCode::NotFound,
                 "no such route",
             )
         })

@@ -56,7 +56,7 @@ enum ClinicCommand {
         /// The patient's phone.
         #[arg(long)]
         phone: String,
-        /// A JSON array of items ({item_code, name, category: a|b|c, quantity, unit_price_fen});
+        /// A JSON array of items ({item_code, name, category: A|B|C, quantity, unit_price_fen});
         /// without it, a realistic demo prescription.
         #[arg(long)]
         items: Option<PathBuf>,
@@ -88,7 +88,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 None => carepass_sandbox::seed::demo_bill_items(),
             };
             let request = carepass_sandbox::seed::demo_bill_request(&phone, items);
-            let client = carepass_core::net::PlatformClient::new(
+            let client = carepass_core::io::net::PlatformClient::new(
                 &server,
                 std::sync::Arc::new(carepass_core::SystemClock),
                 &Default::default(),

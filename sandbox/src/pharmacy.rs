@@ -3,17 +3,17 @@
 //! account balance, year-to-date figures), prescriptions shared by hospitals, quotes ranked by
 //! the patient's net cost (the core's pure ranking, with the coverage from the session), and
 //! orders for pickup or delivery with their status. Ranking and the rules are
-//! `carepass_core::pharmacy` and `carepass_core::settlement`.
+//! `carepass_core::domain::pharmacy` and `carepass_core::domain::settlement`.
 
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use carepass_core::pharmacy::generate::{demo_prescription, generate, CatalogueSpec};
-use carepass_core::pharmacy::order::{can_cancel, check_address, next_state};
-use carepass_core::pharmacy::{quote_at, rank, Catalogue, Fulfilment, RankOptions, Ranking, StockStatus};
-use carepass_core::settlement::{PatientCoverage, SettlementPolicy, YearToDate};
+use carepass_core::domain::pharmacy::generate::{demo_prescription, generate, CatalogueSpec};
+use carepass_core::domain::pharmacy::order::{can_cancel, check_address, next_state};
+use carepass_core::domain::pharmacy::{quote_at, rank, Catalogue, Fulfilment, RankOptions, Ranking, StockStatus};
+use carepass_core::domain::settlement::{PatientCoverage, SettlementPolicy, YearToDate};
 use carepass_core::wire::{
-    codes, InsuranceType, Order, OrderRequest, OrderState, PharmacyQuoteRequest, PrescriptionRecord,
+    InsuranceType, Order, OrderRequest, OrderState, PharmacyQuoteRequest, PlatformCode, PrescriptionRecord,
 };
 use carepass_core::Fen;
 
@@ -100,7 +100,7 @@ impl Platform {
 
     /// One of the caller's prescriptions, still valid (another person's answers as unknown).
     fn own_prescription(&self, person_id: &str, rx_id: &str) -> ApiResult<PrescriptionRecord> {
-        let unknown = || ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such prescription");
+        let unknown = || ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "no such prescription");
         let record: PrescriptionRecord = match self.tree("prescriptions")?.get(rx_id)? {
             Some(v) => serde_json::from_slice(&v)?,
             None => return Err(unknown()),
@@ -109,7 +109,7 @@ impl Platform {
             return Err(unknown());
         }
         if record.valid_until_ms <= self.now_ms() {
-            return Err(ApiError::new(StatusCode::GONE, codes::INVALID_REQUEST, "the prescription has expired"));
+            return Err(ApiError::new(StatusCode::GONE, PlatformCode::Expired, "the prescription has expired"));
         }
         Ok(record)
     }
@@ -118,7 +118,7 @@ impl Platform {
     pub fn coverage(&self, person_id: &str, use_account: bool) -> ApiResult<PatientCoverage> {
         let person = self
             .person(person_id)?
-            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "person not found"))?;
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "person not found"))?;
         let mut coverage = match self.tree("coverage")?.get(person_id)? {
             Some(v) => serde_json::from_slice(&v)?,
             None => demo_coverage(&person),
@@ -143,10 +143,10 @@ impl Platform {
         let pharmacy = network
             .catalogue
             .pharmacy(&request.pharmacy_id)
-            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such pharmacy"))?;
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "no such pharmacy"))?;
         let location = match (request.fulfilment, &request.address) {
             (Fulfilment::Delivery, Some(address)) => {
-                check_address(address).map_err(ApiError::bad_request)?;
+                check_address(address).map_err(|e| ApiError::bad_request(e.to_string()))?;
                 address.location
             }
             (Fulfilment::Delivery, None) => return Err(ApiError::bad_request("a delivery needs an address")),
@@ -166,14 +166,14 @@ impl Platform {
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::CONFLICT,
-                    codes::INVALID_REQUEST,
+                    PlatformCode::Conflict,
                     "the pharmacy does not deliver to that address",
                 )
             })?;
         if quote.stock != StockStatus::Complete {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                codes::INVALID_REQUEST,
+                PlatformCode::IncompleteQuote,
                 format!("the pharmacy cannot fill the whole prescription (missing {})", quote.missing.join(", ")),
             ));
         }
@@ -197,7 +197,7 @@ impl Platform {
 
     /// One of the caller's orders (another person's answers as unknown).
     pub fn order(&self, person_id: Option<&str>, order_id: &str) -> ApiResult<Order> {
-        let unknown = || ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such order");
+        let unknown = || ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "no such order");
         let order: Order = match self.tree("orders")?.get(order_id)? {
             Some(v) => serde_json::from_slice(&v)?,
             None => return Err(unknown()),
@@ -215,7 +215,7 @@ impl Platform {
         if !can_cancel(order.state) {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                codes::INVALID_REQUEST,
+                PlatformCode::Conflict,
                 "the order can no longer be cancelled",
             ));
         }
@@ -230,7 +230,7 @@ impl Platform {
         let _w = self.lock()?;
         let mut order = self.order(None, order_id)?;
         order.state = next_state(order.state, order.fulfilment)
-            .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, codes::INVALID_REQUEST, "the order is finished"))?;
+            .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, PlatformCode::Conflict, "the order is finished"))?;
         order.updated_at_ms = self.now_ms();
         self.save_order(&order)?;
         Ok(order)
@@ -242,6 +242,6 @@ impl Platform {
     }
 }
 
-fn pharmacy_error(e: carepass_core::pharmacy::PharmacyError) -> ApiError {
+fn pharmacy_error(e: carepass_core::domain::pharmacy::PharmacyError) -> ApiError {
     ApiError::bad_request(format!("{} ({})", e, e.kind()))
 }

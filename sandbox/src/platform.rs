@@ -10,13 +10,14 @@ use std::sync::{Arc, Mutex};
 use axum::http::StatusCode;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use carepass_core::clock::{Clock, OffsetClock};
-use carepass_core::voucher::cert::{revocation_message, Issuer};
-use carepass_core::voucher::format::{device_id_to_bytes, device_id_to_string};
-use carepass_core::voucher::verify::{DeviceDirectory, KnownDevice, ReplayCache, Verifier};
-use carepass_core::voucher::Purpose;
-use carepass_core::wire::{self, codes, PersonRecord, SessionGrant, SessionTokens};
-use carepass_core::{account, keys};
+use carepass_core::domain::clock::Clock;
+use carepass_core::domain::voucher::cert::{revocation_message, Issuer};
+use carepass_core::domain::voucher::format::{device_id_to_bytes, device_id_to_string};
+use carepass_core::domain::voucher::verify::{DeviceDirectory, KnownDevice, ReplayCache, Verifier};
+use carepass_core::domain::voucher::Purpose;
+use carepass_core::domain::{account, crypto as keys};
+use carepass_core::io::clock::OffsetClock;
+use carepass_core::wire::{self, PersonRecord, PlatformCode, SessionGrant, SessionTokens};
 use ring::digest::{digest, SHA256};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::de::DeserializeOwned;
@@ -189,7 +190,7 @@ impl Platform {
     fn authenticate_phone(&self, phone: &str, code: &str) -> ApiResult<PersonRecord> {
         account::check_phone(phone).map_err(|e| ApiError::bad_request(e.to_string()))?;
         let wrong =
-            || ApiError::unauthorized(codes::WRONG_VERIFICATION_CODE, "the verification code is wrong or expired");
+            || ApiError::unauthorized(PlatformCode::WrongVerificationCode, "the verification code is wrong or expired");
         if code != seed::SANDBOX_CODE {
             return Err(wrong());
         }
@@ -255,7 +256,13 @@ impl Platform {
     pub fn challenge(&self, device_id: &str) -> ApiResult<(String, i64)> {
         match self.device(device_id)? {
             Some(d) if !d.revoked => {}
-            _ => return Err(ApiError::new(StatusCode::NOT_FOUND, codes::UNKNOWN_DEVICE, "no such enrolled device")),
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    PlatformCode::UnknownDevice,
+                    "no such enrolled device",
+                ))
+            }
         }
         let nonce = self.random_b64(24)?;
         let expires_at_ms = self.now_ms() + CHALLENGE_TTL_MS;
@@ -279,7 +286,7 @@ impl Platform {
         let _w = self.lock()?;
         let challenges = self.db.open_tree("challenges")?;
         let bad_challenge =
-            || ApiError::unauthorized(codes::CHALLENGE_INVALID, "the challenge is unknown, used or expired");
+            || ApiError::unauthorized(PlatformCode::ChallengeInvalid, "the challenge is unknown, used or expired");
         // Single use: taken out before anything else is checked.
         let challenge: ChallengeRecord = match challenges.remove(nonce)? {
             Some(v) => serde_json::from_slice(&v)?,
@@ -293,14 +300,15 @@ impl Platform {
             _ => {
                 return Err(ApiError::new(
                     StatusCode::NOT_FOUND,
-                    codes::UNKNOWN_DEVICE,
+                    PlatformCode::UnknownDevice,
                     "no such enrolled device for this person",
                 ))
             }
         };
         let signature = B64.decode(signature_b64).map_err(|_| ApiError::bad_request("signature is not base64url"))?;
-        keys::verify_p256(&device.public_key, &account::login_message(device_id, nonce), &signature)
-            .map_err(|_| ApiError::unauthorized(codes::SIGNATURE_INVALID, "the device signature does not verify"))?;
+        keys::verify_p256(&device.public_key, &account::login_message(device_id, nonce), &signature).map_err(|_| {
+            ApiError::unauthorized(PlatformCode::SignatureInvalid, "the device signature does not verify")
+        })?;
         let tokens = self.new_session(&person.person_id, device_id)?;
         let device_certificate = Some(self.certify(device_id, &device.public_key)?);
         self.db.flush()?;
@@ -313,25 +321,25 @@ impl Platform {
         let _w = self.lock()?;
         let refresh = self.db.open_tree("refresh_tokens")?;
         let key = token_digest(refresh_token);
-        let unknown = || ApiError::unauthorized(codes::UNAUTHORIZED, "unknown refresh token");
+        let unknown = || ApiError::unauthorized(PlatformCode::Unauthorized, "unknown refresh token");
         let mut record: TokenRecord = get_json_bytes(&refresh, &key)?.ok_or_else(unknown)?;
         let sessions = self.db.open_tree("sessions")?;
         let mut session: SessionRecord = get_json(&sessions, &record.session_id)?.ok_or_else(unknown)?;
         if session.revoked {
-            return Err(ApiError::unauthorized(codes::UNAUTHORIZED, "the session has ended"));
+            return Err(ApiError::unauthorized(PlatformCode::Unauthorized, "the session has ended"));
         }
         if record.spent {
             session.revoked = true;
             put_json(&sessions, &record.session_id, &session)?;
             self.db.flush()?;
             return Err(ApiError::unauthorized(
-                codes::REFRESH_TOKEN_REUSED,
+                PlatformCode::RefreshTokenReused,
                 "refresh token already used; the session is ended",
             ));
         }
         if record.expires_at_ms <= self.now_ms() {
             return Err(ApiError::unauthorized(
-                codes::REFRESH_TOKEN_EXPIRED,
+                PlatformCode::RefreshTokenExpired,
                 "the refresh token has expired; sign in again",
             ));
         }
@@ -344,7 +352,7 @@ impl Platform {
 
     /// The caller behind an access token.
     pub fn caller(&self, access_token: &str) -> ApiResult<Caller> {
-        let unknown = || ApiError::unauthorized(codes::UNAUTHORIZED, "unknown or revoked access token");
+        let unknown = || ApiError::unauthorized(PlatformCode::Unauthorized, "unknown or revoked access token");
         let record: TokenRecord =
             get_json_bytes(&self.db.open_tree("access_tokens")?, &token_digest(access_token))?.ok_or_else(unknown)?;
         let session: SessionRecord =
@@ -358,7 +366,7 @@ impl Platform {
         }
         if record.expires_at_ms <= self.now_ms() {
             return Err(ApiError::unauthorized(
-                codes::ACCESS_TOKEN_EXPIRED,
+                PlatformCode::AccessTokenExpired,
                 "the access token has expired; refresh it",
             ));
         }
@@ -427,7 +435,7 @@ impl Platform {
     pub fn revoke_device(&self, device_id: &str, owner: Option<&str>) -> ApiResult<()> {
         let _w = self.lock()?;
         let devices = self.db.open_tree("devices")?;
-        let unknown = || ApiError::new(StatusCode::NOT_FOUND, codes::UNKNOWN_DEVICE, "no such device");
+        let unknown = || ApiError::new(StatusCode::NOT_FOUND, PlatformCode::UnknownDevice, "no such device");
         let mut device: DeviceRecord = get_json(&devices, device_id)?.ok_or_else(unknown)?;
         if owner.is_some_and(|o| o != device.person_id) {
             return Err(unknown());

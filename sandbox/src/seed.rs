@@ -58,7 +58,8 @@ pub fn demo_persons() -> Vec<PersonRecord> {
 /// A realistic outpatient bill for the demo: a chronic-disease follow-up (hypertension and
 /// type 2 diabetes) with tests and a month of medicine, national codes, 甲/乙/丙 items.
 pub fn demo_bill_items() -> Vec<carepass_core::wire::NewBillItem> {
-    use carepass_core::wire::{BillItemCategory::*, NewBillItem};
+    use carepass_core::domain::settlement::ItemCategory::*;
+    use carepass_core::wire::NewBillItem;
     use carepass_core::Fen;
     let item = |code: &str, name: &str, category, quantity, price| NewBillItem {
         item_code: code.into(),

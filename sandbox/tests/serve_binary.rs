@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
-use carepass_core::net::{ClientOptions, PlatformClient};
+use carepass_core::io::net::{ClientOptions, PlatformClient};
 use carepass_core::wire::Health;
 use carepass_core::SystemClock;
 
@@ -68,10 +68,10 @@ async fn unknown_routes_and_bad_bodies_get_the_error_body() {
     let (_server, url) = spawn(dir.path());
     let client = PlatformClient::new(&url, Arc::new(SystemClock), &ClientOptions::default()).unwrap();
     let err = client.get::<serde_json::Value>("v1/nowhere", None).await.unwrap_err();
-    assert_eq!(err.platform_code(), Some("not_found"));
+    assert_eq!(err.platform_code(), Some(carepass_core::wire::PlatformCode::NotFound));
     let err =
         client.post::<_, serde_json::Value>("v1/enrolments", &serde_json::json!({"phone": 1}), None).await.unwrap_err();
-    assert_eq!(err.platform_code(), Some("invalid_request"));
+    assert_eq!(err.platform_code(), Some(carepass_core::wire::PlatformCode::InvalidRequest));
 }
 
 #[tokio::test]
@@ -89,7 +89,7 @@ async fn the_clinic_command_issues_a_bill_and_prints_its_id() {
     let items = dir.path().join("items.json");
     std::fs::write(
         &items,
-        r#"[{"item_code":"250102015","name":"HbA1c","category":"a","quantity":2,"unit_price_fen":6000}]"#,
+        r#"[{"item_code":"250102015","name":"HbA1c","category":"A","quantity":2,"unit_price_fen":6000}]"#,
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_carepass-sandbox"))

@@ -10,10 +10,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use carepass_core::bills::inbox::Inbox;
-use carepass_core::bills::InboxChange;
-use carepass_core::secrets::MemorySecretStore;
-use carepass_core::store::Store;
+use carepass_core::app::inbox::Inbox;
+use carepass_core::domain::bills::InboxChange;
+use carepass_core::io::secrets::MemorySecretStore;
+use carepass_core::io::store::Store;
 use carepass_core::wire::{Bill, BillItem, BillState, InboxEntry};
 use carepass_core::Fen;
 use carepass_journeys::*;

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use carepass_core::clock::Clock;
-use carepass_core::net::{ClientOptions, PlatformClient};
-use carepass_core::secrets::SecretStore;
+use carepass_core::domain::clock::Clock;
+use carepass_core::io::net::{ClientOptions, PlatformClient};
+use carepass_core::io::secrets::SecretStore;
 use carepass_core::wire::{ClockAdvance, ClockState};
 use carepass_core::{CarePass, Config, SystemClock};
 use carepass_sandbox::{start, RunningSandbox, SandboxConfig};

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use carepass_core::account::login_message;
-use carepass_core::keys::{sign_fixed, SoftwareDeviceKey};
-use carepass_core::secrets::MemorySecretStore;
-use carepass_core::wire::{self, codes, SessionGrant, SessionTokens};
+use carepass_core::domain::account::login_message;
+use carepass_core::domain::crypto::{sign_fixed, SoftwareDeviceKey};
+use carepass_core::io::secrets::MemorySecretStore;
+use carepass_core::wire::{self, PlatformCode, SessionGrant, SessionTokens};
 use carepass_core::{CoreError, OffsetClock};
 use carepass_journeys::*;
 
@@ -38,8 +38,9 @@ async fn ages_of_the_demo_family_come_from_birth_dates_on_platform_time() {
     let parent = app.enrol(PARENT, CODE).await.unwrap();
     let child = app.enrol(CHILD, CODE).await.unwrap();
     let today = chrono::Utc::now().date_naive();
-    let expected =
-        |birth: &str| carepass_core::account::age_on(carepass_core::account::parse_birth_date(birth).unwrap(), today);
+    let expected = |birth: &str| {
+        carepass_core::domain::person::age_on(carepass_core::domain::person::parse_birth_date(birth).unwrap(), today)
+    };
     assert_eq!(parent.age, expected("1948-03-15"));
     assert_eq!(child.age, expected("2017-06-01"));
     assert!(parent.age >= 78 && child.age <= 10, "parent {} child {}", parent.age, child.age);
@@ -89,7 +90,7 @@ async fn a_revoked_session_token_is_refused_by_the_platform() {
     let grant = enrol_raw(&client, &SoftwareDeviceKey::generate().unwrap().0).await;
     let _: serde_json::Value = client.delete("v1/sessions/current", Some(&grant.tokens.access_token)).await.unwrap();
     let err = client.get::<wire::PersonRecord>("v1/me", Some(&grant.tokens.access_token)).await.unwrap_err();
-    assert_eq!(err.platform_code(), Some(codes::UNAUTHORIZED));
+    assert_eq!(err.platform_code(), Some(PlatformCode::Unauthorized));
 }
 
 #[tokio::test]
@@ -130,13 +131,13 @@ async fn a_replayed_refresh_token_ends_the_whole_session() {
     let fresh: SessionTokens = client.post("v1/sessions/refresh", &spent, None).await.unwrap();
     // The copied (spent) token is presented again: the platform ends the session...
     let err = client.post::<_, SessionTokens>("v1/sessions/refresh", &spent, None).await.unwrap_err();
-    assert_eq!(err.platform_code(), Some(codes::REFRESH_TOKEN_REUSED));
+    assert_eq!(err.platform_code(), Some(PlatformCode::RefreshTokenReused));
     // ...so even the legitimate holder's newest tokens stop working.
     let err = client.get::<wire::PersonRecord>("v1/me", Some(&fresh.access_token)).await.unwrap_err();
-    assert_eq!(err.platform_code(), Some(codes::UNAUTHORIZED));
+    assert_eq!(err.platform_code(), Some(PlatformCode::Unauthorized));
     let again = wire::RefreshRequest { refresh_token: fresh.refresh_token };
     let err = client.post::<_, SessionTokens>("v1/sessions/refresh", &again, None).await.unwrap_err();
-    assert_eq!(err.platform_code(), Some(codes::UNAUTHORIZED));
+    assert_eq!(err.platform_code(), Some(PlatformCode::Unauthorized));
 }
 
 #[tokio::test]
@@ -149,7 +150,7 @@ async fn a_login_challenge_cannot_be_replayed() {
     let ok: SessionGrant = client.post("v1/sessions", &login, None).await.unwrap();
     assert_eq!(ok.person.person_id, "P1001");
     let err = client.post::<_, SessionGrant>("v1/sessions", &login, None).await.unwrap_err();
-    assert_eq!(err.platform_code(), Some(codes::CHALLENGE_INVALID));
+    assert_eq!(err.platform_code(), Some(PlatformCode::ChallengeInvalid));
 }
 
 #[tokio::test]
@@ -161,12 +162,12 @@ async fn a_login_signed_by_another_key_is_refused() {
     let forger = SoftwareDeviceKey::generate().unwrap().0;
     let forged = signed_login(&client, &forger, &grant.device_id).await;
     let err = client.post::<_, SessionGrant>("v1/sessions", &forged, None).await.unwrap_err();
-    assert_eq!(err.platform_code(), Some(codes::SIGNATURE_INVALID));
+    assert_eq!(err.platform_code(), Some(PlatformCode::SignatureInvalid));
     // A nonce altered after signing matches no challenge.
     let mut tampered = signed_login(&client, &key, &grant.device_id).await;
     tampered.nonce.push('x');
     let err = client.post::<_, SessionGrant>("v1/sessions", &tampered, None).await.unwrap_err();
-    assert_eq!(err.platform_code(), Some(codes::CHALLENGE_INVALID));
+    assert_eq!(err.platform_code(), Some(PlatformCode::ChallengeInvalid));
 }
 
 #[tokio::test]
@@ -179,7 +180,7 @@ async fn another_persons_device_cannot_log_in_as_the_patient() {
     let mut login = signed_login(&client, &child_key, &child.device_id).await;
     login.phone = PATIENT.into();
     let err = client.post::<_, SessionGrant>("v1/sessions", &login, None).await.unwrap_err();
-    assert_eq!(err.platform_code(), Some(codes::UNKNOWN_DEVICE));
+    assert_eq!(err.platform_code(), Some(PlatformCode::UnknownDevice));
 }
 
 #[tokio::test]
@@ -188,9 +189,9 @@ async fn a_patient_token_does_not_open_admin_routes() {
     let client = admin_client(&platform.url());
     let grant = enrol_raw(&client, &SoftwareDeviceKey::generate().unwrap().0).await;
     let err = client.get::<serde_json::Value>("admin/v1/persons", Some(&grant.tokens.access_token)).await.unwrap_err();
-    assert_eq!(err.platform_code(), Some(codes::FORBIDDEN));
+    assert_eq!(err.platform_code(), Some(PlatformCode::Forbidden));
     let err = client.get::<serde_json::Value>("admin/v1/persons", None).await.unwrap_err();
-    assert_eq!(err.platform_code(), Some(codes::FORBIDDEN));
+    assert_eq!(err.platform_code(), Some(PlatformCode::Forbidden));
     let persons: Vec<wire::PersonRecord> = client.get("admin/v1/persons", Some(ADMIN_TOKEN)).await.unwrap();
     assert!(persons.len() >= 3);
 }
@@ -229,16 +230,16 @@ async fn the_phone_learns_its_clock_error_from_every_answer() {
 
 // ---- raw protocol helpers (what an attacker or a test can send) ----------------------------
 
-async fn enrol_raw(client: &carepass_core::net::PlatformClient, key: &SoftwareDeviceKey) -> SessionGrant {
+async fn enrol_raw(client: &carepass_core::io::net::PlatformClient, key: &SoftwareDeviceKey) -> SessionGrant {
     enrol_raw_as(client, key, PATIENT).await
 }
 
 async fn enrol_raw_as(
-    client: &carepass_core::net::PlatformClient,
+    client: &carepass_core::io::net::PlatformClient,
     key: &SoftwareDeviceKey,
     phone: &str,
 ) -> SessionGrant {
-    use carepass_core::keys::DeviceKeyStore;
+    use carepass_core::domain::crypto::DeviceKeyStore;
     let request = wire::EnrolRequest {
         phone: phone.into(),
         code: CODE.into(),
@@ -250,7 +251,7 @@ async fn enrol_raw_as(
 }
 
 async fn signed_login(
-    client: &carepass_core::net::PlatformClient,
+    client: &carepass_core::io::net::PlatformClient,
     key: &SoftwareDeviceKey,
     device_id: &str,
 ) -> wire::LoginRequest {

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use carepass_core::net::{ClientOptions, NetError};
-use carepass_core::secrets::MemorySecretStore;
-use carepass_core::store::StoreError;
+use carepass_core::io::net::{ClientOptions, NetError};
+use carepass_core::io::secrets::MemorySecretStore;
+use carepass_core::io::store::StoreError;
 use carepass_core::{CoreError, SystemClock};
 use carepass_journeys::*;
 use std::sync::Arc;
@@ -52,8 +52,8 @@ async fn a_wrong_data_key_is_refused_and_the_right_one_still_opens() {
         app.enrol(PATIENT, CODE).await.unwrap();
     }
     let wrong = MemorySecretStore::new();
-    use carepass_core::secrets::SecretStore;
-    wrong.save(carepass_core::store::DATA_KEY_NAME, &[7u8; 32]).unwrap();
+    use carepass_core::io::secrets::SecretStore;
+    wrong.save(carepass_core::io::store::DATA_KEY_NAME, &[7u8; 32]).unwrap();
     let err = phone_with(&platform.url(), dir.path(), &wrong, Arc::new(SystemClock), Default::default()).err();
     assert!(matches!(err, Some(CoreError::Store(StoreError::WrongDataKey))), "{err:?}");
     let missing =
@@ -125,7 +125,7 @@ async fn an_error_answer_that_is_not_json_keeps_its_status() {
     match err {
         CoreError::Net(NetError::Platform { status, code, .. }) => {
             assert_eq!(status, 502);
-            assert_eq!(code, "http_502");
+            assert_eq!(code, carepass_core::wire::PlatformCode::Internal);
         }
         other => panic!("expected a platform error, got {other:?}"),
     }

@@ -8,9 +8,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use carepass_core::bills::doorbell::DoorbellError;
-use carepass_core::bills::{InboxChange, PushOutcome};
-use carepass_core::secrets::MemorySecretStore;
+use carepass_core::domain::bills::doorbell::DoorbellError;
+use carepass_core::domain::bills::{InboxChange, PushOutcome};
+use carepass_core::io::secrets::MemorySecretStore;
 use carepass_core::wire::BillState;
 use carepass_core::{CarePass, CoreError, SystemClock};
 use carepass_journeys::*;
@@ -230,7 +230,7 @@ async fn an_app_killed_between_doorbell_and_pull_loses_nothing() {
     {
         // The doorbell arrives, then the network drops before the pull finishes; the app dies.
         let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        let quick = carepass_core::net::ClientOptions {
+        let quick = carepass_core::io::net::ClientOptions {
             timeout: Duration::from_millis(300),
             connect_timeout: Duration::from_millis(300),
             ..Default::default()

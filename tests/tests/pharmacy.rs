@@ -3,8 +3,9 @@
 //! through their states; another person's prescription, incomplete stock, an address out of
 //! the delivery radius and bad input are refused.
 
-use carepass_core::pharmacy::{rank, Fulfilment, GeoPoint, RankOptions, StockStatus};
-use carepass_core::secrets::MemorySecretStore;
+use carepass_core::domain::pharmacy::{rank, Fulfilment, GeoPoint, RankOptions, StockStatus};
+use carepass_core::io::secrets::MemorySecretStore;
+use carepass_core::wire::PlatformCode;
 use carepass_core::wire::{DeliveryAddress, Order, OrderState};
 use carepass_core::{CarePass, CoreError};
 use carepass_journeys::*;
@@ -80,7 +81,7 @@ async fn a_delivery_order_moves_from_accepted_to_completed() {
     assert_eq!(order.quote.net_cost, best.net_cost, "ordered at the quoted price");
     assert_eq!(advance(&platform, &order).await.state, OrderState::OutForDelivery);
     assert!(
-        matches!(app.cancel_order(&order.order_id).await, Err(CoreError::Net(e)) if e.platform_code() == Some("invalid_request"))
+        matches!(app.cancel_order(&order.order_id).await, Err(CoreError::Net(e)) if e.platform_code() == Some(PlatformCode::Conflict))
     );
     assert_eq!(advance(&platform, &order).await.state, OrderState::Completed);
     assert_eq!(app.order(&order.order_id).await.unwrap().state, OrderState::Completed);
@@ -107,7 +108,7 @@ async fn orders_that_cannot_be_filled_or_delivered_are_refused() {
     let (rx_id, ranking) = app.rank_pharmacies(None, wide).await.unwrap();
     let partial = ranking.quotes.iter().find(|q| q.stock == StockStatus::Partial).expect("a partial pharmacy nearby");
     let err = app.place_order(&rx_id, &partial.pharmacy_id, Fulfilment::Pickup, None).await.unwrap_err();
-    assert!(matches!(&err, CoreError::Net(e) if e.platform_code() == Some("invalid_request")), "{err:?}");
+    assert!(matches!(&err, CoreError::Net(e) if e.platform_code() == Some(PlatformCode::IncompleteQuote)), "{err:?}");
 
     // Far beyond any delivery radius (another province).
     let far = GeoPoint::new(39.9, 116.4);
@@ -115,7 +116,7 @@ async fn orders_that_cannot_be_filled_or_delivered_are_refused() {
         .place_order(&rx_id, &ranking.quotes[0].pharmacy_id, Fulfilment::Delivery, Some(address(far)))
         .await
         .unwrap_err();
-    assert!(matches!(&err, CoreError::Net(e) if e.platform_code() == Some("invalid_request")), "{err:?}");
+    assert!(matches!(&err, CoreError::Net(e) if e.platform_code() == Some(PlatformCode::Conflict)), "{err:?}");
 
     // Bad input is refused before anything is sent.
     let bad = DeliveryAddress { contact_phone: "12345".into(), ..address(HOME) };
@@ -142,12 +143,12 @@ async fn another_persons_prescription_and_orders_are_out_of_reach() {
     child.enrol(CHILD, CODE).await.unwrap();
     assert!(child.prescriptions().await.unwrap().is_empty());
     let err = child.rank_pharmacies(Some("rx_p1001_chronic"), RankOptions::near(HOME)).await.unwrap_err();
-    assert!(matches!(&err, CoreError::Net(e) if e.platform_code() == Some("not_found")), "{err:?}");
+    assert!(matches!(&err, CoreError::Net(e) if e.platform_code() == Some(PlatformCode::NotFound)), "{err:?}");
     let (rx_id, ranking) = app.rank_pharmacies(None, RankOptions::near(HOME)).await.unwrap();
     let order = app.place_order(&rx_id, &ranking.quotes[0].pharmacy_id, Fulfilment::Pickup, None).await.unwrap();
     let err = child.order(&order.order_id).await.unwrap_err();
-    assert!(matches!(&err, CoreError::Net(e) if e.platform_code() == Some("not_found")), "{err:?}");
+    assert!(matches!(&err, CoreError::Net(e) if e.platform_code() == Some(PlatformCode::NotFound)), "{err:?}");
     let err = child.cancel_order(&order.order_id).await.unwrap_err();
-    assert!(matches!(&err, CoreError::Net(e) if e.platform_code() == Some("not_found")), "{err:?}");
+    assert!(matches!(&err, CoreError::Net(e) if e.platform_code() == Some(PlatformCode::NotFound)), "{err:?}");
     assert_eq!(app.order(&order.order_id).await.unwrap().state, OrderState::Accepted, "untouched");
 }

@@ -8,15 +8,16 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use carepass_core::net::{ClientOptions, PlatformClient};
-use carepass_core::secrets::MemorySecretStore;
-use carepass_core::voucher::cert::{verified_revocations, Issuer};
-use carepass_core::voucher::format::{self, device_id_to_bytes};
-use carepass_core::voucher::rotator::{make_code, CodeSource};
-use carepass_core::voucher::verify::{MemoryReplayCache, NoDirectory, Verifier};
-use carepass_core::voucher::Purpose;
+use carepass_core::domain::crypto as keys;
+use carepass_core::domain::voucher::cert::{verified_revocations, Issuer};
+use carepass_core::domain::voucher::format::{self, device_id_to_bytes};
+use carepass_core::domain::voucher::rotator::{make_code, CodeSource};
+use carepass_core::domain::voucher::verify::{MemoryReplayCache, NoDirectory, Verifier};
+use carepass_core::domain::voucher::Purpose;
+use carepass_core::io::net::{ClientOptions, PlatformClient};
+use carepass_core::io::secrets::MemorySecretStore;
 use carepass_core::wire::{RevocationList, ScanOutcome, ScanRequest, TrustList};
-use carepass_core::{keys, CarePass, CoreError, OffsetClock, SystemClock};
+use carepass_core::{CarePass, CoreError, OffsetClock, SystemClock};
 use carepass_journeys::*;
 
 const SETTLE: Purpose = Purpose::OutpatientSettlement;
@@ -82,7 +83,7 @@ async fn tampered_and_forged_codes_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let app = signed_in(&platform, dir.path(), &MemorySecretStore::new()).await;
     let code = app.current_code(SETTLE, true).unwrap();
-    let mut bytes = carepass_core::voucher::base45::decode(&code.text[4..]).unwrap();
+    let mut bytes = carepass_core::domain::voucher::base45::decode(&code.text[4..]).unwrap();
 
     // One bit flipped in the nonce.
     bytes[9] ^= 1;
@@ -100,7 +101,7 @@ async fn tampered_and_forged_codes_are_refused() {
     // A self-made certificate from a key the platform never trusted, for the same device id.
     let rogue = Issuer::from_pkcs8(1, &Issuer::generate_pkcs8().unwrap()).unwrap();
     let (attacker, _) = keys::SoftwareDeviceKey::generate().unwrap();
-    use carepass_core::keys::DeviceKeyStore;
+    use carepass_core::domain::crypto::DeviceKeyStore;
     let device_id = device_id_to_bytes(&app.current_profile().unwrap().unwrap().device_id).unwrap();
     let cert = rogue.certify(&device_id, &attacker.public_key().unwrap(), 2_000_000_000).unwrap();
     let source = CodeSource { keys: &attacker, device_id, certificate: Some(&cert), period_s: 30 };
@@ -159,7 +160,10 @@ async fn a_lost_phone_is_revoked_from_another_phone_at_once() {
     let child = phone(&platform.url(), child_dir.path(), &s3);
     child.enrol(CHILD, CODE).await.unwrap();
     let err = child.revoke_device(&lost_device).await.unwrap_err();
-    assert!(matches!(&err, CoreError::Net(n) if n.platform_code() == Some("unknown_device")), "{err:?}");
+    assert!(
+        matches!(&err, CoreError::Net(n) if n.platform_code() == Some(carepass_core::wire::PlatformCode::UnknownDevice)),
+        "{err:?}"
+    );
     assert!(
         scan(&platform, &lost.current_code(Purpose::Registration, false).unwrap().text, Purpose::Registration)
             .await
@@ -199,7 +203,7 @@ async fn a_phone_five_minutes_slow_makes_accepted_codes_after_one_round_trip() {
     assert!(scan(&platform, &code.text, SETTLE).await.accepted);
 
     // Control: the same phone signing on its own clock would be refused as expired.
-    let key = carepass_core::keys::SoftwareDeviceKey::from_pkcs8(&software_key_pkcs8(&app)).unwrap();
+    let key = carepass_core::domain::crypto::SoftwareDeviceKey::from_pkcs8(&software_key_pkcs8(&app)).unwrap();
     let device_id = device_id_to_bytes(&app.current_profile().unwrap().unwrap().device_id).unwrap();
     let source = CodeSource { keys: &key, device_id, certificate: None, period_s: 30 };
     use carepass_core::Clock;
@@ -235,7 +239,7 @@ async fn only_a_scanner_credential_may_scan() {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.platform_code(), Some("forbidden"));
+    assert_eq!(err.platform_code(), Some(carepass_core::wire::PlatformCode::Forbidden));
     assert!(scan(&platform, &code.text, SETTLE).await.accepted, "the refused attempt did not use the code");
 }
 

@@ -235,7 +235,7 @@ private struct SandboxAdmin {
             "department": "内科",
             "doctor": "李医生",
             "items": [
-                ["item_code": "110200001", "name": "普通门诊诊查费", "category": "a", "quantity": 1, "unit_price_fen": 2500],
+                ["item_code": "110200001", "name": "普通门诊诊查费", "category": "A", "quantity": 1, "unit_price_fen": 2500],
             ],
         ]
         return try await send("POST", "/admin/v1/bills", body: try JSONSerialization.data(withJSONObject: body))

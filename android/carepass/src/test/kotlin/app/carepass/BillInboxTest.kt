@@ -114,7 +114,7 @@ class BillInboxTest {
                     ZHANG_WEI,
                     items = listOf(
                         BillLine(quantity = 2, unitPriceFen = 2500),
-                        BillLine(itemCode = "250101001", name = "血常规", category = "b", unitPriceFen = 1800),
+                        BillLine(itemCode = "250101001", name = "血常规", category = "B", unitPriceFen = 1800),
                     ),
                 )
 

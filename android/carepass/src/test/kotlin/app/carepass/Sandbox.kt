@@ -63,7 +63,7 @@ internal class Sandbox private constructor(
         val itemCode: String = "110200001",
         val name: String = "普通门诊诊查费",
         /** `a`, `b` or `c`. */
-        val category: String = "a",
+        val category: String = "A",
         val quantity: Int = 1,
         val unitPriceFen: Long = 2500,
     )

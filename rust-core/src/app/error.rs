@@ -1,0 +1,53 @@
+//! The core's error, gathering each module's typed errors. The FFI converts it, in one
+//! place, into the public enum the shells see.
+
+use crate::domain::bills::doorbell::DoorbellError;
+use crate::domain::crypto::KeyError;
+use crate::domain::money::MoneyError;
+use crate::domain::pharmacy::PharmacyError;
+use crate::domain::settlement::SettlementError;
+use crate::domain::voucher::VoucherError;
+use crate::domain::InvalidInput;
+use crate::io::net::NetError;
+use crate::io::secrets::SecretStoreError;
+use crate::io::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error(transparent)]
+    InvalidInput(#[from] InvalidInput),
+    #[error("the verification code is wrong or has expired")]
+    WrongVerificationCode,
+    #[error("this device is not enrolled for that person; enrol first")]
+    NotEnrolled,
+    #[error("no one is signed in")]
+    NotSignedIn,
+    #[error("the session has ended; sign in again")]
+    SessionExpired,
+    #[error("there is no prescription to fill; ask the hospital to share one")]
+    NoPrescription,
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+    #[error(transparent)]
+    Voucher(#[from] VoucherError),
+    #[error(transparent)]
+    Doorbell(#[from] DoorbellError),
+    #[error(transparent)]
+    Pharmacy(#[from] PharmacyError),
+    #[error(transparent)]
+    Settlement(#[from] SettlementError),
+}
+
+impl From<SecretStoreError> for CoreError {
+    fn from(e: SecretStoreError) -> Self {
+        CoreError::Store(StoreError::Secret(e))
+    }
+}
+
+pub type CoreResult<T> = Result<T, CoreError>;

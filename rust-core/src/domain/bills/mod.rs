@@ -1,0 +1,101 @@
+//! Pending bills (医保支付找人): the bill finds the patient. The push is only a signed
+//! doorbell ("something new for you, sequence N"); the truth is pulled by cursor over the
+//! authenticated API or arrives on the foreground live stream (server-sent events).
+//!
+//! - `state`: the bill state machine and expiry (pure);
+//! - `doorbell`: the doorbell format, signing and verification (pure);
+//!
+//! The phone's inbox (apply pulled changes once, list) is `crate::app::inbox`; the live
+//! stream's parser is `crate::io::sse`.
+//!
+//! `docs/bills.md` is the normative description.
+
+pub mod doorbell;
+pub mod state;
+
+use serde::{Deserialize, Serialize};
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+use crate::domain::money::Fen;
+use crate::domain::settlement::ItemCategory;
+
+/// One line of a bill.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct BillItem {
+    /// National medical-insurance item or drug code.
+    pub item_code: String,
+    pub name: String,
+    pub category: ItemCategory,
+    pub quantity: u32,
+    pub unit_price_fen: Fen,
+    /// `quantity × unit_price_fen`.
+    pub amount_fen: Fen,
+}
+
+/// Where a bill is in its life (`docs/bills.md` § States).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BillState {
+    Pending,
+    Paying,
+    Paid,
+    Failed,
+    Expired,
+    Cancelled,
+    Refunded,
+}
+
+/// A bill waiting for (or past) payment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Bill {
+    pub bill_id: String,
+    /// The patient the bill is for.
+    pub person_id: String,
+    pub visit_id: String,
+    pub hospital: String,
+    pub department: String,
+    pub doctor: String,
+    pub items: Vec<BillItem>,
+    pub total_fen: Fen,
+    pub created_at_ms: i64,
+    pub due_at_ms: i64,
+    pub state: BillState,
+    pub updated_at_ms: i64,
+}
+
+/// What changed in the inbox, for listeners: each bill is announced once when it arrives and
+/// again only when its state changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboxChange {
+    Added(Bill),
+    Updated(Bill),
+}
+
+impl InboxChange {
+    pub fn bill(&self) -> &Bill {
+        match self {
+            InboxChange::Added(b) | InboxChange::Updated(b) => b,
+        }
+    }
+}
+
+/// Receives inbox changes; the shells implement it (Flow / AsyncStream).
+pub trait InboxListener: Send + Sync {
+    fn on_change(&self, change: InboxChange);
+}
+
+/// What a push did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Pulled; these changes are new.
+    Pulled(Vec<InboxChange>),
+    /// The doorbell's sequence was already in the inbox (a duplicate or late doorbell).
+    AlreadySeen,
+    /// The platform did not yet serve the change the doorbell announced; it is remembered and
+    /// pulled by the next sync.
+    NotYetReadable,
+}
