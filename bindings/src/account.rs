@@ -1,5 +1,6 @@
-//! The `CarePass` object and the account flows: open, enrol, log in, current profile,
-//! log out. Converts types and errors; the flows themselves are `carepass_core::CarePass`.
+//! The `CarePass` object and the account flows: open, enrol, sign in, the session stream,
+//! sign out, close. Converts types and errors; the flows themselves are
+//! `carepass_core::CarePass`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use carepass_core::SystemClock;
 
 use crate::error::CarePassError;
 use crate::platform::{install_logger, DeviceKeyAdapter, DeviceKeyStore, Logger, SecretStore, SecretStoreAdapter};
+use crate::tasks::{forward, TaskHandle};
 
 /// How the app opens CarePass.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -29,6 +31,10 @@ pub struct CarePassConfig {
     /// PEM root certificates to pin; empty trusts the operating system's verifier.
     #[uniffi(default = [])]
     pub pinned_roots_pem: Vec<String>,
+    /// An app extension that must never open the database (the iOS Notification Service
+    /// Extension): `handle_push` leaves its pull for the app to apply.
+    #[uniffi(default = false)]
+    pub extension: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -78,14 +84,52 @@ impl From<carepass_core::Profile> for Profile {
     }
 }
 
+/// Whether someone is signed in.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum SessionState {
+    /// Nobody is signed in (never, or signed out on this device).
+    SignedOut,
+    SignedIn {
+        profile: Profile,
+    },
+    /// The platform ended the session (expired, revoked, signed out elsewhere): sign in again.
+    Ended,
+}
+
+impl From<carepass_core::app::session::SessionState> for SessionState {
+    fn from(s: carepass_core::app::session::SessionState) -> Self {
+        use carepass_core::app::session::SessionState as Core;
+        match s {
+            Core::SignedOut => SessionState::SignedOut,
+            Core::SignedIn(p) => SessionState::SignedIn { profile: p.into() },
+            Core::Ended => SessionState::Ended,
+        }
+    }
+}
+
+/// Receives the session state now and at each change, then the error that ended the stream.
+#[uniffi::export(with_foreign)]
+pub trait SessionListener: Send + Sync {
+    fn on_state(&self, state: SessionState);
+    fn on_error(&self, error: CarePassError);
+}
+
+/// What signing out did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct SignOutResult {
+    /// The platform confirmed the session is revoked. `false` (no network): the tokens are
+    /// gone from this phone, but the platform session lives until it expires.
+    pub revoked_at_platform: bool,
+}
+
 /// The CarePass core, opened on the app's data directory.
 #[derive(uniffi::Object)]
 pub struct CarePass {
-    core: carepass_core::CarePass,
+    core: Arc<carepass_core::CarePass>,
 }
 
 impl CarePass {
-    pub(crate) fn core(&self) -> &carepass_core::CarePass {
+    pub(crate) fn core(&self) -> &Arc<carepass_core::CarePass> {
         &self.core
     }
 }
@@ -110,11 +154,10 @@ impl CarePass {
         }
         client.pinned_roots_pem = config.pinned_roots_pem;
         let core_config = carepass_core::Config {
-            server_url: config.server_url,
-            data_dir: PathBuf::from(config.data_dir),
             client,
             device_name: config.device_name,
-            platform: config.platform,
+            extension: config.extension,
+            ..carepass_core::Config::new(config.server_url, PathBuf::from(config.data_dir), &config.platform)
         };
         let keys =
             key_store.map(|k| Arc::new(DeviceKeyAdapter(k)) as Arc<dyn carepass_core::domain::crypto::DeviceKeyStore>);
@@ -153,9 +196,28 @@ impl CarePass {
         Ok(self.core.refresh_profile().await?.into())
     }
 
-    /// Ends the session and wipes the profile's local data.
-    pub async fn logout(&self) -> Result<(), CarePassError> {
-        Ok(self.core.logout().await?)
+    /// Ends the session and wipes everything this device holds for the signed-in person.
+    pub async fn logout(&self) -> Result<SignOutResult, CarePassError> {
+        let out = self.core.logout().await?;
+        Ok(SignOutResult { revoked_at_platform: out.revoked_at_platform })
+    }
+
+    /// The session state now (no network).
+    pub fn session_state(&self) -> SessionState {
+        self.core.session_state().into()
+    }
+
+    /// Hands `listener` the session state now and at every change (sign-in, sign-out, the
+    /// platform ending the session), until cancelled or the client closes.
+    pub fn watch_session(&self, listener: Arc<dyn SessionListener>) -> Arc<TaskHandle> {
+        let on_error = listener.clone();
+        forward(self.core.session_stream(), move |s| listener.on_state(s.into()), move |e| on_error.on_error(e))
+    }
+
+    /// Closes the client: every stream ends with `Closed`, every later call fails with it,
+    /// and the database is released. Idempotent.
+    pub fn close(&self) {
+        self.core.close();
     }
 
     /// Server clock minus phone clock, in ms, from the last platform answer.

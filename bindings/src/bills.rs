@@ -4,14 +4,14 @@
 //! `carepass_core::domain::bills` and `carepass_core::app`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use carepass_core::domain::bills::{InboxChange as CoreChange, PushOutcome as CoreOutcome};
 use carepass_core::wire;
 
 use crate::account::CarePass;
 use crate::error::CarePassError;
-use crate::voucher::runtime;
+use crate::tasks::{forward, TaskHandle};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum ItemCategory {
@@ -144,41 +144,47 @@ impl From<CoreChange> for InboxChange {
     }
 }
 
-/// Receives inbox changes from the live stream, and the error that ended it.
-#[uniffi::export(with_foreign)]
-pub trait InboxListener: Send + Sync {
-    fn on_change(&self, change: InboxChange);
-    fn on_error(&self, error: CarePassError);
+/// A subject's bills now (newest first, expiry applied), and the changes that led there
+/// (empty in the first update of a watch).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct InboxUpdate {
+    pub subject: String,
+    pub bills: Vec<Bill>,
+    pub changes: Vec<InboxChange>,
 }
 
-/// The running live stream; `cancel()` (or dropping it) closes it.
-#[derive(uniffi::Object)]
-pub struct InboxWatch {
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-}
-
-#[uniffi::export]
-impl InboxWatch {
-    pub fn cancel(&self) {
-        if let Ok(mut task) = self.task.lock() {
-            if let Some(task) = task.take() {
-                task.abort();
-            }
+impl From<carepass_core::app::InboxUpdate> for InboxUpdate {
+    fn from(u: carepass_core::app::InboxUpdate) -> Self {
+        InboxUpdate {
+            subject: u.subject,
+            bills: u.bills.into_iter().map(Into::into).collect(),
+            changes: u.changes.into_iter().map(Into::into).collect(),
         }
     }
 }
 
-impl Drop for InboxWatch {
-    fn drop(&mut self) {
-        self.cancel();
+/// Receives the inbox now and after every change, then the error that ended the stream.
+#[uniffi::export(with_foreign)]
+pub trait InboxListener: Send + Sync {
+    fn on_update(&self, update: InboxUpdate);
+    fn on_error(&self, error: CarePassError);
+}
+
+fn outcome(o: CoreOutcome) -> PushResult {
+    match o {
+        CoreOutcome::Pulled(changes) => PushResult::Pulled { changes: changes.into_iter().map(Into::into).collect() },
+        CoreOutcome::AlreadySeen => PushResult::AlreadySeen,
+        CoreOutcome::NotYetReadable => PushResult::NotYetReadable,
     }
 }
 
 #[uniffi::export(async_runtime = "tokio")]
 impl CarePass {
-    /// The signed-in person's bills from the phone (newest first, expiry applied). No network.
-    pub fn bills(&self) -> Result<Vec<Bill>, CarePassError> {
-        Ok(self.core().bills()?.into_iter().map(Into::into).collect())
+    /// A subject's bills from the phone (null: the signed-in person), newest first, expiry
+    /// applied. No network.
+    #[uniffi::method(default(subject = None))]
+    pub fn bills(&self, subject: Option<String>) -> Result<Vec<Bill>, CarePassError> {
+        Ok(self.core().bills(subject.as_deref())?.into_iter().map(Into::into).collect())
     }
 
     /// Pulls every change after the stored cursor; returns what is new.
@@ -189,13 +195,7 @@ impl CarePass {
     /// Hands over a push (the push service's data map, as received): verifies the doorbell,
     /// then pulls. Forged, stale, misdirected or malformed pushes are `InvalidPush`.
     pub async fn handle_push(&self, data: HashMap<String, String>) -> Result<PushResult, CarePassError> {
-        Ok(match self.core().handle_push(&data).await? {
-            CoreOutcome::Pulled(changes) => {
-                PushResult::Pulled { changes: changes.into_iter().map(Into::into).collect() }
-            }
-            CoreOutcome::AlreadySeen => PushResult::AlreadySeen,
-            CoreOutcome::NotYetReadable => PushResult::NotYetReadable,
-        })
+        Ok(outcome(self.core().handle_push(&data).await?))
     }
 
     /// Whether a doorbell announced a change not pulled yet (sync when the app starts).
@@ -208,18 +208,14 @@ impl CarePass {
         Ok(self.core().register_push_token(&service, &token).await?)
     }
 
-    /// Opens the live stream (while the app is in the foreground): each change is committed
-    /// to the store, then handed to `listener`; reconnects with backoff and resyncs by itself;
-    /// `on_error` once if the session ends.
-    pub fn watch_inbox(self: Arc<Self>, listener: Arc<dyn InboxListener>) -> Arc<InboxWatch> {
-        let task = runtime().spawn(async move {
-            let forward = listener.clone();
-            let on_change = move |c: CoreChange| forward.on_change(c.into());
-            if let Err(e) = self.core().run_inbox_stream(&on_change).await {
-                listener.on_error(e.into());
-            }
-        });
-        Arc::new(InboxWatch { task: Mutex::new(Some(task)) })
+    /// Hands `listener` a subject's inbox now and after every change, while the live
+    /// connection (reconnecting and resyncing by itself) keeps it fresh; each change is
+    /// committed to the store before the listener hears of it. `on_error` once when the
+    /// session ends or the client closes.
+    #[uniffi::method(default(subject = None))]
+    pub fn watch_inbox(&self, listener: Arc<dyn InboxListener>, subject: Option<String>) -> Arc<TaskHandle> {
+        let on_error = listener.clone();
+        forward(self.core().inbox_stream(subject), move |u| listener.on_update(u.into()), move |e| on_error.on_error(e))
     }
 }
 

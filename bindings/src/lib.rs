@@ -8,13 +8,15 @@ mod bills;
 mod error;
 mod pharmacy;
 mod platform;
+mod tasks;
 mod voucher;
 
-pub use account::{CarePass, CarePassConfig, InsuranceType, Profile};
-pub use bills::{Bill, BillState, InboxChange, InboxListener, InboxWatch, PushResult};
-pub use error::CarePassError;
+pub use account::{CarePass, CarePassConfig, InsuranceType, Profile, SessionListener, SessionState, SignOutResult};
+pub use bills::{Bill, BillState, InboxChange, InboxListener, InboxUpdate, PushResult};
+pub use error::{CarePassError, InputField, PlatformErrorCode, PushRefusal, RefusalKind};
 pub use platform::{DeviceKeyStore, LogLevel, Logger, PlatformError, SecretStore};
-pub use voucher::{CodeListener, CodePurpose, CodeWatch, VoucherCode, VoucherVerifier};
+pub use tasks::TaskHandle;
+pub use voucher::{CodeListener, CodePurpose, VoucherCode, VoucherVerifier};
 
 uniffi::setup_scaffolding!();
 

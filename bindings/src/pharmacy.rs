@@ -2,13 +2,13 @@
 //! tools and tests (`settle_json`). Converts types; the rules are `carepass_core::domain::pharmacy`
 //! and `carepass_core::domain::settlement`.
 
-use carepass_core::domain::pharmacy::{self as core_pharmacy, Fulfilment, GeoPoint, RankOptions, StockStatus};
+use carepass_core::domain::pharmacy::{self as core_pharmacy, Fulfilment, GeoPoint, RankQuery, StockStatus};
 use carepass_core::domain::settlement::{settle, SettlementPolicy, SettlementRequest};
 use carepass_core::wire;
 use carepass_core::CoreError;
 
 use crate::account::CarePass;
-use crate::error::CarePassError;
+use crate::error::{invalid, CarePassError, InputField};
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PrescribedDrug {
@@ -168,48 +168,52 @@ fn order(o: wire::Order) -> PharmacyOrder {
     }
 }
 
+fn prescription(rx: wire::PrescriptionRecord) -> Prescription {
+    Prescription {
+        rx_id: rx.rx_id,
+        hospital: rx.hospital,
+        doctor: rx.doctor,
+        diagnosis: rx.diagnosis,
+        items: rx
+            .prescription
+            .items
+            .into_iter()
+            .map(|i| PrescribedDrug { drug_code: i.drug_code, quantity: i.quantity })
+            .collect(),
+        issued_at_ms: rx.issued_at_ms,
+        valid_until_ms: rx.valid_until_ms,
+    }
+}
+
+impl From<&RankRequest> for RankQuery {
+    fn from(r: &RankRequest) -> Self {
+        RankQuery {
+            rx_id: r.rx_id.clone(),
+            location: GeoPoint::new(r.lat, r.lon),
+            delivery: r.delivery,
+            max_distance_m: r.max_distance_m,
+            open_now: r.open_now,
+            limit: r.limit,
+        }
+    }
+}
+
 #[uniffi::export(async_runtime = "tokio")]
 impl CarePass {
-    /// The signed-in person's prescriptions, newest first.
-    pub async fn prescriptions(&self) -> Result<Vec<Prescription>, CarePassError> {
-        Ok(self
-            .core()
-            .prescriptions()
-            .await?
-            .into_iter()
-            .map(|rx| Prescription {
-                rx_id: rx.rx_id,
-                hospital: rx.hospital,
-                doctor: rx.doctor,
-                diagnosis: rx.diagnosis,
-                items: rx
-                    .prescription
-                    .items
-                    .into_iter()
-                    .map(|i| PrescribedDrug { drug_code: i.drug_code, quantity: i.quantity })
-                    .collect(),
-                issued_at_ms: rx.issued_at_ms,
-                valid_until_ms: rx.valid_until_ms,
-            })
-            .collect())
+    /// A subject's prescriptions (null: the signed-in person), newest first.
+    #[uniffi::method(default(subject = None))]
+    pub async fn prescriptions(&self, subject: Option<String>) -> Result<Vec<Prescription>, CarePassError> {
+        Ok(self.core().prescriptions(subject.as_deref()).await?.into_iter().map(prescription).collect())
     }
 
     /// Nearby pharmacies ranked by what the patient pays after insurance.
-    pub async fn rank_pharmacies(&self, request: RankRequest) -> Result<PharmacyRanking, CarePassError> {
-        let mut options = RankOptions::near(GeoPoint::new(request.lat, request.lon));
-        if request.delivery {
-            options.fulfilment = Fulfilment::Delivery;
-        }
-        if let Some(m) = request.max_distance_m {
-            options.max_distance_m = m;
-        }
-        if let Some(limit) = request.limit {
-            options.limit = limit;
-        }
-        if request.open_now {
-            options.open_at_ms = Some(self.core().client().server_now_ms());
-        }
-        let (rx_id, ranking) = self.core().rank_pharmacies(request.rx_id.as_deref(), options).await?;
+    #[uniffi::method(default(subject = None))]
+    pub async fn rank_pharmacies(
+        &self,
+        request: RankRequest,
+        subject: Option<String>,
+    ) -> Result<PharmacyRanking, CarePassError> {
+        let (rx_id, ranking) = self.core().rank_pharmacies(&RankQuery::from(&request), subject.as_deref()).await?;
         Ok(PharmacyRanking {
             rx_id,
             quotes: ranking.quotes.into_iter().map(quote).collect(),
@@ -226,11 +230,13 @@ impl CarePass {
     }
 
     /// Orders a prescription from a pharmacy: pickup when `delivery` is null.
+    #[uniffi::method(default(subject = None))]
     pub async fn place_order(
         &self,
         rx_id: String,
         pharmacy_id: String,
         delivery: Option<DeliveryDetails>,
+        subject: Option<String>,
     ) -> Result<PharmacyOrder, CarePassError> {
         let (fulfilment, address) = match delivery {
             Some(d) => (
@@ -243,17 +249,29 @@ impl CarePass {
             ),
             None => (Fulfilment::Pickup, None),
         };
-        Ok(order(self.core().place_order(&rx_id, &pharmacy_id, fulfilment, address).await?))
+        Ok(order(self.core().place_order(&rx_id, &pharmacy_id, fulfilment, address, subject.as_deref()).await?))
+    }
+
+    /// A subject's orders, newest first.
+    #[uniffi::method(default(subject = None))]
+    pub async fn orders(&self, subject: Option<String>) -> Result<Vec<PharmacyOrder>, CarePassError> {
+        Ok(self.core().orders(subject.as_deref()).await?.into_iter().map(order).collect())
     }
 
     /// An order's current state.
-    pub async fn order(&self, order_id: String) -> Result<PharmacyOrder, CarePassError> {
-        Ok(order(self.core().order(&order_id).await?))
+    #[uniffi::method(default(subject = None))]
+    pub async fn order(&self, order_id: String, subject: Option<String>) -> Result<PharmacyOrder, CarePassError> {
+        Ok(order(self.core().order(&order_id, subject.as_deref()).await?))
     }
 
     /// Cancels an order the pharmacy has not prepared yet.
-    pub async fn cancel_order(&self, order_id: String) -> Result<PharmacyOrder, CarePassError> {
-        Ok(order(self.core().cancel_order(&order_id).await?))
+    #[uniffi::method(default(subject = None))]
+    pub async fn cancel_order(
+        &self,
+        order_id: String,
+        subject: Option<String>,
+    ) -> Result<PharmacyOrder, CarePassError> {
+        Ok(order(self.core().cancel_order(&order_id, subject.as_deref()).await?))
     }
 }
 
@@ -262,10 +280,10 @@ impl CarePass {
 /// returns the `Settlement` as JSON. Invalid data is `Refused` with the rule's error kind.
 #[uniffi::export]
 pub fn settle_json(policy_json: String, request_json: String) -> Result<String, CarePassError> {
-    let policy: SettlementPolicy = serde_json::from_str(&policy_json)
-        .map_err(|e| CarePassError::InvalidInput { reason: format!("policy: {e}") })?;
-    let request: SettlementRequest = serde_json::from_str(&request_json)
-        .map_err(|e| CarePassError::InvalidInput { reason: format!("request: {e}") })?;
+    let policy: SettlementPolicy =
+        serde_json::from_str(&policy_json).map_err(|e| invalid(InputField::Payload, format!("policy: {e}")))?;
+    let request: SettlementRequest =
+        serde_json::from_str(&request_json).map_err(|e| invalid(InputField::Payload, format!("request: {e}")))?;
     policy.validate().map_err(|e| CarePassError::from(CoreError::Settlement(e)))?;
     let settlement = settle(&policy, &request).map_err(|e| CarePassError::from(CoreError::Settlement(e)))?;
     serde_json::to_string(&settlement).map_err(|e| CarePassError::Internal { reason: e.to_string() })

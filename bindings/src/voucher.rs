@@ -3,18 +3,17 @@
 //! and the verifier a scanner terminal app runs. The rules are in `carepass_core::domain::voucher`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::Arc;
 
 use carepass_core::domain::voucher::format::device_id_to_bytes;
 use carepass_core::domain::voucher::render::{encode_qr, to_svg};
 use carepass_core::domain::voucher::rotator::DisplayCode;
 use carepass_core::domain::voucher::verify::{KnownDevice, MemoryReplayCache, Verifier};
 use carepass_core::domain::voucher::Purpose;
-use tokio::sync::Notify;
 
 use crate::account::CarePass;
-use crate::error::CarePassError;
+use crate::error::{invalid, CarePassError, InputField};
+use crate::tasks::{forward, TaskHandle};
 
 /// What a code is shown for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -83,55 +82,26 @@ pub(crate) fn to_record(code: DisplayCode, now_ms: i64) -> VoucherCode {
     }
 }
 
-/// Receives each new code (at every rotation) or the error that stopped the watch.
+/// Receives each new code (at every rotation), then the error that ended the stream.
 #[uniffi::export(with_foreign)]
 pub trait CodeListener: Send + Sync {
     fn on_code(&self, code: VoucherCode);
     fn on_error(&self, error: CarePassError);
 }
 
-/// A running code watch; `cancel()` stops it (idempotent), and so does dropping it. The watch
-/// holds the core weakly: closing `CarePass` ends it too.
-#[derive(uniffi::Object)]
-pub struct CodeWatch {
-    stop: Arc<Notify>,
-    stopped: Arc<std::sync::atomic::AtomicBool>,
-}
-
-#[uniffi::export]
-impl CodeWatch {
-    pub fn cancel(&self) {
-        self.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.stop.notify_one();
-    }
-}
-
-impl Drop for CodeWatch {
-    fn drop(&mut self) {
-        self.cancel();
-    }
-}
-
-/// The runtime background work (code watches) runs on.
-pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("carepass-bg")
-            .enable_all()
-            .build()
-            .expect("the background runtime starts") // only fails when the OS refuses a thread
-    })
-}
-
 #[uniffi::export(async_runtime = "tokio")]
 impl CarePass {
-    /// The code to show now, made on this device with no network. The same code comes back
-    /// until its period ends.
-    pub fn current_code(&self, purpose: CodePurpose, offline: bool) -> Result<VoucherCode, CarePassError> {
-        let code = self.core().current_code(purpose.into(), offline)?;
-        Ok(to_record(code, self.core().client().server_now_ms()))
+    /// The code to show now (for `subject`; null is the signed-in person), made on this
+    /// device with no network. The same code comes back until its period ends.
+    #[uniffi::method(default(subject = None))]
+    pub fn current_code(
+        &self,
+        purpose: CodePurpose,
+        offline: bool,
+        subject: Option<String>,
+    ) -> Result<VoucherCode, CarePassError> {
+        let code = self.core().current_code(purpose.into(), offline, subject.as_deref())?;
+        Ok(to_record(code, self.core().platform_now_ms()))
     }
 
     /// Learns the platform's time and remembers the offset; returns it in ms.
@@ -144,50 +114,31 @@ impl CarePass {
         Ok(self.core().revoke_device(&device_id).await?)
     }
 
-    /// Hands `listener` the current code now and a new one at every rotation, until
-    /// cancelled or an error (reported once through `on_error`).
+    /// Hands `listener` the current code now and each new one at its rotation, each once,
+    /// until cancelled or the stream ends (session over, client closed), reported once
+    /// through `on_error`.
+    #[uniffi::method(default(subject = None))]
     pub fn watch_codes(
-        self: Arc<Self>,
+        &self,
         purpose: CodePurpose,
         offline: bool,
         listener: Arc<dyn CodeListener>,
-    ) -> Arc<CodeWatch> {
-        let stop = Arc::new(Notify::new());
-        let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let watch = Arc::new(CodeWatch { stop: stop.clone(), stopped: stopped.clone() });
-        let core = Arc::downgrade(&self);
-        drop(self);
-        runtime().spawn(async move {
-            while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
-                let Some(this) = core.upgrade() else { return };
-                let now = this.core().client().server_now_ms();
-                let made = this.core().current_code(purpose.into(), offline);
-                drop(this); // never hold the core across the sleep
-                let wait_ms = match made {
-                    Ok(code) => {
-                        let wait = (code.refresh_at_ms - now).clamp(50, 300_000);
-                        listener.on_code(to_record(code, now));
-                        wait
-                    }
-                    Err(e) => {
-                        listener.on_error(e.into());
-                        return;
-                    }
-                };
-                tokio::select! {
-                    _ = stop.notified() => return,
-                    _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
-                }
-            }
-        });
-        watch
+        subject: Option<String>,
+    ) -> Arc<TaskHandle> {
+        let core = self.core().clone();
+        let on_error = listener.clone();
+        forward(
+            self.core().code_stream(purpose.into(), offline, subject),
+            move |code| listener.on_code(to_record(code, core.platform_now_ms())),
+            move |e| on_error.on_error(e),
+        )
     }
 }
 
 /// An SVG of the QR code for `payload` (error correction M, quiet zone included).
 #[uniffi::export]
 pub fn qr_svg(payload: String, module_px: u32) -> Result<String, CarePassError> {
-    let qr = encode_qr(&payload).map_err(|e| CarePassError::InvalidInput { reason: e.to_string() })?;
+    let qr = encode_qr(&payload).map_err(|e| invalid(InputField::Payload, e.to_string()))?;
     Ok(to_svg(&qr, module_px.clamp(1, 64)))
 }
 
@@ -259,8 +210,7 @@ impl VoucherVerifier {
     ) -> Result<ScanVerdict, CarePassError> {
         let mut known = HashMap::new();
         for d in directory {
-            let id =
-                device_id_to_bytes(&d.device_id).map_err(|e| CarePassError::InvalidInput { reason: e.to_string() })?;
+            let id = device_id_to_bytes(&d.device_id).map_err(|e| invalid(InputField::DeviceId, e.to_string()))?;
             known.insert(id, KnownDevice { public_key: d.public_key, revoked: d.revoked });
         }
         let inner =
@@ -287,7 +237,5 @@ impl VoucherVerifier {
 }
 
 fn parse_ids(ids: &[String]) -> Result<Vec<[u8; 8]>, CarePassError> {
-    ids.iter()
-        .map(|id| device_id_to_bytes(id).map_err(|e| CarePassError::InvalidInput { reason: e.to_string() }))
-        .collect()
+    ids.iter().map(|id| device_id_to_bytes(id).map_err(|e| invalid(InputField::DeviceId, e.to_string()))).collect()
 }

@@ -3,6 +3,8 @@
 
 use carepass_core::domain::bills::InboxChange;
 use carepass_core::wire::{Bill, BillState};
+use std::sync::Arc;
+
 use carepass_core::CarePass;
 
 use crate::explain;
@@ -53,7 +55,7 @@ pub async fn list(app: &CarePass, json: bool) -> Result<(), String> {
     if let Err(e) = app.sync_inbox().await {
         eprintln!("carepass: could not sync ({e}); showing the bills on this device");
     }
-    let bills = app.bills().map_err(explain)?;
+    let bills = app.bills(None).map_err(explain)?;
     if json {
         let array: Vec<serde_json::Value> = bills.iter().map(to_json).collect();
         println!("{}", serde_json::Value::Array(array));
@@ -67,15 +69,30 @@ pub async fn list(app: &CarePass, json: bool) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn watch(app: &CarePass) -> Result<(), String> {
+/// `bills --watch`: the core's inbox stream, printing each change as it arrives, until
+/// Ctrl-C. The store is held only while a change is applied, so other commands on the same
+/// data directory run meanwhile.
+pub async fn watch(app: &Arc<CarePass>) -> Result<(), String> {
     for change in app.sync_inbox().await.map_err(explain)? {
         print_change(&change);
     }
+    let mut updates = app.inbox_stream(None);
     println!("watching for new bills (Ctrl-C to stop)");
-    let on_change = |change: InboxChange| print_change(&change);
-    tokio::select! {
-        ended = app.run_inbox_stream(&on_change) => ended.map_err(explain),
-        _ = tokio::signal::ctrl_c() => Ok(()),
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            update = updates.next() => match update {
+                Some(Ok(update)) => {
+                    for change in &update.changes {
+                        print_change(change);
+                    }
+                    let _ = std::io::Write::flush(&mut std::io::stdout());
+                }
+                Some(Err(e)) => return Err(explain(e)),
+                None => return Ok(()),
+            },
+        }
     }
 }
 

@@ -95,7 +95,7 @@ async fn journey(url: &str, phone_dir: PathBuf, scanner_token: Option<&str>) -> 
         ),
     );
 
-    let code = app.current_code(Purpose::OutpatientSettlement, false).map_err(explain)?;
+    let code = app.current_code(Purpose::OutpatientSettlement, false, None).map_err(explain)?;
     step(
         8,
         &format!(
@@ -106,7 +106,7 @@ async fn journey(url: &str, phone_dir: PathBuf, scanner_token: Option<&str>) -> 
     );
     print!("{}", to_terminal(&code.qr));
     say(&format!("     {}", code.text));
-    let offline = app.current_code(Purpose::OutpatientSettlement, true).map_err(explain)?;
+    let offline = app.current_code(Purpose::OutpatientSettlement, true, None).map_err(explain)?;
     say(&format!(
         "     Its offline profile carries the platform-signed device certificate (QR version {}), for scanners with no network.",
         offline.qr.version
@@ -140,14 +140,17 @@ async fn journey(url: &str, phone_dir: PathBuf, scanner_token: Option<&str>) -> 
 }
 
 /// The doctor orders tests and medicine; the bill reaches the patient's phone on the live stream.
-async fn bill_finds_the_patient(url: &str, clinic_token: &str, app: &carepass_core::CarePass) -> Result<(), String> {
+async fn bill_finds_the_patient(
+    url: &str,
+    clinic_token: &str,
+    app: &std::sync::Arc<carepass_core::CarePass>,
+) -> Result<(), String> {
     use carepass_core::domain::bills::InboxChange;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<InboxChange>();
-    let on_change = move |c: InboxChange| {
-        let _ = tx.send(c);
-    };
-    let stream = app.run_inbox_stream(&on_change);
-    tokio::pin!(stream);
+    let mut stream = app.inbox_stream(None);
+    match stream.next().await {
+        Some(Ok(_)) => {}
+        other => return Err(format!("the inbox stream did not start: {:?}", other.map(|r| r.err()))),
+    }
     step(11, "The phone opens its live inbox stream (server-sent events) while the app is in the foreground.");
     let request = carepass_sandbox::seed::demo_bill_request(PATIENT, carepass_sandbox::seed::demo_bill_items());
     let clinic = carepass_core::io::net::PlatformClient::new(
@@ -159,12 +162,16 @@ async fn bill_finds_the_patient(url: &str, clinic_token: &str, app: &carepass_co
     let started = std::time::Instant::now();
     let issued: carepass_core::wire::Bill =
         clinic.post("admin/v1/bills", &request, Some(clinic_token)).await.map_err(|e| e.to_string())?;
-    let arrived = tokio::select! {
-        ended = &mut stream => return Err(format!("the live stream ended: {:?}", ended.err())),
-        change = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()) => change,
+    let arrived = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next()).await;
+    let added = match &arrived {
+        Ok(Some(Ok(update))) => update.changes.iter().find_map(|c| match c {
+            InboxChange::Added(bill) if bill.bill_id == issued.bill_id => Some(bill.clone()),
+            _ => None,
+        }),
+        _ => None,
     };
-    match arrived {
-        Ok(Some(InboxChange::Added(bill))) if bill.bill_id == issued.bill_id => {
+    match added {
+        Some(bill) => {
             step(
                 12,
                 &format!(
@@ -179,7 +186,7 @@ async fn bill_finds_the_patient(url: &str, clinic_token: &str, app: &carepass_co
             say("     (In the background the app would get a push instead: a signed doorbell with no amount and no health data.)");
             Ok(())
         }
-        other => Err(format!("the bill did not arrive on the stream: {other:?}")),
+        None => Err(format!("the bill did not arrive on the stream: {:?}", arrived.map(|o| o.map(|r| r.err())))),
     }
 }
 
@@ -194,11 +201,11 @@ fn say(text: &str) {
 /// The chronic prescription: nearby pharmacies ranked by what Zhang Wei pays, and delivery
 /// ordered from the best one.
 async fn medicine_delivered(url: &str, pharmacy_token: &str, app: &carepass_core::CarePass) -> Result<(), String> {
-    use carepass_core::domain::pharmacy::{Fulfilment, GeoPoint, RankOptions};
+    use carepass_core::domain::pharmacy::{Fulfilment, GeoPoint, RankQuery};
     let home = GeoPoint::new(30.5952, 114.2999);
-    let mut options = RankOptions::near(home);
-    options.fulfilment = Fulfilment::Delivery;
-    let (rx_id, ranking) = app.rank_pharmacies(None, options).await.map_err(explain)?;
+    let mut query = RankQuery::near(home);
+    query.delivery = true;
+    let (rx_id, ranking) = app.rank_pharmacies(&query, None).await.map_err(explain)?;
     step(
         13,
         &format!(
@@ -225,7 +232,7 @@ async fn medicine_delivered(url: &str, pharmacy_token: &str, app: &carepass_core
         contact_phone: PATIENT.into(),
     };
     let order =
-        app.place_order(&rx_id, &best.pharmacy_id, Fulfilment::Delivery, Some(address)).await.map_err(explain)?;
+        app.place_order(&rx_id, &best.pharmacy_id, Fulfilment::Delivery, Some(address), None).await.map_err(explain)?;
     step(14, &format!("He orders home delivery from the best one: {}.", crate::pharmacy::describe_order(&order)));
     let pharmacy = carepass_core::io::net::PlatformClient::new(
         url,
@@ -237,7 +244,7 @@ async fn medicine_delivered(url: &str, pharmacy_token: &str, app: &carepass_core
         .post(&format!("admin/v1/orders/{}/advance", order.order_id), &serde_json::json!({}), Some(pharmacy_token))
         .await
         .map_err(|e| e.to_string())?;
-    let now = app.order(&order.order_id).await.map_err(explain)?;
+    let now = app.order(&order.order_id, None).await.map_err(explain)?;
     step(
         15,
         &format!(

@@ -209,7 +209,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 }
 
 /// Opens the core with the terminal's secret store (a 0600 file beside the data).
-pub(crate) fn open(server: Option<String>, data: Option<PathBuf>) -> Result<CarePass, String> {
+pub(crate) fn open(server: Option<String>, data: Option<PathBuf>) -> Result<Arc<CarePass>, String> {
     let server = server.ok_or("no platform URL: pass --server URL or set CAREPASS_SERVER")?;
     let data = match data {
         Some(d) => d,
@@ -218,15 +218,9 @@ pub(crate) fn open(server: Option<String>, data: Option<PathBuf>) -> Result<Care
     open_at(&server, data)
 }
 
-pub(crate) fn open_at(server: &str, data: PathBuf) -> Result<CarePass, String> {
+pub(crate) fn open_at(server: &str, data: PathBuf) -> Result<Arc<CarePass>, String> {
     let secrets = FileSecretStore::new(data.join("keys"));
-    let config = Config {
-        server_url: server.to_string(),
-        data_dir: data,
-        client: ClientOptions::default(),
-        device_name: "terminal".into(),
-        platform: "terminal".into(),
-    };
+    let config = Config { client: ClientOptions::default(), ..Config::new(server, data, "terminal") };
     CarePass::open(config, &secrets, None, Arc::new(SystemClock)).map_err(explain)
 }
 

@@ -2,7 +2,7 @@
 //! and `carepass order` (order for pickup or delivery). Ranking is the platform's, with the
 //! core's rules; this file only prints.
 
-use carepass_core::domain::pharmacy::{Fulfilment, GeoPoint, PharmacyQuote, RankOptions, Ranking, StockStatus};
+use carepass_core::domain::pharmacy::{Fulfilment, GeoPoint, PharmacyQuote, RankQuery, Ranking, StockStatus};
 use carepass_core::wire::{DeliveryAddress, Order, OrderState};
 use carepass_core::CarePass;
 
@@ -19,20 +19,21 @@ pub struct RankArgs {
 }
 
 pub async fn rank(app: &CarePass, args: RankArgs) -> Result<(), String> {
-    let mut options = RankOptions::near(GeoPoint::new(args.lat, args.lon));
-    if args.delivery {
-        options.fulfilment = Fulfilment::Delivery;
-    }
-    if let Some(km) = args.max_km {
-        if !(km > 0.0 && km <= 100.0) {
-            return Err("--max-km is more than 0 and at most 100".into());
-        }
-        options.max_distance_m = (km * 1000.0).round() as u32;
-    }
-    if args.open_now {
-        options.open_at_ms = Some(app.client().server_now_ms());
-    }
-    let (rx_id, ranking) = app.rank_pharmacies(args.rx.as_deref(), options).await.map_err(explain)?;
+    let max_distance_m = match args.max_km {
+        // Kilometres to whole metres for the core, which checks the range.
+        Some(km) if km.is_finite() && km > 0.0 => Some((km * 1000.0).round().min(u32::MAX as f64) as u32),
+        Some(_) => return Err("--max-km is a distance in km, more than 0".into()),
+        None => None,
+    };
+    let query = RankQuery {
+        rx_id: args.rx,
+        location: GeoPoint::new(args.lat, args.lon),
+        delivery: args.delivery,
+        max_distance_m,
+        open_now: args.open_now,
+        limit: None,
+    };
+    let (rx_id, ranking) = app.rank_pharmacies(&query, None).await.map_err(explain)?;
     if args.json {
         let array: Vec<serde_json::Value> = ranking.quotes.iter().map(quote_json).collect();
         println!("{}", serde_json::Value::Array(array));
@@ -112,7 +113,7 @@ pub async fn order(app: &CarePass, args: OrderArgs) -> Result<(), String> {
         let location = match (args.lat, args.lon) {
             (Some(lat), Some(lon)) => GeoPoint::new(lat, lon),
             _ => app
-                .last_rank_location()
+                .last_rank_location(None)
                 .map_err(explain)?
                 .ok_or("no delivery location: pass --lat and --lon (or rank pharmacies first)")?,
         };
@@ -120,7 +121,7 @@ pub async fn order(app: &CarePass, args: OrderArgs) -> Result<(), String> {
     } else {
         (Fulfilment::Pickup, None)
     };
-    let order = app.place_order(&args.rx, &args.pharmacy, fulfilment, address).await.map_err(explain)?;
+    let order = app.place_order(&args.rx, &args.pharmacy, fulfilment, address, None).await.map_err(explain)?;
     println!("{} {}", order.order_id, state_name(order.state));
     println!("{}", describe_order(&order));
     Ok(())

@@ -25,7 +25,7 @@ pub async fn once(app: &CarePass, purpose: Purpose, offline: bool, png: Option<&
     if let Err(e) = app.sync_clock().await {
         eprintln!("carepass: platform unreachable ({e}); using the last known clock offset");
     }
-    let code = app.current_code(purpose, offline).map_err(explain)?;
+    let code = app.current_code(purpose, offline, None).map_err(explain)?;
     if let Some(path) = png {
         write_png(&code.qr, path)?;
     }
@@ -34,36 +34,46 @@ pub async fn once(app: &CarePass, purpose: Purpose, offline: bool, png: Option<&
     Ok(())
 }
 
-/// `code`: draws the live code, redrawing at each rotation, with a countdown, until Ctrl-C.
-pub async fn live(app: &CarePass, purpose: Purpose, offline: bool) -> Result<(), String> {
+/// `code`: draws the live code from the core's code stream, redrawing at each rotation, with
+/// a countdown, until Ctrl-C.
+pub async fn live(app: &Arc<CarePass>, purpose: Purpose, offline: bool) -> Result<(), String> {
     if let Err(e) = app.sync_clock().await {
         eprintln!("carepass: platform unreachable ({e}); using the last known clock offset");
     }
-    let mut shown = String::new();
+    let mut codes = app.code_stream(purpose, offline, None);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    let Some(first) = codes.next().await else { return Ok(()) };
+    let mut code = first.map_err(explain)?;
+    draw(&code, purpose, offline);
     loop {
-        let code = app.current_code(purpose, offline).map_err(explain)?;
-        let now = app.client().server_now_ms();
-        let mut out = std::io::stdout().lock();
-        if code.text != shown {
-            // Clear the screen and draw the new code.
-            let _ = write!(out, "\x1b[2J\x1b[H{}", to_terminal(&code.qr));
-            let _ = writeln!(
-                out,
-                "{} code, {}{}",
-                purpose.name(),
-                if offline { "offline profile" } else { "online profile" },
-                format_args!(", QR version {}", code.qr.version)
-            );
-            shown = code.text.clone();
-        }
-        let _ = write!(out, "\rnext code in {:>2} s (Ctrl-C to stop) ", code.seconds_left(now));
-        let _ = out.flush();
-        drop(out);
         tokio::select! {
             _ = tokio::signal::ctrl_c() => { println!(); return Ok(()); }
-            _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+            next = codes.next() => match next {
+                Some(Ok(new)) => { code = new; draw(&code, purpose, offline); }
+                Some(Err(e)) => return Err(explain(e)),
+                None => return Ok(()),
+            },
+            _ = tick.tick() => {
+                let mut out = std::io::stdout().lock();
+                let _ = write!(out, "\rnext code in {:>2} s (Ctrl-C to stop) ", code.seconds_left(app.platform_now_ms()));
+                let _ = out.flush();
+            }
         }
     }
+}
+
+fn draw(code: &carepass_core::domain::voucher::rotator::DisplayCode, purpose: Purpose, offline: bool) {
+    let mut out = std::io::stdout().lock();
+    // Clear the screen and draw the new code.
+    let _ = write!(out, "\x1b[2J\x1b[H{}", to_terminal(&code.qr));
+    let _ = writeln!(
+        out,
+        "{} code, {}, QR version {}",
+        purpose.name(),
+        if offline { "offline profile" } else { "online profile" },
+        code.qr.version
+    );
+    let _ = out.flush();
 }
 
 /// `scan`: sends a scanned payload to the platform as a scanner terminal.

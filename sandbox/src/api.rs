@@ -114,7 +114,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin_cut_streams))
         .routes(routes!(prescriptions))
         .routes(routes!(pharmacy_quotes))
-        .routes(routes!(place_order))
+        .routes(routes!(place_order, list_orders))
         .routes(routes!(get_order))
         .routes(routes!(cancel_order))
         .routes(routes!(admin_advance_order))
@@ -423,7 +423,7 @@ async fn prescriptions(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<wire::PrescriptionRecord>>> {
-    state.prescriptions(&caller.person_id).map(Json)
+    state.prescriptions(&caller.subject).map(Json)
 }
 
 /// Pharmacies near a location ranked by what the caller pays for the prescription after
@@ -435,7 +435,7 @@ async fn pharmacy_quotes(
     caller: Caller,
     Body(req): Body<wire::PharmacyQuoteRequest>,
 ) -> ApiResult<Json<carepass_core::domain::pharmacy::Ranking>> {
-    state.pharmacy_quotes(&caller.person_id, &req).map(Json)
+    state.pharmacy_quotes(&caller.subject, &req).map(Json)
 }
 
 /// Orders the prescription from a pharmacy, for pickup or delivery.
@@ -446,7 +446,14 @@ async fn place_order(
     caller: Caller,
     Body(req): Body<wire::OrderRequest>,
 ) -> ApiResult<Json<wire::Order>> {
-    state.place_order(&caller.person_id, &req).map(Json)
+    state.place_order(&caller.subject, &req).map(Json)
+}
+
+/// The subject's orders, newest first.
+#[utoipa::path(get, path = "/v1/orders", tag = "pharmacy", security(("session" = [])),
+    responses((status = 200, body = Vec<wire::Order>), (status = 401, body = ErrorBody)))]
+async fn list_orders(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<wire::Order>>> {
+    state.orders_of(&caller.subject).map(Json)
 }
 
 /// One of the caller's orders, with its status.
@@ -457,7 +464,7 @@ async fn get_order(
     caller: Caller,
     Path(order_id): Path<String>,
 ) -> ApiResult<Json<wire::Order>> {
-    state.order(Some(&caller.person_id), &order_id).map(Json)
+    state.order(Some(&caller.subject), &order_id).map(Json)
 }
 
 /// Cancels one of the caller's orders while it is still only accepted.
@@ -468,7 +475,7 @@ async fn cancel_order(
     caller: Caller,
     Path(order_id): Path<String>,
 ) -> ApiResult<Json<wire::Order>> {
-    state.cancel_order(&caller.person_id, &order_id).map(Json)
+    state.cancel_order(&caller.subject, &order_id).map(Json)
 }
 
 /// Pharmacy role: move an order on (accepted → ready / out for delivery → completed).

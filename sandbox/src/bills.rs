@@ -212,9 +212,8 @@ impl Platform {
     }
 
     pub fn register_push_token(&self, person_id: &str, service: &str, token: &str) -> ApiResult<()> {
-        if !matches!(service, "fcm" | "apns" | "huawei" | "xiaomi") || token.is_empty() || token.len() > 4096 {
-            return Err(ApiError::bad_request("service is fcm, apns, huawei or xiaomi; token 1 to 4096 characters"));
-        }
+        carepass_core::domain::bills::check_push_token(service, token)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let key = format!("{person_id}\0{service}\0{token}");
         self.tree("push_tokens")?.insert(key.as_bytes(), &[])?;
         self.flush()?;

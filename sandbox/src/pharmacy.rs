@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use carepass_core::domain::pharmacy::generate::{demo_prescription, generate, CatalogueSpec};
-use carepass_core::domain::pharmacy::order::{can_cancel, check_address, next_state};
-use carepass_core::domain::pharmacy::{quote_at, rank, Catalogue, Fulfilment, RankOptions, Ranking, StockStatus};
+use carepass_core::domain::pharmacy::order::{can_cancel, check_address, check_new_order, next_state, OrderRefusal};
+use carepass_core::domain::pharmacy::rank::MAX_SEARCH_RADIUS_M;
+use carepass_core::domain::pharmacy::{quote_at, rank, Catalogue, Fulfilment, RankOptions, Ranking};
 use carepass_core::domain::settlement::{PatientCoverage, SettlementPolicy, YearToDate};
 use carepass_core::wire::{
     InsuranceType, Order, OrderRequest, OrderState, PharmacyQuoteRequest, PlatformCode, PrescriptionRecord,
@@ -155,7 +156,7 @@ impl Platform {
         let options = RankOptions {
             location,
             fulfilment: request.fulfilment,
-            max_distance_m: 100_000,
+            max_distance_m: MAX_SEARCH_RADIUS_M,
             open_at_ms: None,
             limit: 1,
             include_partial: true,
@@ -170,13 +171,17 @@ impl Platform {
                     "the pharmacy does not deliver to that address",
                 )
             })?;
-        if quote.stock != StockStatus::Complete {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                PlatformCode::IncompleteQuote,
-                format!("the pharmacy cannot fill the whole prescription (missing {})", quote.missing.join(", ")),
-            ));
-        }
+        // Checked and written under the lock: two orders racing for one prescription cannot
+        // both pass the "filled once" rule.
+        let _w = self.lock()?;
+        let earlier: Vec<Order> = self.orders_of(person_id)?.into_iter().filter(|o| o.rx_id == rx.rx_id).collect();
+        check_new_order(&quote, &earlier).map_err(|refusal| {
+            let code = match refusal {
+                OrderRefusal::IncompleteQuote { .. } => PlatformCode::IncompleteQuote,
+                OrderRefusal::AlreadyOrdered { .. } => PlatformCode::AlreadyOrdered,
+            };
+            ApiError::new(StatusCode::CONFLICT, code, refusal.to_string())
+        })?;
         let now = self.now_ms();
         let order = Order {
             order_id: format!("ord_{}", self.random_hex(8)?),
@@ -193,6 +198,20 @@ impl Platform {
         };
         self.save_order(&order)?;
         Ok(order)
+    }
+
+    /// A person's orders, newest first.
+    pub fn orders_of(&self, person_id: &str) -> ApiResult<Vec<Order>> {
+        let mut out = Vec::new();
+        for item in self.tree("orders")?.iter() {
+            let (_, v) = item?;
+            let order: Order = serde_json::from_slice(&v)?;
+            if order.person_id == person_id {
+                out.push(order);
+            }
+        }
+        out.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms).then_with(|| a.order_id.cmp(&b.order_id)));
+        Ok(out)
     }
 
     /// One of the caller's orders (another person's answers as unknown).

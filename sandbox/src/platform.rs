@@ -68,12 +68,14 @@ struct ChallengeRecord {
     expires_at_ms: i64,
 }
 
-/// Who a valid access token speaks for.
+/// Who a valid access token speaks for (the actor), and whom the request is about (the
+/// subject: the actor, unless the request names someone in `x-carepass-subject`).
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub person_id: String,
     pub device_id: String,
     pub session_id: String,
+    pub subject: String,
 }
 
 /// The sandbox platform.
@@ -370,7 +372,21 @@ impl Platform {
                 "the access token has expired; refresh it",
             ));
         }
-        Ok(Caller { person_id: session.person_id, device_id: session.device_id, session_id: record.session_id })
+        Ok(Caller {
+            subject: session.person_id.clone(),
+            person_id: session.person_id,
+            device_id: session.device_id,
+            session_id: record.session_id,
+        })
+    }
+
+    /// The subject a caller may name: themselves. (Relatives, through links, arrive with the
+    /// family work.)
+    pub fn subject_for(&self, caller: &Caller, subject: &str) -> ApiResult<String> {
+        if subject == caller.person_id {
+            return Ok(subject.to_string());
+        }
+        Err(ApiError::new(StatusCode::FORBIDDEN, PlatformCode::Forbidden, "the caller does not act for that person"))
     }
 
     pub fn end_session(&self, session_id: &str) -> ApiResult<()> {

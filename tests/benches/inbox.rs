@@ -7,13 +7,12 @@
 //!
 //! Run with `cargo bench -p carepass-journeys --bench inbox` (`scripts/bench-inbox.sh`).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use carepass_core::app::inbox::Inbox;
 use carepass_core::domain::bills::InboxChange;
 use carepass_core::io::secrets::MemorySecretStore;
-use carepass_core::io::store::Store;
+use carepass_core::io::store::{Store, StoreOptions};
 use carepass_core::wire::{Bill, BillItem, BillState, InboxEntry};
 use carepass_core::Fen;
 use carepass_journeys::*;
@@ -29,15 +28,17 @@ async fn push_latency() {
     let platform = TestPlatform::start().await;
     let dir = tempfile::tempdir().unwrap();
     let secrets = MemorySecretStore::new();
-    let app = Arc::new(phone(&platform.url(), dir.path(), &secrets));
+    let app = phone(&platform.url(), dir.path(), &secrets);
     app.enrol(PATIENT, CODE).await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
-    let stream_app = app.clone();
+    let mut updates = app.inbox_stream(None);
+    updates.next().await.unwrap().unwrap(); // the list as it is
     let task = tokio::spawn(async move {
-        let on_change = move |_c: InboxChange| {
-            let _ = tx.send(Instant::now());
-        };
-        let _ = stream_app.run_inbox_stream(&on_change).await;
+        while let Some(Ok(update)) = updates.next().await {
+            if update.changes.iter().any(|c| matches!(c, InboxChange::Added(_))) {
+                let _ = tx.send(Instant::now());
+            }
+        }
     });
     let client = admin_client(&platform.url());
     let request = carepass_sandbox::seed::demo_bill_request(PATIENT, carepass_sandbox::seed::demo_bill_items());
@@ -108,8 +109,9 @@ fn inbox_disk() {
     let bills: Vec<Bill> = (0..BILLS).map(demo_bill).collect();
     let json_bytes: usize = bills.iter().map(|b| serde_json::to_vec(b).unwrap().len()).sum();
     {
-        let store = Store::open(dir.path(), &secrets).unwrap();
-        let inbox = Inbox::new(store.profile("P1001").unwrap());
+        let store = Store::open(dir.path(), &secrets, StoreOptions::default()).unwrap();
+        let held = store.bulk.hold().unwrap();
+        let inbox = Inbox::new(&held, "P1001");
         for (page_no, page) in bills.chunks(200).enumerate() {
             let entries: Vec<InboxEntry> = page
                 .iter()
@@ -117,16 +119,17 @@ fn inbox_disk() {
                 .map(|(i, b)| InboxEntry { seq: (page_no * 200 + i + 1) as u64, bill: b.clone() })
                 .collect();
             let cursor = entries.last().unwrap().seq;
-            inbox.apply(&entries, cursor).unwrap();
+            inbox.apply_page(&entries, cursor).unwrap();
         }
-        store.flush().unwrap();
+        held.flush().unwrap();
     }
     let disk: u64 = walk(dir.path());
     let t0 = Instant::now();
-    let store = Store::open(dir.path(), &secrets).unwrap();
+    let store = Store::open(dir.path(), &secrets, StoreOptions::default()).unwrap();
+    let held = store.bulk.hold().unwrap();
     let opened = t0.elapsed();
     let t0 = Instant::now();
-    let listed = Inbox::new(store.profile("P1001").unwrap()).bills(0).unwrap().len();
+    let listed = Inbox::new(&held, "P1001").bills("P1001", 0).unwrap().len();
     let list_time = t0.elapsed();
     assert_eq!(listed, BILLS);
     println!("# inbox of {BILLS} bills: raw JSON {json_bytes} bytes, store on disk {disk} bytes");

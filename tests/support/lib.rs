@@ -47,8 +47,20 @@ impl TestPlatform {
 
     /// Stops the server and starts it again on the same port and data dir.
     pub async fn restart(&mut self) {
+        let addr = self.stop().await;
+        self.resume(addr).await;
+    }
+
+    /// Stops the server (the platform is unreachable until [`TestPlatform::resume`]); returns
+    /// the address to resume on.
+    pub async fn stop(&mut self) -> SocketAddr {
         let addr = self.addr();
         self.sandbox.take().expect("running").stop().await;
+        addr
+    }
+
+    /// Serves again on `addr` from the same data dir.
+    pub async fn resume(&mut self, addr: SocketAddr) {
         self.sandbox = Some(serve(self.dir.path(), addr).await);
         self.admin = std::sync::OnceLock::new();
     }
@@ -122,7 +134,7 @@ pub fn admin_client(url: &str) -> PlatformClient {
 }
 
 /// A phone: the core on its own data dir.
-pub fn phone(url: &str, data_dir: &Path, secrets: &dyn SecretStore) -> CarePass {
+pub fn phone(url: &str, data_dir: &Path, secrets: &dyn SecretStore) -> Arc<CarePass> {
     phone_with(url, data_dir, secrets, Arc::new(SystemClock), ClientOptions::default()).expect("core opens")
 }
 
@@ -132,14 +144,9 @@ pub fn phone_with(
     secrets: &dyn SecretStore,
     clock: Arc<dyn Clock>,
     client: ClientOptions,
-) -> carepass_core::CoreResult<CarePass> {
-    let config = Config {
-        server_url: url.into(),
-        data_dir: PathBuf::from(data_dir),
-        client,
-        device_name: "journey test".into(),
-        platform: "terminal".into(),
-    };
+) -> carepass_core::CoreResult<Arc<CarePass>> {
+    let config =
+        Config { client, device_name: "journey test".into(), ..Config::new(url, PathBuf::from(data_dir), "terminal") };
     CarePass::open(config, secrets, None, clock)
 }
 
@@ -164,4 +171,11 @@ pub async fn misbehaving_server(answer: Option<&'static [u8]>) -> SocketAddr {
         }
     });
     addr
+}
+
+/// The session tokens a phone keeps in its vault (for tests that play an attacker with them).
+pub fn stored_tokens(app: &CarePass, person_id: &str) -> carepass_core::wire::SessionTokens {
+    let stored: serde_json::Value =
+        app.store().vault.get(&format!("session.{person_id}")).expect("vault readable").expect("a session is stored");
+    serde_json::from_value(stored["tokens"].clone()).expect("tokens")
 }

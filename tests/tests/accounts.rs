@@ -100,10 +100,10 @@ async fn an_expired_access_token_is_refreshed_transparently() {
     let secrets = MemorySecretStore::new();
     let app = phone(&platform.url(), dir.path(), &secrets);
     app.enrol(PATIENT, CODE).await.unwrap();
-    let before: SessionTokens = app.store().profile("P1001").unwrap().get("session").unwrap().unwrap();
+    let before = stored_tokens(&app, "P1001");
     platform.advance_clock(16 * 60 * 1000).await;
     assert_eq!(app.refresh_profile().await.unwrap().person_id, "P1001");
-    let after: SessionTokens = app.store().profile("P1001").unwrap().get("session").unwrap().unwrap();
+    let after = stored_tokens(&app, "P1001");
     assert_ne!(before.access_token, after.access_token);
     assert_ne!(before.refresh_token, after.refresh_token, "refresh tokens rotate");
 }
@@ -277,7 +277,7 @@ async fn a_session_ended_elsewhere_is_dropped_from_the_phone() {
     let app = phone(&platform.url(), dir.path(), &secrets);
     app.enrol(PATIENT, CODE).await.unwrap();
     // The session's access token is revoked on the platform behind the phone's back.
-    let tokens: SessionTokens = app.store().profile("P1001").unwrap().get("session").unwrap().unwrap();
+    let tokens = stored_tokens(&app, "P1001");
     let _: serde_json::Value =
         admin_client(&platform.url()).delete("v1/sessions/current", Some(&tokens.access_token)).await.unwrap();
     assert!(matches!(app.refresh_profile().await, Err(CoreError::SessionExpired)));

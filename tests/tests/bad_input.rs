@@ -28,18 +28,18 @@ async fn a_tampered_stored_value_is_an_error_not_garbage() {
     app.enrol(PATIENT, CODE).await.unwrap();
 
     // Flip one bit of the sealed person record on disk.
-    let tree = app.store().raw_db().open_tree("profile/P1001").unwrap();
-    let mut sealed = tree.get("person").unwrap().unwrap().to_vec();
+    let file = dir.path().join("vault/person.P1001.v");
+    let mut sealed = std::fs::read(&file).unwrap();
     let original = sealed.clone();
     let last = sealed.len() - 20;
     sealed[last] ^= 0x01;
-    tree.insert("person", sealed).unwrap();
+    std::fs::write(&file, sealed).unwrap();
     assert!(matches!(app.current_profile(), Err(CoreError::Store(StoreError::Tampered))));
 
     // Nothing else was lost: the session still works, and a fresh fetch repairs the record.
     assert_eq!(app.refresh_profile().await.unwrap().person_id, "P1001");
     assert_eq!(app.current_profile().unwrap().unwrap().person_id, "P1001");
-    assert_ne!(tree.get("person").unwrap().unwrap().to_vec(), original, "re-sealed with a fresh nonce");
+    assert_ne!(std::fs::read(&file).unwrap(), original, "re-sealed with a fresh nonce");
 }
 
 #[tokio::test]

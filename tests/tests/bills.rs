@@ -15,7 +15,7 @@ use carepass_core::wire::BillState;
 use carepass_core::{CarePass, CoreError, SystemClock};
 use carepass_journeys::*;
 
-async fn patient(platform: &TestPlatform, dir: &std::path::Path, secrets: &MemorySecretStore) -> CarePass {
+async fn patient(platform: &TestPlatform, dir: &std::path::Path, secrets: &MemorySecretStore) -> Arc<CarePass> {
     let app = phone(&platform.url(), dir, secrets);
     app.enrol(PATIENT, CODE).await.unwrap();
     app
@@ -25,13 +25,17 @@ fn data(push: &carepass_core::wire::RelayedPush) -> HashMap<String, String> {
     push.data.clone().into_iter().collect()
 }
 
-/// Runs the live stream in the background, collecting every change it announces.
-fn watch(app: Arc<CarePass>) -> (Arc<Mutex<Vec<InboxChange>>>, tokio::task::JoinHandle<()>) {
+/// Runs the core's inbox stream in the background, collecting every change it announces;
+/// returns once the stream has handed over its first update (the list as it is).
+async fn watch(app: Arc<CarePass>) -> (Arc<Mutex<Vec<InboxChange>>>, tokio::task::JoinHandle<()>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
+    let mut updates = app.inbox_stream(None);
+    assert!(updates.next().await.expect("a first update").expect("the stream starts").changes.is_empty());
     let task = tokio::spawn(async move {
-        let on_change = move |c: InboxChange| sink.lock().unwrap().push(c);
-        let _ = app.run_inbox_stream(&on_change).await;
+        while let Some(Ok(update)) = updates.next().await {
+            sink.lock().unwrap().extend(update.changes);
+        }
     });
     (seen, task)
 }
@@ -57,7 +61,7 @@ async fn an_issued_bill_is_pulled_by_cursor_and_listed_once() {
     let changes = app.sync_inbox().await.unwrap();
     assert_eq!(changes, vec![InboxChange::Added(bill.clone())]);
     assert_eq!(app.sync_inbox().await.unwrap(), vec![], "nothing new the second time");
-    let bills = app.bills().unwrap();
+    let bills = app.bills(None).unwrap();
     assert_eq!(bills.len(), 1);
     assert_eq!(bills[0], bill);
     // Another person's inbox is empty.
@@ -71,9 +75,8 @@ async fn an_issued_bill_is_pulled_by_cursor_and_listed_once() {
 async fn the_live_stream_delivers_a_new_bill_and_its_cancellation() {
     let platform = TestPlatform::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let app = Arc::new(patient(&platform, dir.path(), &MemorySecretStore::new()).await);
-    let (seen, task) = watch(app.clone());
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let app = patient(&platform, dir.path(), &MemorySecretStore::new()).await;
+    let (seen, task) = watch(app.clone()).await;
     let bill = platform.issue_bill(PATIENT, None).await;
     wait_for("the bill on the stream", || !seen.lock().unwrap().is_empty()).await;
     assert_eq!(seen.lock().unwrap()[0], InboxChange::Added(bill.clone()));
@@ -87,7 +90,7 @@ async fn the_live_stream_delivers_a_new_bill_and_its_cancellation() {
         InboxChange::Updated(b) => assert_eq!(b.state, BillState::Cancelled),
         other => panic!("expected an update, got {other:?}"),
     }
-    assert_eq!(app.bills().unwrap()[0].state, BillState::Cancelled);
+    assert_eq!(app.bills(None).unwrap()[0].state, BillState::Cancelled);
     task.abort();
 }
 
@@ -109,7 +112,7 @@ async fn a_relayed_doorbell_pulls_the_bill_and_a_duplicate_is_already_seen() {
 
     assert_eq!(app.handle_push(&data(push)).await.unwrap(), PushOutcome::Pulled(vec![InboxChange::Added(bill)]));
     assert_eq!(app.handle_push(&data(push)).await.unwrap(), PushOutcome::AlreadySeen);
-    assert_eq!(app.bills().unwrap().len(), 1);
+    assert_eq!(app.bills(None).unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -139,7 +142,7 @@ async fn forged_misdirected_stale_and_malformed_doorbells_are_refused() {
     platform.advance_clock(25 * 3600 * 1000).await;
     app.sync_clock().await.unwrap();
     assert!(matches!(app.handle_push(&genuine).await, Err(CoreError::Doorbell(DoorbellError::Stale))));
-    assert!(app.bills().unwrap().is_empty(), "refused doorbells pulled nothing");
+    assert!(app.bills(None).unwrap().is_empty(), "refused doorbells pulled nothing");
 }
 
 #[tokio::test]
@@ -149,18 +152,18 @@ async fn bills_past_due_show_as_expired_on_platform_time() {
     let app = patient(&platform, dir.path(), &MemorySecretStore::new()).await;
     platform.issue_bill(PATIENT, None).await;
     app.sync_inbox().await.unwrap();
-    assert_eq!(app.bills().unwrap()[0].state, BillState::Pending);
+    assert_eq!(app.bills(None).unwrap()[0].state, BillState::Pending);
     platform.advance_clock(25 * 3600 * 1000).await;
     app.sync_clock().await.unwrap();
-    assert_eq!(app.bills().unwrap()[0].state, BillState::Expired);
+    assert_eq!(app.bills(None).unwrap()[0].state, BillState::Expired);
 }
 
 #[tokio::test]
 async fn a_thousand_bills_arrive_exactly_once_while_the_stream_is_cut_at_random() {
     let platform = TestPlatform::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let app = Arc::new(patient(&platform, dir.path(), &MemorySecretStore::new()).await);
-    let (seen, task) = watch(app.clone());
+    let app = patient(&platform, dir.path(), &MemorySecretStore::new()).await;
+    let (seen, task) = watch(app.clone()).await;
     let mut rng = TestRng(0x5eed_1234_abcd_0001);
     let mut issued = HashSet::new();
     let mut next_cut = 1 + rng.below(60);
@@ -175,14 +178,17 @@ async fn a_thousand_bills_arrive_exactly_once_while_the_stream_is_cut_at_random(
     eprintln!("issued 1,000 bills in {:?}", started.elapsed());
     wait_for("all 1,000 bills", || seen.lock().unwrap().len() >= 1_000).await;
     eprintln!("all announced after {:?}", started.elapsed());
-    tokio::time::sleep(Duration::from_millis(300)).await; // anything late would show up now
+    // A last bill: changes arrive in order, so once it is here nothing earlier is still due.
+    let sentinel = platform.issue_bill(PATIENT, None).await.bill_id;
+    wait_for("the sentinel bill", || seen.lock().unwrap().iter().any(|c| c.bill().bill_id == sentinel)).await;
     task.abort();
-    let seen = seen.lock().unwrap();
+    let mut seen = seen.lock().unwrap().clone();
+    seen.retain(|c| c.bill().bill_id != sentinel);
     let ids: Vec<&str> = seen.iter().map(|c| c.bill().bill_id.as_str()).collect();
     assert_eq!(ids.len(), 1_000, "every bill announced exactly once");
     assert!(seen.iter().all(|c| matches!(c, InboxChange::Added(_))));
     assert_eq!(ids.iter().copied().collect::<HashSet<_>>(), issued.iter().map(String::as_str).collect());
-    assert_eq!(app.bills().unwrap().len(), 1_000);
+    assert_eq!(app.bills(None).unwrap().len(), 1_001);
 }
 
 #[tokio::test]
@@ -209,15 +215,21 @@ async fn duplicated_reordered_and_early_doorbells_give_each_bill_once() {
     announced.extend(app.sync_inbox().await.unwrap().into_iter().map(|c| c.bill().bill_id.clone()));
     assert_eq!(announced.len(), 6, "{announced:?}");
     assert_eq!(announced.into_iter().collect::<HashSet<_>>(), issued);
-    assert_eq!(app.bills().unwrap().len(), 6);
+    assert_eq!(app.bills(None).unwrap().len(), 6);
     assert!(!app.pull_owed().unwrap());
 }
 
 #[tokio::test]
 async fn an_app_killed_between_doorbell_and_pull_loses_nothing() {
-    let platform = TestPlatform::start().await;
+    let mut platform = TestPlatform::start().await;
     let dir = tempfile::tempdir().unwrap();
     let secrets = MemorySecretStore::new();
+    let quick = carepass_core::io::net::ClientOptions {
+        timeout: Duration::from_millis(300),
+        connect_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let url = platform.url();
     {
         let app = patient(&platform, dir.path(), &secrets).await;
         app.register_push_token("xiaomi", "mi-1").await.unwrap();
@@ -227,23 +239,19 @@ async fn an_app_killed_between_doorbell_and_pull_loses_nothing() {
     }
     let bill = platform.issue_bill(PATIENT, None).await;
     let doorbell = data(&platform.outbox(1).await.pushes[0].push);
+    let addr = platform.stop().await;
     {
-        // The doorbell arrives, then the network drops before the pull finishes; the app dies.
-        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        let quick = carepass_core::io::net::ClientOptions {
-            timeout: Duration::from_millis(300),
-            connect_timeout: Duration::from_millis(300),
-            ..Default::default()
-        };
-        let app = phone_with(&format!("http://{dead}"), dir.path(), &secrets, Arc::new(SystemClock), quick).unwrap();
+        // The doorbell arrives, then the platform is out of reach before the pull; the app dies.
+        let app = phone_with(&url, dir.path(), &secrets, Arc::new(SystemClock), quick.clone()).unwrap();
         assert!(matches!(app.handle_push(&doorbell).await, Err(CoreError::Net(_))));
         assert!(app.pull_owed().unwrap(), "the owed pull is on disk");
     }
-    let app = phone(&platform.url(), dir.path(), &secrets);
+    platform.resume(addr).await;
+    let app = phone(&url, dir.path(), &secrets);
     assert!(app.pull_owed().unwrap());
     assert_eq!(app.sync_inbox().await.unwrap(), vec![InboxChange::Added(bill)]);
     assert!(!app.pull_owed().unwrap());
-    assert_eq!(app.bills().unwrap().len(), 2);
+    assert_eq!(app.bills(None).unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -258,23 +266,23 @@ async fn the_inbox_survives_a_restart_and_is_never_listed_twice() {
         assert_eq!(app.sync_inbox().await.unwrap().len(), 2);
     }
     let app = phone(&platform.url(), dir.path(), &secrets);
-    assert_eq!(app.bills().unwrap().len(), 2);
+    assert_eq!(app.bills(None).unwrap().len(), 2);
     assert!(app.sync_inbox().await.unwrap().is_empty());
     platform.issue_bill(PATIENT, None).await;
     assert_eq!(app.sync_inbox().await.unwrap().len(), 1);
-    assert_eq!(app.bills().unwrap().len(), 3);
+    assert_eq!(app.bills(None).unwrap().len(), 3);
 }
 
 #[tokio::test]
 async fn logging_out_closes_the_live_stream_at_once() {
     let platform = TestPlatform::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let app = Arc::new(patient(&platform, dir.path(), &MemorySecretStore::new()).await);
-    let streaming = app.clone();
-    let task = tokio::spawn(async move { streaming.run_inbox_stream(&|_c: InboxChange| {}).await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let app = patient(&platform, dir.path(), &MemorySecretStore::new()).await;
+    let mut updates = app.inbox_stream(None);
+    updates.next().await.unwrap().unwrap();
     app.logout().await.unwrap();
-    let ended = tokio::time::timeout(Duration::from_secs(2), task).await.expect("the stream ended").unwrap();
-    assert!(matches!(ended, Err(CoreError::NotSignedIn)), "{ended:?}");
-    assert!(matches!(app.bills(), Err(CoreError::NotSignedIn)));
+    let ended = tokio::time::timeout(Duration::from_secs(2), updates.next()).await.expect("the stream ended");
+    assert!(matches!(ended, Some(Err(CoreError::NotSignedIn))), "{ended:?}");
+    assert!(updates.next().await.is_none(), "nothing after the error");
+    assert!(matches!(app.bills(None), Err(CoreError::NotSignedIn)));
 }

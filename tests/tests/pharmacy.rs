@@ -3,7 +3,7 @@
 //! through their states; another person's prescription, incomplete stock, an address out of
 //! the delivery radius and bad input are refused.
 
-use carepass_core::domain::pharmacy::{rank, Fulfilment, GeoPoint, RankOptions, StockStatus};
+use carepass_core::domain::pharmacy::{rank, Fulfilment, GeoPoint, RankOptions, RankQuery, StockStatus};
 use carepass_core::io::secrets::MemorySecretStore;
 use carepass_core::wire::PlatformCode;
 use carepass_core::wire::{DeliveryAddress, Order, OrderState};
@@ -12,7 +12,19 @@ use carepass_journeys::*;
 
 const HOME: GeoPoint = GeoPoint { lat: 30.5952, lon: 114.2999 };
 
-async fn patient(platform: &TestPlatform, dir: &std::path::Path) -> CarePass {
+/// The query that asks for exactly `options` (every field explicit).
+fn query(options: &RankOptions) -> RankQuery {
+    RankQuery {
+        rx_id: None,
+        location: options.location,
+        delivery: options.fulfilment == Fulfilment::Delivery,
+        max_distance_m: Some(options.max_distance_m),
+        open_now: false,
+        limit: Some(options.limit),
+    }
+}
+
+async fn patient(platform: &TestPlatform, dir: &std::path::Path) -> std::sync::Arc<CarePass> {
     let app = phone(&platform.url(), dir, &MemorySecretStore::new());
     app.enrol(PATIENT, CODE).await.unwrap();
     app
@@ -35,7 +47,7 @@ async fn the_platform_ranks_by_net_cost_exactly_as_the_pure_rules_do() {
     let platform = TestPlatform::start().await;
     let dir = tempfile::tempdir().unwrap();
     let app = patient(&platform, dir.path()).await;
-    let prescriptions = app.prescriptions().await.unwrap();
+    let prescriptions = app.prescriptions(None).await.unwrap();
     assert_eq!(prescriptions.len(), 1);
     let rx = &prescriptions[0];
     assert_eq!(rx.prescription.items.len(), 8);
@@ -43,7 +55,7 @@ async fn the_platform_ranks_by_net_cost_exactly_as_the_pure_rules_do() {
     for fulfilment in [Fulfilment::Pickup, Fulfilment::Delivery] {
         let mut options = RankOptions::near(HOME);
         options.fulfilment = fulfilment;
-        let (rx_id, ranking) = app.rank_pharmacies(None, options.clone()).await.unwrap();
+        let (rx_id, ranking) = app.rank_pharmacies(&query(&options), None).await.unwrap();
         assert_eq!(rx_id, rx.rx_id);
         assert!(ranking.complete > 0 && !ranking.quotes.is_empty());
         // The same pure function on the platform's catalogue, with the patient's coverage.
@@ -64,7 +76,7 @@ async fn the_platform_ranks_by_net_cost_exactly_as_the_pure_rules_do() {
             q.settlement.check().unwrap();
         }
     }
-    assert_eq!(app.last_rank_location().unwrap(), Some(HOME));
+    assert_eq!(app.last_rank_location(None).unwrap(), Some(HOME));
 }
 
 #[tokio::test]
@@ -74,17 +86,18 @@ async fn a_delivery_order_moves_from_accepted_to_completed() {
     let app = patient(&platform, dir.path()).await;
     let mut options = RankOptions::near(HOME);
     options.fulfilment = Fulfilment::Delivery;
-    let (rx_id, ranking) = app.rank_pharmacies(None, options).await.unwrap();
+    let (rx_id, ranking) = app.rank_pharmacies(&query(&options), None).await.unwrap();
     let best = &ranking.quotes[0];
-    let order = app.place_order(&rx_id, &best.pharmacy_id, Fulfilment::Delivery, Some(address(HOME))).await.unwrap();
+    let order =
+        app.place_order(&rx_id, &best.pharmacy_id, Fulfilment::Delivery, Some(address(HOME)), None).await.unwrap();
     assert_eq!(order.state, OrderState::Accepted);
     assert_eq!(order.quote.net_cost, best.net_cost, "ordered at the quoted price");
     assert_eq!(advance(&platform, &order).await.state, OrderState::OutForDelivery);
     assert!(
-        matches!(app.cancel_order(&order.order_id).await, Err(CoreError::Net(e)) if e.platform_code() == Some(PlatformCode::Conflict))
+        matches!(app.cancel_order(&order.order_id, None).await, Err(CoreError::Net(e)) if e.platform_code() == Some(PlatformCode::Conflict))
     );
     assert_eq!(advance(&platform, &order).await.state, OrderState::Completed);
-    assert_eq!(app.order(&order.order_id).await.unwrap().state, OrderState::Completed);
+    assert_eq!(app.order(&order.order_id, None).await.unwrap().state, OrderState::Completed);
 }
 
 #[tokio::test]
@@ -92,10 +105,10 @@ async fn a_pickup_order_can_be_cancelled_while_accepted() {
     let platform = TestPlatform::start().await;
     let dir = tempfile::tempdir().unwrap();
     let app = patient(&platform, dir.path()).await;
-    let (rx_id, ranking) = app.rank_pharmacies(None, RankOptions::near(HOME)).await.unwrap();
-    let order = app.place_order(&rx_id, &ranking.quotes[0].pharmacy_id, Fulfilment::Pickup, None).await.unwrap();
+    let (rx_id, ranking) = app.rank_pharmacies(&query(&RankOptions::near(HOME)), None).await.unwrap();
+    let order = app.place_order(&rx_id, &ranking.quotes[0].pharmacy_id, Fulfilment::Pickup, None, None).await.unwrap();
     assert!(order.address.is_none());
-    assert_eq!(app.cancel_order(&order.order_id).await.unwrap().state, OrderState::Cancelled);
+    assert_eq!(app.cancel_order(&order.order_id, None).await.unwrap().state, OrderState::Cancelled);
 }
 
 #[tokio::test]
@@ -105,15 +118,15 @@ async fn orders_that_cannot_be_filled_or_delivered_are_refused() {
     let app = patient(&platform, dir.path()).await;
     let mut wide = RankOptions::near(HOME);
     wide.limit = 200;
-    let (rx_id, ranking) = app.rank_pharmacies(None, wide).await.unwrap();
+    let (rx_id, ranking) = app.rank_pharmacies(&query(&wide), None).await.unwrap();
     let partial = ranking.quotes.iter().find(|q| q.stock == StockStatus::Partial).expect("a partial pharmacy nearby");
-    let err = app.place_order(&rx_id, &partial.pharmacy_id, Fulfilment::Pickup, None).await.unwrap_err();
+    let err = app.place_order(&rx_id, &partial.pharmacy_id, Fulfilment::Pickup, None, None).await.unwrap_err();
     assert!(matches!(&err, CoreError::Net(e) if e.platform_code() == Some(PlatformCode::IncompleteQuote)), "{err:?}");
 
     // Far beyond any delivery radius (another province).
     let far = GeoPoint::new(39.9, 116.4);
     let err = app
-        .place_order(&rx_id, &ranking.quotes[0].pharmacy_id, Fulfilment::Delivery, Some(address(far)))
+        .place_order(&rx_id, &ranking.quotes[0].pharmacy_id, Fulfilment::Delivery, Some(address(far)), None)
         .await
         .unwrap_err();
     assert!(matches!(&err, CoreError::Net(e) if e.platform_code() == Some(PlatformCode::Conflict)), "{err:?}");
@@ -121,17 +134,17 @@ async fn orders_that_cannot_be_filled_or_delivered_are_refused() {
     // Bad input is refused before anything is sent.
     let bad = DeliveryAddress { contact_phone: "12345".into(), ..address(HOME) };
     assert!(matches!(
-        app.place_order(&rx_id, "PH0000001", Fulfilment::Delivery, Some(bad)).await,
+        app.place_order(&rx_id, "PH0000001", Fulfilment::Delivery, Some(bad), None).await,
         Err(CoreError::InvalidInput(_))
     ));
     assert!(matches!(
-        app.place_order(&rx_id, "PH0000001", Fulfilment::Delivery, None).await,
+        app.place_order(&rx_id, "PH0000001", Fulfilment::Delivery, None, None).await,
         Err(CoreError::InvalidInput(_))
     ));
-    assert!(matches!(app.order("../admin").await, Err(CoreError::InvalidInput(_))));
+    assert!(matches!(app.order("../admin", None).await, Err(CoreError::InvalidInput(_))));
     let mut nowhere = RankOptions::near(GeoPoint::new(123.0, 0.0));
     nowhere.limit = 5;
-    assert!(matches!(app.rank_pharmacies(None, nowhere).await, Err(CoreError::InvalidInput(_))));
+    assert!(matches!(app.rank_pharmacies(&query(&nowhere), None).await, Err(CoreError::InvalidInput(_))));
 }
 
 #[tokio::test]
@@ -141,14 +154,17 @@ async fn another_persons_prescription_and_orders_are_out_of_reach() {
     let app = patient(&platform, d1.path()).await;
     let child = phone(&platform.url(), d2.path(), &MemorySecretStore::new());
     child.enrol(CHILD, CODE).await.unwrap();
-    assert!(child.prescriptions().await.unwrap().is_empty());
-    let err = child.rank_pharmacies(Some("rx_p1001_chronic"), RankOptions::near(HOME)).await.unwrap_err();
+    assert!(child.prescriptions(None).await.unwrap().is_empty());
+    let err = child
+        .rank_pharmacies(&RankQuery { rx_id: Some("rx_p1001_chronic".into()), ..RankQuery::near(HOME) }, None)
+        .await
+        .unwrap_err();
     assert!(matches!(&err, CoreError::Net(e) if e.platform_code() == Some(PlatformCode::NotFound)), "{err:?}");
-    let (rx_id, ranking) = app.rank_pharmacies(None, RankOptions::near(HOME)).await.unwrap();
-    let order = app.place_order(&rx_id, &ranking.quotes[0].pharmacy_id, Fulfilment::Pickup, None).await.unwrap();
-    let err = child.order(&order.order_id).await.unwrap_err();
+    let (rx_id, ranking) = app.rank_pharmacies(&query(&RankOptions::near(HOME)), None).await.unwrap();
+    let order = app.place_order(&rx_id, &ranking.quotes[0].pharmacy_id, Fulfilment::Pickup, None, None).await.unwrap();
+    let err = child.order(&order.order_id, None).await.unwrap_err();
     assert!(matches!(&err, CoreError::Net(e) if e.platform_code() == Some(PlatformCode::NotFound)), "{err:?}");
-    let err = child.cancel_order(&order.order_id).await.unwrap_err();
+    let err = child.cancel_order(&order.order_id, None).await.unwrap_err();
     assert!(matches!(&err, CoreError::Net(e) if e.platform_code() == Some(PlatformCode::NotFound)), "{err:?}");
-    assert_eq!(app.order(&order.order_id).await.unwrap().state, OrderState::Accepted, "untouched");
+    assert_eq!(app.order(&order.order_id, None).await.unwrap().state, OrderState::Accepted, "untouched");
 }

@@ -29,7 +29,7 @@ async fn scan(platform: &TestPlatform, payload: &str, purpose: Purpose) -> ScanO
         .expect("scan answered")
 }
 
-async fn signed_in(platform: &TestPlatform, dir: &std::path::Path, secrets: &MemorySecretStore) -> CarePass {
+async fn signed_in(platform: &TestPlatform, dir: &std::path::Path, secrets: &MemorySecretStore) -> Arc<CarePass> {
     let app = phone(&platform.url(), dir, secrets);
     app.enrol(PATIENT, CODE).await.unwrap();
     app
@@ -41,7 +41,7 @@ async fn a_code_is_accepted_once_and_its_replay_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let secrets = MemorySecretStore::new();
     let app = signed_in(&platform, dir.path(), &secrets).await;
-    let code = app.current_code(SETTLE, false).unwrap();
+    let code = app.current_code(SETTLE, false, None).unwrap();
     assert!(code.qr.version <= 7, "online code is QR version {}", code.qr.version);
 
     let first = scan(&platform, &code.text, SETTLE).await;
@@ -62,7 +62,7 @@ async fn a_code_for_another_purpose_is_refused_without_being_used_up() {
     let platform = TestPlatform::start().await;
     let dir = tempfile::tempdir().unwrap();
     let app = signed_in(&platform, dir.path(), &MemorySecretStore::new()).await;
-    let code = app.current_code(Purpose::PharmacyPurchase, false).unwrap();
+    let code = app.current_code(Purpose::PharmacyPurchase, false, None).unwrap();
     assert_eq!(scan(&platform, &code.text, Purpose::Registration).await.reason.as_deref(), Some("wrong_purpose"));
     assert!(scan(&platform, &code.text, Purpose::PharmacyPurchase).await.accepted);
 }
@@ -72,7 +72,7 @@ async fn a_code_is_refused_after_its_window() {
     let platform = TestPlatform::start().await;
     let dir = tempfile::tempdir().unwrap();
     let app = signed_in(&platform, dir.path(), &MemorySecretStore::new()).await;
-    let code = app.current_code(SETTLE, false).unwrap();
+    let code = app.current_code(SETTLE, false, None).unwrap();
     platform.advance_clock(2 * 60 * 1000).await;
     assert_eq!(scan(&platform, &code.text, SETTLE).await.reason.as_deref(), Some("expired"));
 }
@@ -82,7 +82,7 @@ async fn tampered_and_forged_codes_are_refused() {
     let platform = TestPlatform::start().await;
     let dir = tempfile::tempdir().unwrap();
     let app = signed_in(&platform, dir.path(), &MemorySecretStore::new()).await;
-    let code = app.current_code(SETTLE, true).unwrap();
+    let code = app.current_code(SETTLE, true, None).unwrap();
     let mut bytes = carepass_core::domain::voucher::base45::decode(&code.text[4..]).unwrap();
 
     // One bit flipped in the nonce.
@@ -118,7 +118,7 @@ async fn an_offline_scanner_verifies_with_only_the_trust_and_revocation_lists() 
     let platform = TestPlatform::start().await;
     let dir = tempfile::tempdir().unwrap();
     let app = signed_in(&platform, dir.path(), &MemorySecretStore::new()).await;
-    let offline = app.current_code(SETTLE, true).unwrap();
+    let offline = app.current_code(SETTLE, true, None).unwrap();
     assert!(offline.qr.version <= 10, "offline code is QR version {}", offline.qr.version);
 
     // The scanner downloads the lists once, then works with no platform.
@@ -140,7 +140,7 @@ async fn an_offline_scanner_verifies_with_only_the_trust_and_revocation_lists() 
     assert!(verdict.offline);
     assert_eq!(scanner.verify(&offline.text, SETTLE, now, &NoDirectory).unwrap_err().code(), "replayed");
     // An online-profile code needs the platform: an offline scanner cannot vouch for it.
-    let online = app.current_code(SETTLE, false).unwrap();
+    let online = app.current_code(SETTLE, false, None).unwrap();
     assert_eq!(scanner.verify(&online.text, SETTLE, now, &NoDirectory).unwrap_err().code(), "unknown_device");
 }
 
@@ -153,8 +153,8 @@ async fn a_lost_phone_is_revoked_from_another_phone_at_once() {
     let lost = signed_in(&platform, lost_dir.path(), &s1).await;
     let spare = signed_in(&platform, spare_dir.path(), &s2).await;
     let lost_device = lost.current_profile().unwrap().unwrap().device_id;
-    let lost_offline = lost.current_code(SETTLE, true).unwrap();
-    let lost_online = lost.current_code(SETTLE, false).unwrap();
+    let lost_offline = lost.current_code(SETTLE, true, None).unwrap();
+    let lost_online = lost.current_code(SETTLE, false, None).unwrap();
 
     // The child's phone cannot revoke the parent's device (scope escalation).
     let child = phone(&platform.url(), child_dir.path(), &s3);
@@ -165,7 +165,7 @@ async fn a_lost_phone_is_revoked_from_another_phone_at_once() {
         "{err:?}"
     );
     assert!(
-        scan(&platform, &lost.current_code(Purpose::Registration, false).unwrap().text, Purpose::Registration)
+        scan(&platform, &lost.current_code(Purpose::Registration, false, None).unwrap().text, Purpose::Registration)
             .await
             .accepted
     );
@@ -187,19 +187,19 @@ async fn a_lost_phone_is_revoked_from_another_phone_at_once() {
     let now = chrono::Utc::now().timestamp_millis();
     assert_eq!(scanner.verify(&lost_offline.text, SETTLE, now, &NoDirectory).unwrap_err().code(), "revoked");
     // The spare phone goes on working.
-    assert!(scan(&platform, &spare.current_code(SETTLE, false).unwrap().text, SETTLE).await.accepted);
+    assert!(scan(&platform, &spare.current_code(SETTLE, false, None).unwrap().text, SETTLE).await.accepted);
 }
 
 #[tokio::test]
 async fn a_phone_five_minutes_slow_makes_accepted_codes_after_one_round_trip() {
-    let platform = TestPlatform::start().await;
+    let mut platform = TestPlatform::start().await;
     let dir = tempfile::tempdir().unwrap();
     let secrets = MemorySecretStore::new();
     let slow = Arc::new(OffsetClock::new(-5 * 60 * 1000));
     let app = phone_with(&platform.url(), dir.path(), &secrets, slow.clone(), Default::default()).unwrap();
     app.enrol(PATIENT, CODE).await.unwrap(); // the one round trip
 
-    let code = app.current_code(SETTLE, false).unwrap();
+    let code = app.current_code(SETTLE, false, None).unwrap();
     assert!(scan(&platform, &code.text, SETTLE).await.accepted);
 
     // Control: the same phone signing on its own clock would be refused as expired.
@@ -212,13 +212,11 @@ async fn a_phone_five_minutes_slow_makes_accepted_codes_after_one_round_trip() {
 
     // The offset is remembered: after a restart with no network, codes are still on time.
     drop(app);
-    let dead_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
-    let offline_app =
-        phone_with(&format!("http://{dead_port}"), dir.path(), &secrets, slow, Default::default()).unwrap();
-    let code = offline_app.current_code(SETTLE, false).unwrap();
+    let url = platform.url();
+    let addr = platform.stop().await;
+    let offline_app = phone_with(&url, dir.path(), &secrets, slow, Default::default()).unwrap();
+    let code = offline_app.current_code(SETTLE, false, None).unwrap();
+    platform.resume(addr).await;
     assert!(scan(&platform, &code.text, SETTLE).await.accepted);
 }
 
@@ -227,9 +225,8 @@ async fn only_a_scanner_credential_may_scan() {
     let platform = TestPlatform::start().await;
     let dir = tempfile::tempdir().unwrap();
     let app = signed_in(&platform, dir.path(), &MemorySecretStore::new()).await;
-    let code = app.current_code(SETTLE, false).unwrap();
-    let tokens: carepass_core::wire::SessionTokens =
-        app.store().profile("P1001").unwrap().get("session").unwrap().unwrap();
+    let code = app.current_code(SETTLE, false, None).unwrap();
+    let tokens = stored_tokens(&app, "P1001");
     let client = PlatformClient::new(&platform.url(), Arc::new(SystemClock), &ClientOptions::default()).unwrap();
     let err = client
         .post::<_, ScanOutcome>(
@@ -249,11 +246,11 @@ async fn a_signed_out_phone_shows_no_code() {
     let dir = tempfile::tempdir().unwrap();
     let app = signed_in(&platform, dir.path(), &MemorySecretStore::new()).await;
     app.logout().await.unwrap();
-    assert!(matches!(app.current_code(SETTLE, false), Err(CoreError::NotSignedIn)));
+    assert!(matches!(app.current_code(SETTLE, false, None), Err(CoreError::NotSignedIn)));
 }
 
 /// The software device key the core keeps sealed in its store (for the control case only).
 fn software_key_pkcs8(app: &CarePass) -> Vec<u8> {
-    let encoded: String = app.store().app().unwrap().get("software_device_key").unwrap().unwrap();
+    let encoded: String = app.store().vault.get("device-key").unwrap().unwrap();
     B64.decode(encoded).unwrap()
 }

@@ -661,6 +661,12 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 public protocol CarePassProtocol: AnyObject, Sendable {
     
     /**
+     * Closes the client: every stream ends with `Closed`, every later call fails with it,
+     * and the database is released. Idempotent.
+     */
+    func close() 
+    
+    /**
      * The signed-in person from the phone's store (no network), or null.
      */
     func currentProfile() throws  -> Profile?
@@ -676,9 +682,9 @@ public protocol CarePassProtocol: AnyObject, Sendable {
     func login(phone: String, code: String) async throws  -> Profile
     
     /**
-     * Ends the session and wipes the profile's local data.
+     * Ends the session and wipes everything this device holds for the signed-in person.
      */
-    func logout() async throws 
+    func logout() async throws  -> SignOutResult
     
     /**
      * The signed-in person, fetched from the platform.
@@ -696,14 +702,26 @@ public protocol CarePassProtocol: AnyObject, Sendable {
     func serverClockOffsetMs()  -> Int64
     
     /**
+     * The session state now (no network).
+     */
+    func sessionState()  -> SessionState
+    
+    /**
      * Enrols, or signs in again when already enrolled for `phone`.
      */
     func signIn(phone: String, code: String) async throws  -> Profile
     
     /**
-     * The signed-in person's bills from the phone (newest first, expiry applied). No network.
+     * Hands `listener` the session state now and at every change (sign-in, sign-out, the
+     * platform ending the session), until cancelled or the client closes.
      */
-    func bills() throws  -> [Bill]
+    func watchSession(listener: SessionListener)  -> TaskHandle
+    
+    /**
+     * A subject's bills from the phone (null: the signed-in person), newest first, expiry
+     * applied. No network.
+     */
+    func bills(subject: String?) throws  -> [Bill]
     
     /**
      * Hands over a push (the push service's data map, as received): verifies the doorbell,
@@ -727,42 +745,48 @@ public protocol CarePassProtocol: AnyObject, Sendable {
     func syncInbox() async throws  -> [InboxChange]
     
     /**
-     * Opens the live stream (while the app is in the foreground): each change is committed
-     * to the store, then handed to `listener`; reconnects with backoff and resyncs by itself;
-     * `on_error` once if the session ends.
+     * Hands `listener` a subject's inbox now and after every change, while the live
+     * connection (reconnecting and resyncing by itself) keeps it fresh; each change is
+     * committed to the store before the listener hears of it. `on_error` once when the
+     * session ends or the client closes.
      */
-    func watchInbox(listener: InboxListener)  -> InboxWatch
+    func watchInbox(listener: InboxListener, subject: String?)  -> TaskHandle
     
     /**
      * Cancels an order the pharmacy has not prepared yet.
      */
-    func cancelOrder(orderId: String) async throws  -> PharmacyOrder
+    func cancelOrder(orderId: String, subject: String?) async throws  -> PharmacyOrder
     
     /**
      * An order's current state.
      */
-    func order(orderId: String) async throws  -> PharmacyOrder
+    func order(orderId: String, subject: String?) async throws  -> PharmacyOrder
+    
+    /**
+     * A subject's orders, newest first.
+     */
+    func orders(subject: String?) async throws  -> [PharmacyOrder]
     
     /**
      * Orders a prescription from a pharmacy: pickup when `delivery` is null.
      */
-    func placeOrder(rxId: String, pharmacyId: String, delivery: DeliveryDetails?) async throws  -> PharmacyOrder
+    func placeOrder(rxId: String, pharmacyId: String, delivery: DeliveryDetails?, subject: String?) async throws  -> PharmacyOrder
     
     /**
-     * The signed-in person's prescriptions, newest first.
+     * A subject's prescriptions (null: the signed-in person), newest first.
      */
-    func prescriptions() async throws  -> [Prescription]
+    func prescriptions(subject: String?) async throws  -> [Prescription]
     
     /**
      * Nearby pharmacies ranked by what the patient pays after insurance.
      */
-    func rankPharmacies(request: RankRequest) async throws  -> PharmacyRanking
+    func rankPharmacies(request: RankRequest, subject: String?) async throws  -> PharmacyRanking
     
     /**
-     * The code to show now, made on this device with no network. The same code comes back
-     * until its period ends.
+     * The code to show now (for `subject`; null is the signed-in person), made on this
+     * device with no network. The same code comes back until its period ends.
      */
-    func currentCode(purpose: CodePurpose, offline: Bool) throws  -> VoucherCode
+    func currentCode(purpose: CodePurpose, offline: Bool, subject: String?) throws  -> VoucherCode
     
     /**
      * Revokes one of the signed-in person's devices (a lost phone).
@@ -775,10 +799,11 @@ public protocol CarePassProtocol: AnyObject, Sendable {
     func syncClock() async throws  -> Int64
     
     /**
-     * Hands `listener` the current code now and a new one at every rotation, until
-     * cancelled or an error (reported once through `on_error`).
+     * Hands `listener` the current code now and each new one at its rotation, each once,
+     * until cancelled or the stream ends (session over, client closed), reported once
+     * through `on_error`.
      */
-    func watchCodes(purpose: CodePurpose, offline: Bool, listener: CodeListener)  -> CodeWatch
+    func watchCodes(purpose: CodePurpose, offline: Bool, listener: CodeListener, subject: String?)  -> TaskHandle
     
 }
 /**
@@ -854,6 +879,18 @@ public static func `open`(config: CarePassConfig, secretStore: SecretStore, keyS
 
     
     /**
+     * Closes the client: every stream ends with `Closed`, every later call fails with it,
+     * and the database is released. Idempotent.
+     */
+open func close()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_carepass_close(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * The signed-in person from the phone's store (no network), or null.
      */
 open func currentProfile()throws  -> Profile?  {
@@ -904,9 +941,9 @@ open func login(phone: String, code: String)async throws  -> Profile  {
 }
     
     /**
-     * Ends the session and wipes the profile's local data.
+     * Ends the session and wipes everything this device holds for the signed-in person.
      */
-open func logout()async throws   {
+open func logout()async throws  -> SignOutResult  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -914,10 +951,10 @@ open func logout()async throws   {
                         self.uniffiCloneHandle()
                 )
             },
-            pollFunc: ffi_carepass_ffi_rust_future_poll_void,
-            completeFunc: ffi_carepass_ffi_rust_future_complete_void,
-            freeFunc: ffi_carepass_ffi_rust_future_free_void,
-            liftFunc: { $0 },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSignOutResult_lift,
             errorHandler: FfiConverterTypeCarePassError_lift
         )
 }
@@ -973,6 +1010,18 @@ open func serverClockOffsetMs() -> Int64  {
 }
     
     /**
+     * The session state now (no network).
+     */
+open func sessionState() -> SessionState  {
+    return try!  FfiConverterTypeSessionState_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_carepass_session_state(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Enrols, or signs in again when already enrolled for `phone`.
      */
 open func signIn(phone: String, code: String)async throws  -> Profile  {
@@ -992,13 +1041,29 @@ open func signIn(phone: String, code: String)async throws  -> Profile  {
 }
     
     /**
-     * The signed-in person's bills from the phone (newest first, expiry applied). No network.
+     * Hands `listener` the session state now and at every change (sign-in, sign-out, the
+     * platform ending the session), until cancelled or the client closes.
      */
-open func bills()throws  -> [Bill]  {
+open func watchSession(listener: SessionListener) -> TaskHandle  {
+    return try!  FfiConverterTypeTaskHandle_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_carepass_watch_session(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeSessionListener_lower(listener),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A subject's bills from the phone (null: the signed-in person), newest first, expiry
+     * applied. No network.
+     */
+open func bills(subject: String? = nil)throws  -> [Bill]  {
     return try  FfiConverterSequenceTypeBill.lift(try rustCallWithError(FfiConverterTypeCarePassError_lift) {
         uniffiCallStatus in
     uniffi_carepass_ffi_fn_method_carepass_bills(
-            self.uniffiCloneHandle(),uniffiCallStatus
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(subject),uniffiCallStatus
     )
 })
 }
@@ -1074,16 +1139,18 @@ open func syncInbox()async throws  -> [InboxChange]  {
 }
     
     /**
-     * Opens the live stream (while the app is in the foreground): each change is committed
-     * to the store, then handed to `listener`; reconnects with backoff and resyncs by itself;
-     * `on_error` once if the session ends.
+     * Hands `listener` a subject's inbox now and after every change, while the live
+     * connection (reconnecting and resyncing by itself) keeps it fresh; each change is
+     * committed to the store before the listener hears of it. `on_error` once when the
+     * session ends or the client closes.
      */
-open func watchInbox(listener: InboxListener) -> InboxWatch  {
-    return try!  FfiConverterTypeInboxWatch_lift(try! rustCall() {
+open func watchInbox(listener: InboxListener, subject: String? = nil) -> TaskHandle  {
+    return try!  FfiConverterTypeTaskHandle_lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_carepass_ffi_fn_method_carepass_watch_inbox(
             self.uniffiCloneHandle(),
-        FfiConverterTypeInboxListener_lower(listener),uniffiCallStatus
+        FfiConverterTypeInboxListener_lower(listener),
+        FfiConverterOptionString.lower(subject),uniffiCallStatus
     )
 })
 }
@@ -1091,12 +1158,12 @@ open func watchInbox(listener: InboxListener) -> InboxWatch  {
     /**
      * Cancels an order the pharmacy has not prepared yet.
      */
-open func cancelOrder(orderId: String)async throws  -> PharmacyOrder  {
+open func cancelOrder(orderId: String, subject: String? = nil)async throws  -> PharmacyOrder  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_carepass_ffi_fn_method_carepass_cancel_order(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(orderId)
+                        self.uniffiCloneHandle(),FfiConverterString.lower(orderId),FfiConverterOptionString.lower(subject)
                 )
             },
             pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
@@ -1110,18 +1177,37 @@ open func cancelOrder(orderId: String)async throws  -> PharmacyOrder  {
     /**
      * An order's current state.
      */
-open func order(orderId: String)async throws  -> PharmacyOrder  {
+open func order(orderId: String, subject: String? = nil)async throws  -> PharmacyOrder  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_carepass_ffi_fn_method_carepass_order(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(orderId)
+                        self.uniffiCloneHandle(),FfiConverterString.lower(orderId),FfiConverterOptionString.lower(subject)
                 )
             },
             pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypePharmacyOrder_lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * A subject's orders, newest first.
+     */
+open func orders(subject: String? = nil)async throws  -> [PharmacyOrder]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_orders(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(subject)
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypePharmacyOrder.lift,
             errorHandler: FfiConverterTypeCarePassError_lift
         )
 }
@@ -1129,12 +1215,12 @@ open func order(orderId: String)async throws  -> PharmacyOrder  {
     /**
      * Orders a prescription from a pharmacy: pickup when `delivery` is null.
      */
-open func placeOrder(rxId: String, pharmacyId: String, delivery: DeliveryDetails?)async throws  -> PharmacyOrder  {
+open func placeOrder(rxId: String, pharmacyId: String, delivery: DeliveryDetails?, subject: String? = nil)async throws  -> PharmacyOrder  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_carepass_ffi_fn_method_carepass_place_order(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(rxId),FfiConverterString.lower(pharmacyId),FfiConverterOptionTypeDeliveryDetails.lower(delivery)
+                        self.uniffiCloneHandle(),FfiConverterString.lower(rxId),FfiConverterString.lower(pharmacyId),FfiConverterOptionTypeDeliveryDetails.lower(delivery),FfiConverterOptionString.lower(subject)
                 )
             },
             pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
@@ -1146,14 +1232,14 @@ open func placeOrder(rxId: String, pharmacyId: String, delivery: DeliveryDetails
 }
     
     /**
-     * The signed-in person's prescriptions, newest first.
+     * A subject's prescriptions (null: the signed-in person), newest first.
      */
-open func prescriptions()async throws  -> [Prescription]  {
+open func prescriptions(subject: String? = nil)async throws  -> [Prescription]  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_carepass_ffi_fn_method_carepass_prescriptions(
-                        self.uniffiCloneHandle()
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(subject)
                 )
             },
             pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
@@ -1167,12 +1253,12 @@ open func prescriptions()async throws  -> [Prescription]  {
     /**
      * Nearby pharmacies ranked by what the patient pays after insurance.
      */
-open func rankPharmacies(request: RankRequest)async throws  -> PharmacyRanking  {
+open func rankPharmacies(request: RankRequest, subject: String? = nil)async throws  -> PharmacyRanking  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_carepass_ffi_fn_method_carepass_rank_pharmacies(
-                        self.uniffiCloneHandle(),FfiConverterTypeRankRequest_lower(request)
+                        self.uniffiCloneHandle(),FfiConverterTypeRankRequest_lower(request),FfiConverterOptionString.lower(subject)
                 )
             },
             pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
@@ -1184,16 +1270,17 @@ open func rankPharmacies(request: RankRequest)async throws  -> PharmacyRanking  
 }
     
     /**
-     * The code to show now, made on this device with no network. The same code comes back
-     * until its period ends.
+     * The code to show now (for `subject`; null is the signed-in person), made on this
+     * device with no network. The same code comes back until its period ends.
      */
-open func currentCode(purpose: CodePurpose, offline: Bool)throws  -> VoucherCode  {
+open func currentCode(purpose: CodePurpose, offline: Bool, subject: String? = nil)throws  -> VoucherCode  {
     return try  FfiConverterTypeVoucherCode_lift(try rustCallWithError(FfiConverterTypeCarePassError_lift) {
         uniffiCallStatus in
     uniffi_carepass_ffi_fn_method_carepass_current_code(
             self.uniffiCloneHandle(),
         FfiConverterTypeCodePurpose_lower(purpose),
-        FfiConverterBool.lower(offline),uniffiCallStatus
+        FfiConverterBool.lower(offline),
+        FfiConverterOptionString.lower(subject),uniffiCallStatus
     )
 })
 }
@@ -1237,17 +1324,19 @@ open func syncClock()async throws  -> Int64  {
 }
     
     /**
-     * Hands `listener` the current code now and a new one at every rotation, until
-     * cancelled or an error (reported once through `on_error`).
+     * Hands `listener` the current code now and each new one at its rotation, each once,
+     * until cancelled or the stream ends (session over, client closed), reported once
+     * through `on_error`.
      */
-open func watchCodes(purpose: CodePurpose, offline: Bool, listener: CodeListener) -> CodeWatch  {
-    return try!  FfiConverterTypeCodeWatch_lift(try! rustCall() {
+open func watchCodes(purpose: CodePurpose, offline: Bool, listener: CodeListener, subject: String? = nil) -> TaskHandle  {
+    return try!  FfiConverterTypeTaskHandle_lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_carepass_ffi_fn_method_carepass_watch_codes(
             self.uniffiCloneHandle(),
         FfiConverterTypeCodePurpose_lower(purpose),
         FfiConverterBool.lower(offline),
-        FfiConverterTypeCodeListener_lower(listener),uniffiCallStatus
+        FfiConverterTypeCodeListener_lower(listener),
+        FfiConverterOptionString.lower(subject),uniffiCallStatus
     )
 })
 }
@@ -1303,7 +1392,7 @@ public func FfiConverterTypeCarePass_lower(_ value: CarePass) -> UInt64 {
 
 
 /**
- * Receives each new code (at every rotation) or the error that stopped the watch.
+ * Receives each new code (at every rotation), then the error that ended the stream.
  */
 public protocol CodeListener: AnyObject, Sendable {
     
@@ -1313,7 +1402,7 @@ public protocol CodeListener: AnyObject, Sendable {
     
 }
 /**
- * Receives each new code (at every rotation) or the error that stopped the watch.
+ * Receives each new code (at every rotation), then the error that ended the stream.
  */
 open class CodeListenerImpl: CodeListener, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1534,130 +1623,6 @@ public func FfiConverterTypeCodeListener_lift(_ handle: UInt64) throws -> CodeLi
 #endif
 public func FfiConverterTypeCodeListener_lower(_ value: CodeListener) -> UInt64 {
     return FfiConverterTypeCodeListener.lower(value)
-}
-
-
-
-
-
-
-/**
- * A running code watch; `cancel()` stops it (idempotent), and so does dropping it. The watch
- * holds the core weakly: closing `CarePass` ends it too.
- */
-public protocol CodeWatchProtocol: AnyObject, Sendable {
-    
-    func cancel() 
-    
-}
-/**
- * A running code watch; `cancel()` stops it (idempotent), and so does dropping it. The watch
- * holds the core weakly: closing `CarePass` ends it too.
- */
-open class CodeWatch: CodeWatchProtocol, @unchecked Sendable {
-    fileprivate let handle: UInt64
-
-    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public struct NoHandle {
-        public init() {}
-    }
-
-    // TODO: We'd like this to be `private` but for Swifty reasons,
-    // we can't implement `FfiConverter` without making this `required` and we can't
-    // make it `required` without making it `public`.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    required public init(unsafeFromHandle handle: UInt64) {
-        self.handle = handle
-    }
-
-    // This constructor can be used to instantiate a fake object.
-    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
-    //
-    // - Warning:
-    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public init(noHandle: NoHandle) {
-        self.handle = 0
-    }
-
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_carepass_ffi_fn_clone_codewatch(self.handle, $0) }
-    }
-    // No primary constructor declared for this class.
-
-    deinit {
-        if handle == 0 {
-            // Mock objects have handle=0 don't try to free them
-            return
-        }
-
-        try! rustCall { uniffi_carepass_ffi_fn_free_codewatch(handle, $0) }
-    }
-
-    
-
-    
-open func cancel()  {try! rustCall() {
-        uniffiCallStatus in
-    uniffi_carepass_ffi_fn_method_codewatch_cancel(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-}
-}
-    
-
-    
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeCodeWatch: FfiConverter {
-    typealias FfiType = UInt64
-    typealias SwiftType = CodeWatch
-
-    public static func lift(_ handle: UInt64) throws -> CodeWatch {
-        return CodeWatch(unsafeFromHandle: handle)
-    }
-
-    public static func lower(_ value: CodeWatch) -> UInt64 {
-        return value.uniffiCloneHandle()
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CodeWatch {
-        let handle: UInt64 = try readInt(&buf)
-        return try lift(handle)
-    }
-
-    public static func write(_ value: CodeWatch, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeCodeWatch_lift(_ handle: UInt64) throws -> CodeWatch {
-    return try FfiConverterTypeCodeWatch.lift(handle)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeCodeWatch_lower(_ value: CodeWatch) -> UInt64 {
-    return FfiConverterTypeCodeWatch.lower(value)
 }
 
 
@@ -1918,17 +1883,17 @@ public func FfiConverterTypeDeviceKeyStore_lower(_ value: DeviceKeyStore) -> UIn
 
 
 /**
- * Receives inbox changes from the live stream, and the error that ended it.
+ * Receives the inbox now and after every change, then the error that ended the stream.
  */
 public protocol InboxListener: AnyObject, Sendable {
     
-    func onChange(change: InboxChange) 
+    func onUpdate(update: InboxUpdate) 
     
     func onError(error: CarePassError) 
     
 }
 /**
- * Receives inbox changes from the live stream, and the error that ended it.
+ * Receives the inbox now and after every change, then the error that ended the stream.
  */
 open class InboxListenerImpl: InboxListener, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1983,11 +1948,11 @@ open class InboxListenerImpl: InboxListener, @unchecked Sendable {
     
 
     
-open func onChange(change: InboxChange)  {try! rustCall() {
+open func onUpdate(update: InboxUpdate)  {try! rustCall() {
         uniffiCallStatus in
-    uniffi_carepass_ffi_fn_method_inboxlistener_on_change(
+    uniffi_carepass_ffi_fn_method_inboxlistener_on_update(
             self.uniffiCloneHandle(),
-        FfiConverterTypeInboxChange_lower(change),uniffiCallStatus
+        FfiConverterTypeInboxUpdate_lower(update),uniffiCallStatus
     )
 }
 }
@@ -2029,9 +1994,9 @@ fileprivate struct UniffiCallbackInterfaceInboxListener {
                 fatalError("Uniffi callback interface InboxListener: handle missing in uniffiClone")
             }
         },
-        onChange: { (
+        onUpdate: { (
             uniffiHandle: UInt64,
-            change: RustBuffer,
+            update: RustBuffer,
             uniffiOutReturn: UnsafeMutableRawPointer,
             uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
         ) in
@@ -2040,8 +2005,8 @@ fileprivate struct UniffiCallbackInterfaceInboxListener {
                 guard let uniffiObj = try? FfiConverterTypeInboxListener.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.onChange(
-                     change: try FfiConverterTypeInboxChange_lift(change)
+                return uniffiObj.onUpdate(
+                     update: try FfiConverterTypeInboxUpdate_lift(update)
                 )
             }
 
@@ -2149,128 +2114,6 @@ public func FfiConverterTypeInboxListener_lift(_ handle: UInt64) throws -> Inbox
 #endif
 public func FfiConverterTypeInboxListener_lower(_ value: InboxListener) -> UInt64 {
     return FfiConverterTypeInboxListener.lower(value)
-}
-
-
-
-
-
-
-/**
- * The running live stream; `cancel()` (or dropping it) closes it.
- */
-public protocol InboxWatchProtocol: AnyObject, Sendable {
-    
-    func cancel() 
-    
-}
-/**
- * The running live stream; `cancel()` (or dropping it) closes it.
- */
-open class InboxWatch: InboxWatchProtocol, @unchecked Sendable {
-    fileprivate let handle: UInt64
-
-    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public struct NoHandle {
-        public init() {}
-    }
-
-    // TODO: We'd like this to be `private` but for Swifty reasons,
-    // we can't implement `FfiConverter` without making this `required` and we can't
-    // make it `required` without making it `public`.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    required public init(unsafeFromHandle handle: UInt64) {
-        self.handle = handle
-    }
-
-    // This constructor can be used to instantiate a fake object.
-    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
-    //
-    // - Warning:
-    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public init(noHandle: NoHandle) {
-        self.handle = 0
-    }
-
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_carepass_ffi_fn_clone_inboxwatch(self.handle, $0) }
-    }
-    // No primary constructor declared for this class.
-
-    deinit {
-        if handle == 0 {
-            // Mock objects have handle=0 don't try to free them
-            return
-        }
-
-        try! rustCall { uniffi_carepass_ffi_fn_free_inboxwatch(handle, $0) }
-    }
-
-    
-
-    
-open func cancel()  {try! rustCall() {
-        uniffiCallStatus in
-    uniffi_carepass_ffi_fn_method_inboxwatch_cancel(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-}
-}
-    
-
-    
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeInboxWatch: FfiConverter {
-    typealias FfiType = UInt64
-    typealias SwiftType = InboxWatch
-
-    public static func lift(_ handle: UInt64) throws -> InboxWatch {
-        return InboxWatch(unsafeFromHandle: handle)
-    }
-
-    public static func lower(_ value: InboxWatch) -> UInt64 {
-        return value.uniffiCloneHandle()
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> InboxWatch {
-        let handle: UInt64 = try readInt(&buf)
-        return try lift(handle)
-    }
-
-    public static func write(_ value: InboxWatch, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeInboxWatch_lift(_ handle: UInt64) throws -> InboxWatch {
-    return try FfiConverterTypeInboxWatch.lift(handle)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeInboxWatch_lower(_ value: InboxWatch) -> UInt64 {
-    return FfiConverterTypeInboxWatch.lower(value)
 }
 
 
@@ -2734,6 +2577,386 @@ public func FfiConverterTypeSecretStore_lower(_ value: SecretStore) -> UInt64 {
 
 
 /**
+ * Receives the session state now and at each change, then the error that ended the stream.
+ */
+public protocol SessionListener: AnyObject, Sendable {
+    
+    func onState(state: SessionState) 
+    
+    func onError(error: CarePassError) 
+    
+}
+/**
+ * Receives the session state now and at each change, then the error that ended the stream.
+ */
+open class SessionListenerImpl: SessionListener, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_carepass_ffi_fn_clone_sessionlistener(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_carepass_ffi_fn_free_sessionlistener(handle, $0) }
+    }
+
+    
+
+    
+open func onState(state: SessionState)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_sessionlistener_on_state(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeSessionState_lower(state),uniffiCallStatus
+    )
+}
+}
+    
+open func onError(error: CarePassError)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_sessionlistener_on_error(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeCarePassError_lower(error),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceSessionListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceSessionListener = UniffiVTableCallbackInterfaceSessionListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeSessionListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface SessionListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeSessionListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface SessionListener: handle missing in uniffiClone")
+            }
+        },
+        onState: { (
+            uniffiHandle: UInt64,
+            state: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeSessionListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onState(
+                     state: try FfiConverterTypeSessionState_lift(state)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        onError: { (
+            uniffiHandle: UInt64,
+            error: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeSessionListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onError(
+                     error: try FfiConverterTypeCarePassError_lift(error)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceSessionListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceSessionListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitSessionListener() {
+    uniffi_carepass_ffi_fn_init_callback_vtable_sessionlistener(UniffiCallbackInterfaceSessionListener.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSessionListener: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<SessionListener>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = SessionListener
+
+    public static func lift(_ handle: UInt64) throws -> SessionListener {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return SessionListenerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: SessionListener) -> UInt64 {
+         if let rustImpl = value as? SessionListenerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SessionListener {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SessionListener, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionListener_lift(_ handle: UInt64) throws -> SessionListener {
+    return try FfiConverterTypeSessionListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionListener_lower(_ value: SessionListener) -> UInt64 {
+    return FfiConverterTypeSessionListener.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A running task of the core (a code, inbox, session or payment stream). `cancel()` stops
+ * it; dropping the handle does too. Cancelling twice, or after it ended, does nothing.
+ */
+public protocol TaskHandleProtocol: AnyObject, Sendable {
+    
+    func cancel() 
+    
+    /**
+     * Whether the task has ended (its stream failed or completed, or it was cancelled).
+     */
+    func isFinished()  -> Bool
+    
+}
+/**
+ * A running task of the core (a code, inbox, session or payment stream). `cancel()` stops
+ * it; dropping the handle does too. Cancelling twice, or after it ended, does nothing.
+ */
+open class TaskHandle: TaskHandleProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_carepass_ffi_fn_clone_taskhandle(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_carepass_ffi_fn_free_taskhandle(handle, $0) }
+    }
+
+    
+
+    
+open func cancel()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_taskhandle_cancel(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Whether the task has ended (its stream failed or completed, or it was cancelled).
+     */
+open func isFinished() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_taskhandle_is_finished(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTaskHandle: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = TaskHandle
+
+    public static func lift(_ handle: UInt64) throws -> TaskHandle {
+        return TaskHandle(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: TaskHandle) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TaskHandle {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: TaskHandle, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTaskHandle_lift(_ handle: UInt64) throws -> TaskHandle {
+    return try FfiConverterTypeTaskHandle.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTaskHandle_lower(_ value: TaskHandle) -> UInt64 {
+    return FfiConverterTypeTaskHandle.lower(value)
+}
+
+
+
+
+
+
+/**
  * The verifier a scanner terminal app runs: issuer trust list, revocation list, skew
  * allowance, and its own replay cache (each code accepted once per verifier).
  */
@@ -3089,6 +3312,11 @@ public struct CarePassConfig: Equatable, Hashable {
      * PEM root certificates to pin; empty trusts the operating system's verifier.
      */
     public let pinnedRootsPem: [String]
+    /**
+     * An app extension that must never open the database (the iOS Notification Service
+     * Extension): `handle_push` leaves its pull for the app to apply.
+     */
+    public let `extension`: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3110,13 +3338,18 @@ public struct CarePassConfig: Equatable, Hashable {
          */requestTimeoutMs: UInt64 = UInt64(0), 
         /**
          * PEM root certificates to pin; empty trusts the operating system's verifier.
-         */pinnedRootsPem: [String] = []) {
+         */pinnedRootsPem: [String] = [], 
+        /**
+         * An app extension that must never open the database (the iOS Notification Service
+         * Extension): `handle_push` leaves its pull for the app to apply.
+         */`extension`: Bool = false) {
         self.serverUrl = serverUrl
         self.dataDir = dataDir
         self.deviceName = deviceName
         self.platform = platform
         self.requestTimeoutMs = requestTimeoutMs
         self.pinnedRootsPem = pinnedRootsPem
+        self.`extension` = `extension`
     }
 
     
@@ -3140,7 +3373,8 @@ public struct FfiConverterTypeCarePassConfig: FfiConverterRustBuffer {
                 deviceName: FfiConverterString.read(from: &buf), 
                 platform: FfiConverterString.read(from: &buf), 
                 requestTimeoutMs: FfiConverterUInt64.read(from: &buf), 
-                pinnedRootsPem: FfiConverterSequenceString.read(from: &buf)
+                pinnedRootsPem: FfiConverterSequenceString.read(from: &buf), 
+                extension: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -3151,6 +3385,7 @@ public struct FfiConverterTypeCarePassConfig: FfiConverterRustBuffer {
         FfiConverterString.write(value.platform, into: &buf)
         FfiConverterUInt64.write(value.requestTimeoutMs, into: &buf)
         FfiConverterSequenceString.write(value.pinnedRootsPem, into: &buf)
+        FfiConverterBool.write(value.`extension`, into: &buf)
     }
 }
 
@@ -3344,6 +3579,68 @@ public func FfiConverterTypeInboxChange_lift(_ buf: RustBuffer) throws -> InboxC
 #endif
 public func FfiConverterTypeInboxChange_lower(_ value: InboxChange) -> RustBuffer {
     return FfiConverterTypeInboxChange.lower(value)
+}
+
+
+/**
+ * A subject's bills now (newest first, expiry applied), and the changes that led there
+ * (empty in the first update of a watch).
+ */
+public struct InboxUpdate: Equatable, Hashable {
+    public let subject: String
+    public let bills: [Bill]
+    public let changes: [InboxChange]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(subject: String, bills: [Bill], changes: [InboxChange]) {
+        self.subject = subject
+        self.bills = bills
+        self.changes = changes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension InboxUpdate: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeInboxUpdate: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> InboxUpdate {
+        return
+            try InboxUpdate(
+                subject: FfiConverterString.read(from: &buf), 
+                bills: FfiConverterSequenceTypeBill.read(from: &buf), 
+                changes: FfiConverterSequenceTypeInboxChange.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: InboxUpdate, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.subject, into: &buf)
+        FfiConverterSequenceTypeBill.write(value.bills, into: &buf)
+        FfiConverterSequenceTypeInboxChange.write(value.changes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInboxUpdate_lift(_ buf: RustBuffer) throws -> InboxUpdate {
+    return try FfiConverterTypeInboxUpdate.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInboxUpdate_lower(_ value: InboxUpdate) -> RustBuffer {
+    return FfiConverterTypeInboxUpdate.lower(value)
 }
 
 
@@ -4177,6 +4474,67 @@ public func FfiConverterTypeScanVerdict_lower(_ value: ScanVerdict) -> RustBuffe
 
 
 /**
+ * What signing out did.
+ */
+public struct SignOutResult: Equatable, Hashable {
+    /**
+     * The platform confirmed the session is revoked. `false` (no network): the tokens are
+     * gone from this phone, but the platform session lives until it expires.
+     */
+    public let revokedAtPlatform: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The platform confirmed the session is revoked. `false` (no network): the tokens are
+         * gone from this phone, but the platform session lives until it expires.
+         */revokedAtPlatform: Bool) {
+        self.revokedAtPlatform = revokedAtPlatform
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SignOutResult: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSignOutResult: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SignOutResult {
+        return
+            try SignOutResult(
+                revokedAtPlatform: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SignOutResult, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.revokedAtPlatform, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSignOutResult_lift(_ buf: RustBuffer) throws -> SignOutResult {
+    return try FfiConverterTypeSignOutResult.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSignOutResult_lower(_ value: SignOutResult) -> RustBuffer {
+    return FfiConverterTypeSignOutResult.lower(value)
+}
+
+
+/**
  * A code ready to draw. Times are platform time, ms since the Unix epoch.
  */
 public struct VoucherCode: Equatable, Hashable {
@@ -4407,7 +4765,7 @@ enum CarePassError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
 
     
     
-    case InvalidInput(reason: String
+    case InvalidInput(field: InputField, reason: String
     )
     case InsecureServerUrl(reason: String
     )
@@ -4415,7 +4773,7 @@ enum CarePassError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
     )
     case Timeout(reason: String
     )
-    case Platform(code: String, reason: String
+    case Platform(code: PlatformErrorCode, status: UInt16, retryAfterS: UInt64?, reason: String
     )
     case InvalidServerAnswer(reason: String
     )
@@ -4427,21 +4785,33 @@ enum CarePassError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
     )
     case SessionExpired(reason: String
     )
+    case NotLinked(reason: String
+    )
+    case OtherPlatform(reason: String
+    )
     case StoreTampered(reason: String
     )
     case WrongDataKey(reason: String
     )
     case MissingDataKey(reason: String
     )
+    case StoreBusy(reason: String
+    )
     case Storage(reason: String
     )
     case KeyStore(reason: String
     )
-    case Refused(kind: String, reason: String
+    case Refused(kind: RefusalKind, reason: String
     )
-    case InvalidPush(reason: String
+    case InvalidPush(kind: PushRefusal, reason: String
     )
     case NoOfflineCertificate(reason: String
+    )
+    case NoPrescription(reason: String
+    )
+    case Closed(reason: String
+    )
+    case NotInExtension(reason: String
     )
     case Internal(reason: String
     )
@@ -4475,6 +4845,7 @@ public struct FfiConverterTypeCarePassError: FfiConverterRustBuffer {
 
         
         case 1: return .InvalidInput(
+            field: try FfiConverterTypeInputField.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 2: return .InsecureServerUrl(
@@ -4487,7 +4858,9 @@ public struct FfiConverterTypeCarePassError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf)
             )
         case 5: return .Platform(
-            code: try FfiConverterString.read(from: &buf), 
+            code: try FfiConverterTypePlatformErrorCode.read(from: &buf), 
+            status: try FfiConverterUInt16.read(from: &buf), 
+            retryAfterS: try FfiConverterOptionUInt64.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 6: return .InvalidServerAnswer(
@@ -4505,32 +4878,51 @@ public struct FfiConverterTypeCarePassError: FfiConverterRustBuffer {
         case 10: return .SessionExpired(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .StoreTampered(
+        case 11: return .NotLinked(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 12: return .WrongDataKey(
+        case 12: return .OtherPlatform(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 13: return .MissingDataKey(
+        case 13: return .StoreTampered(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 14: return .Storage(
+        case 14: return .WrongDataKey(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 15: return .KeyStore(
+        case 15: return .MissingDataKey(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 16: return .Refused(
-            kind: try FfiConverterString.read(from: &buf), 
+        case 16: return .StoreBusy(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 17: return .InvalidPush(
+        case 17: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 18: return .NoOfflineCertificate(
+        case 18: return .KeyStore(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 19: return .Internal(
+        case 19: return .Refused(
+            kind: try FfiConverterTypeRefusalKind.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 20: return .InvalidPush(
+            kind: try FfiConverterTypePushRefusal.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 21: return .NoOfflineCertificate(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 22: return .NoPrescription(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 23: return .Closed(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 24: return .NotInExtension(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 25: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -4545,8 +4937,9 @@ public struct FfiConverterTypeCarePassError: FfiConverterRustBuffer {
 
         
         
-        case let .InvalidInput(reason):
+        case let .InvalidInput(field,reason):
             writeInt(&buf, Int32(1))
+            FfiConverterTypeInputField.write(field, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
@@ -4565,9 +4958,11 @@ public struct FfiConverterTypeCarePassError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Platform(code,reason):
+        case let .Platform(code,status,retryAfterS,reason):
             writeInt(&buf, Int32(5))
-            FfiConverterString.write(code, into: &buf)
+            FfiConverterTypePlatformErrorCode.write(code, into: &buf)
+            FfiConverterUInt16.write(status, into: &buf)
+            FfiConverterOptionUInt64.write(retryAfterS, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
@@ -4596,49 +4991,80 @@ public struct FfiConverterTypeCarePassError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .StoreTampered(reason):
+        case let .NotLinked(reason):
             writeInt(&buf, Int32(11))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .WrongDataKey(reason):
+        case let .OtherPlatform(reason):
             writeInt(&buf, Int32(12))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .MissingDataKey(reason):
+        case let .StoreTampered(reason):
             writeInt(&buf, Int32(13))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Storage(reason):
+        case let .WrongDataKey(reason):
             writeInt(&buf, Int32(14))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .KeyStore(reason):
+        case let .MissingDataKey(reason):
             writeInt(&buf, Int32(15))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Refused(kind,reason):
+        case let .StoreBusy(reason):
             writeInt(&buf, Int32(16))
-            FfiConverterString.write(kind, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .InvalidPush(reason):
+        case let .Storage(reason):
             writeInt(&buf, Int32(17))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .NoOfflineCertificate(reason):
+        case let .KeyStore(reason):
             writeInt(&buf, Int32(18))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(reason):
+        case let .Refused(kind,reason):
             writeInt(&buf, Int32(19))
+            FfiConverterTypeRefusalKind.write(kind, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .InvalidPush(kind,reason):
+            writeInt(&buf, Int32(20))
+            FfiConverterTypePushRefusal.write(kind, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .NoOfflineCertificate(reason):
+            writeInt(&buf, Int32(21))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .NoPrescription(reason):
+            writeInt(&buf, Int32(22))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Closed(reason):
+            writeInt(&buf, Int32(23))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .NotInExtension(reason):
+            writeInt(&buf, Int32(24))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(25))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -4812,6 +5238,208 @@ public func FfiConverterTypeCodePurpose_lift(_ buf: RustBuffer) throws -> CodePu
 #endif
 public func FfiConverterTypeCodePurpose_lower(_ value: CodePurpose) -> RustBuffer {
     return FfiConverterTypeCodePurpose.lower(value)
+}
+
+
+
+/**
+ * What an input refusal is about.
+ */
+
+public enum InputField: Equatable, Hashable {
+    
+    case phone
+    case verificationCode
+    case birthDate
+    case deviceId
+    case personId
+    case billId
+    case orderId
+    case prescriptionId
+    case pharmacyId
+    case pushService
+    case pushToken
+    case location
+    case deliveryAddress
+    case contactPhone
+    case fulfilment
+    case searchRadius
+    case limit
+    case payload
+    case amount
+    case purpose
+    case serverUrl
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension InputField: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeInputField: FfiConverterRustBuffer {
+    typealias SwiftType = InputField
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> InputField {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .phone
+        
+        case 2: return .verificationCode
+        
+        case 3: return .birthDate
+        
+        case 4: return .deviceId
+        
+        case 5: return .personId
+        
+        case 6: return .billId
+        
+        case 7: return .orderId
+        
+        case 8: return .prescriptionId
+        
+        case 9: return .pharmacyId
+        
+        case 10: return .pushService
+        
+        case 11: return .pushToken
+        
+        case 12: return .location
+        
+        case 13: return .deliveryAddress
+        
+        case 14: return .contactPhone
+        
+        case 15: return .fulfilment
+        
+        case 16: return .searchRadius
+        
+        case 17: return .limit
+        
+        case 18: return .payload
+        
+        case 19: return .amount
+        
+        case 20: return .purpose
+        
+        case 21: return .serverUrl
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: InputField, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .phone:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .verificationCode:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .birthDate:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .deviceId:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .personId:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .billId:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .orderId:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .prescriptionId:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .pharmacyId:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .pushService:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .pushToken:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .location:
+            writeInt(&buf, Int32(12))
+        
+        
+        case .deliveryAddress:
+            writeInt(&buf, Int32(13))
+        
+        
+        case .contactPhone:
+            writeInt(&buf, Int32(14))
+        
+        
+        case .fulfilment:
+            writeInt(&buf, Int32(15))
+        
+        
+        case .searchRadius:
+            writeInt(&buf, Int32(16))
+        
+        
+        case .limit:
+            writeInt(&buf, Int32(17))
+        
+        
+        case .payload:
+            writeInt(&buf, Int32(18))
+        
+        
+        case .amount:
+            writeInt(&buf, Int32(19))
+        
+        
+        case .purpose:
+            writeInt(&buf, Int32(20))
+        
+        
+        case .serverUrl:
+            writeInt(&buf, Int32(21))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInputField_lift(_ buf: RustBuffer) throws -> InputField {
+    return try FfiConverterTypeInputField.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInputField_lower(_ value: InputField) -> RustBuffer {
+    return FfiConverterTypeInputField.lower(value)
 }
 
 
@@ -5216,6 +5844,287 @@ public func FfiConverterTypePlatformError_lower(_ value: PlatformError) -> RustB
 }
 
 
+/**
+ * The platform's error codes (`docs/api.md` § Errors).
+ */
+
+public enum PlatformErrorCode: Equatable, Hashable {
+    
+    case invalidRequest
+    case wrongVerificationCode
+    case unauthorized
+    case accessTokenExpired
+    case refreshTokenExpired
+    case refreshTokenReused
+    case unknownDevice
+    case challengeInvalid
+    case signatureInvalid
+    case forbidden
+    case notFound
+    case conflict
+    case expired
+    case alreadyOrdered
+    case incompleteQuote
+    case rateLimited
+    case `internal`
+    /**
+     * A code this library does not know (a newer platform).
+     */
+    case unknown
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PlatformErrorCode: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePlatformErrorCode: FfiConverterRustBuffer {
+    typealias SwiftType = PlatformErrorCode
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PlatformErrorCode {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .invalidRequest
+        
+        case 2: return .wrongVerificationCode
+        
+        case 3: return .unauthorized
+        
+        case 4: return .accessTokenExpired
+        
+        case 5: return .refreshTokenExpired
+        
+        case 6: return .refreshTokenReused
+        
+        case 7: return .unknownDevice
+        
+        case 8: return .challengeInvalid
+        
+        case 9: return .signatureInvalid
+        
+        case 10: return .forbidden
+        
+        case 11: return .notFound
+        
+        case 12: return .conflict
+        
+        case 13: return .expired
+        
+        case 14: return .alreadyOrdered
+        
+        case 15: return .incompleteQuote
+        
+        case 16: return .rateLimited
+        
+        case 17: return .`internal`
+        
+        case 18: return .unknown
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PlatformErrorCode, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .invalidRequest:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .wrongVerificationCode:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .unauthorized:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .accessTokenExpired:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .refreshTokenExpired:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .refreshTokenReused:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .unknownDevice:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .challengeInvalid:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .signatureInvalid:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .forbidden:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .notFound:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .conflict:
+            writeInt(&buf, Int32(12))
+        
+        
+        case .expired:
+            writeInt(&buf, Int32(13))
+        
+        
+        case .alreadyOrdered:
+            writeInt(&buf, Int32(14))
+        
+        
+        case .incompleteQuote:
+            writeInt(&buf, Int32(15))
+        
+        
+        case .rateLimited:
+            writeInt(&buf, Int32(16))
+        
+        
+        case .`internal`:
+            writeInt(&buf, Int32(17))
+        
+        
+        case .unknown:
+            writeInt(&buf, Int32(18))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePlatformErrorCode_lift(_ buf: RustBuffer) throws -> PlatformErrorCode {
+    return try FfiConverterTypePlatformErrorCode.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePlatformErrorCode_lower(_ value: PlatformErrorCode) -> RustBuffer {
+    return FfiConverterTypePlatformErrorCode.lower(value)
+}
+
+
+
+/**
+ * Why a push was not accepted as a doorbell.
+ */
+
+public enum PushRefusal: Equatable, Hashable {
+    
+    case malformed
+    case unknownKey
+    case forged
+    case wrongRecipient
+    case stale
+    case fromTheFuture
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PushRefusal: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePushRefusal: FfiConverterRustBuffer {
+    typealias SwiftType = PushRefusal
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PushRefusal {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .malformed
+        
+        case 2: return .unknownKey
+        
+        case 3: return .forged
+        
+        case 4: return .wrongRecipient
+        
+        case 5: return .stale
+        
+        case 6: return .fromTheFuture
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PushRefusal, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .malformed:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .unknownKey:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .forged:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .wrongRecipient:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .stale:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .fromTheFuture:
+            writeInt(&buf, Int32(6))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushRefusal_lift(_ buf: RustBuffer) throws -> PushRefusal {
+    return try FfiConverterTypePushRefusal.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushRefusal_lower(_ value: PushRefusal) -> RustBuffer {
+    return FfiConverterTypePushRefusal.lower(value)
+}
+
+
+
 
 public enum PushResult: Equatable, Hashable {
     
@@ -5300,6 +6209,300 @@ public func FfiConverterTypePushResult_lower(_ value: PushResult) -> RustBuffer 
 }
 
 
+
+/**
+ * Why a settlement, a ranking or an amount was refused by the rules.
+ */
+
+public enum RefusalKind: Equatable, Hashable {
+    
+    case invalidRegion
+    case unknownRegion
+    case noRule
+    case duplicateRule
+    case ratioOutOfRange
+    case negativeAmount
+    case negativePrice
+    case zeroQuantity
+    case noItems
+    case tooManyItems
+    case overflow
+    case invariant
+    case catalogueTooLarge
+    case invalidDrug
+    case duplicateDrug
+    case duplicatePharmacy
+    case invalidPharmacy
+    case unknownStockDrug
+    case emptyPrescription
+    case duplicateItem
+    case unknownDrug
+    case invalidOptions
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RefusalKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRefusalKind: FfiConverterRustBuffer {
+    typealias SwiftType = RefusalKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RefusalKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .invalidRegion
+        
+        case 2: return .unknownRegion
+        
+        case 3: return .noRule
+        
+        case 4: return .duplicateRule
+        
+        case 5: return .ratioOutOfRange
+        
+        case 6: return .negativeAmount
+        
+        case 7: return .negativePrice
+        
+        case 8: return .zeroQuantity
+        
+        case 9: return .noItems
+        
+        case 10: return .tooManyItems
+        
+        case 11: return .overflow
+        
+        case 12: return .invariant
+        
+        case 13: return .catalogueTooLarge
+        
+        case 14: return .invalidDrug
+        
+        case 15: return .duplicateDrug
+        
+        case 16: return .duplicatePharmacy
+        
+        case 17: return .invalidPharmacy
+        
+        case 18: return .unknownStockDrug
+        
+        case 19: return .emptyPrescription
+        
+        case 20: return .duplicateItem
+        
+        case 21: return .unknownDrug
+        
+        case 22: return .invalidOptions
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RefusalKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .invalidRegion:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .unknownRegion:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .noRule:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .duplicateRule:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .ratioOutOfRange:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .negativeAmount:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .negativePrice:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .zeroQuantity:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .noItems:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .tooManyItems:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .overflow:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .invariant:
+            writeInt(&buf, Int32(12))
+        
+        
+        case .catalogueTooLarge:
+            writeInt(&buf, Int32(13))
+        
+        
+        case .invalidDrug:
+            writeInt(&buf, Int32(14))
+        
+        
+        case .duplicateDrug:
+            writeInt(&buf, Int32(15))
+        
+        
+        case .duplicatePharmacy:
+            writeInt(&buf, Int32(16))
+        
+        
+        case .invalidPharmacy:
+            writeInt(&buf, Int32(17))
+        
+        
+        case .unknownStockDrug:
+            writeInt(&buf, Int32(18))
+        
+        
+        case .emptyPrescription:
+            writeInt(&buf, Int32(19))
+        
+        
+        case .duplicateItem:
+            writeInt(&buf, Int32(20))
+        
+        
+        case .unknownDrug:
+            writeInt(&buf, Int32(21))
+        
+        
+        case .invalidOptions:
+            writeInt(&buf, Int32(22))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefusalKind_lift(_ buf: RustBuffer) throws -> RefusalKind {
+    return try FfiConverterTypeRefusalKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefusalKind_lower(_ value: RefusalKind) -> RustBuffer {
+    return FfiConverterTypeRefusalKind.lower(value)
+}
+
+
+
+/**
+ * Whether someone is signed in.
+ */
+
+public enum SessionState: Equatable, Hashable {
+    
+    /**
+     * Nobody is signed in (never, or signed out on this device).
+     */
+    case signedOut
+    case signedIn(profile: Profile
+    )
+    /**
+     * The platform ended the session (expired, revoked, signed out elsewhere): sign in again.
+     */
+    case ended
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension SessionState: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSessionState: FfiConverterRustBuffer {
+    typealias SwiftType = SessionState
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SessionState {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .signedOut
+        
+        case 2: return .signedIn(profile: try FfiConverterTypeProfile.read(from: &buf)
+        )
+        
+        case 3: return .ended
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SessionState, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .signedOut:
+            writeInt(&buf, Int32(1))
+        
+        
+        case let .signedIn(profile):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeProfile.write(profile, into: &buf)
+            
+        
+        case .ended:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionState_lift(_ buf: RustBuffer) throws -> SessionState {
+    return try FfiConverterTypeSessionState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionState_lower(_ value: SessionState) -> RustBuffer {
+    return FfiConverterTypeSessionState.lower(value)
+}
+
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -5319,6 +6522,30 @@ fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
+    typealias SwiftType = UInt64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt64.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -5669,6 +6896,31 @@ fileprivate struct FfiConverterSequenceTypeIssuerKey: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypePharmacyOrder: FfiConverterRustBuffer {
+    typealias SwiftType = [PharmacyOrder]
+
+    public static func write(_ value: [PharmacyOrder], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePharmacyOrder.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PharmacyOrder] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PharmacyOrder]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePharmacyOrder.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypePharmacyQuote: FfiConverterRustBuffer {
     typealias SwiftType = [PharmacyQuote]
 
@@ -5903,6 +7155,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_carepass_ffi_checksum_func_qr_svg() != 39712) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_carepass_ffi_checksum_method_carepass_close() != 9109) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_carepass_ffi_checksum_method_carepass_current_profile() != 29319) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5912,7 +7167,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_carepass_ffi_checksum_method_carepass_login() != 474) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_carepass_ffi_checksum_method_carepass_logout() != 25323) {
+    if (uniffi_carepass_ffi_checksum_method_carepass_logout() != 32779) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_carepass_refresh_profile() != 22267) {
@@ -5924,10 +7179,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_carepass_ffi_checksum_method_carepass_server_clock_offset_ms() != 62924) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_carepass_ffi_checksum_method_carepass_session_state() != 8901) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_carepass_ffi_checksum_method_carepass_sign_in() != 56457) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_carepass_ffi_checksum_method_carepass_bills() != 64727) {
+    if (uniffi_carepass_ffi_checksum_method_carepass_watch_session() != 13906) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_bills() != 19801) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_carepass_handle_push() != 36059) {
@@ -5942,25 +7203,28 @@ private let initializationResult: InitializationResult = {
     if (uniffi_carepass_ffi_checksum_method_carepass_sync_inbox() != 59203) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_carepass_ffi_checksum_method_carepass_watch_inbox() != 9481) {
+    if (uniffi_carepass_ffi_checksum_method_carepass_watch_inbox() != 40092) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_carepass_ffi_checksum_method_carepass_cancel_order() != 14216) {
+    if (uniffi_carepass_ffi_checksum_method_carepass_cancel_order() != 53364) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_carepass_ffi_checksum_method_carepass_order() != 63652) {
+    if (uniffi_carepass_ffi_checksum_method_carepass_order() != 28069) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_carepass_ffi_checksum_method_carepass_place_order() != 53987) {
+    if (uniffi_carepass_ffi_checksum_method_carepass_orders() != 34568) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_carepass_ffi_checksum_method_carepass_prescriptions() != 50205) {
+    if (uniffi_carepass_ffi_checksum_method_carepass_place_order() != 34279) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_carepass_ffi_checksum_method_carepass_rank_pharmacies() != 2099) {
+    if (uniffi_carepass_ffi_checksum_method_carepass_prescriptions() != 38801) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_carepass_ffi_checksum_method_carepass_current_code() != 6523) {
+    if (uniffi_carepass_ffi_checksum_method_carepass_rank_pharmacies() != 12939) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_current_code() != 61839) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_carepass_revoke_device() != 9066) {
@@ -5969,16 +7233,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_carepass_ffi_checksum_method_carepass_sync_clock() != 19506) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_carepass_ffi_checksum_method_carepass_watch_codes() != 28768) {
+    if (uniffi_carepass_ffi_checksum_method_carepass_watch_codes() != 12673) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_carepass_ffi_checksum_method_inboxlistener_on_change() != 65192) {
+    if (uniffi_carepass_ffi_checksum_method_sessionlistener_on_state() != 55284) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_sessionlistener_on_error() != 55554) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_inboxlistener_on_update() != 1382) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_inboxlistener_on_error() != 29246) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_carepass_ffi_checksum_method_inboxwatch_cancel() != 19891) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_devicekeystore_public_key() != 19373) {
@@ -5996,13 +7263,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_carepass_ffi_checksum_method_secretstore_save() != 20850) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_carepass_ffi_checksum_method_taskhandle_cancel() != 10964) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_taskhandle_is_finished() != 51191) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_carepass_ffi_checksum_method_codelistener_on_code() != 13581) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_codelistener_on_error() != 3603) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_carepass_ffi_checksum_method_codewatch_cancel() != 10121) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_voucherverifier_set_revoked() != 37184) {
@@ -6023,6 +7293,7 @@ private let initializationResult: InitializationResult = {
     uniffiCallbackInitInboxListener()
     uniffiCallbackInitLogger()
     uniffiCallbackInitSecretStore()
+    uniffiCallbackInitSessionListener()
     return InitializationResult.ok
 }()
 

@@ -243,6 +243,20 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SESSION_LISTENER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SESSION_LISTENER_METHOD0
+typedef void (*UniffiCallbackInterfaceSessionListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SESSION_LISTENER_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SESSION_LISTENER_METHOD1
+typedef void (*UniffiCallbackInterfaceSessionListenerMethod1)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_INBOX_LISTENER_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_INBOX_LISTENER_METHOD0
 typedef void (*UniffiCallbackInterfaceInboxListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
@@ -306,12 +320,22 @@ typedef void (*UniffiCallbackInterfaceCodeListenerMethod1)(uint64_t, RustBuffer,
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SESSION_LISTENER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SESSION_LISTENER
+typedef struct UniffiVTableCallbackInterfaceSessionListener {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceSessionListenerMethod0 _Nonnull onState;
+    UniffiCallbackInterfaceSessionListenerMethod1 _Nonnull onError;
+} UniffiVTableCallbackInterfaceSessionListener;
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_INBOX_LISTENER
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_INBOX_LISTENER
 typedef struct UniffiVTableCallbackInterfaceInboxListener {
     UniffiCallbackInterfaceFree _Nonnull uniffiFree;
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
-    UniffiCallbackInterfaceInboxListenerMethod0 _Nonnull onChange;
+    UniffiCallbackInterfaceInboxListenerMethod0 _Nonnull onUpdate;
     UniffiCallbackInterfaceInboxListenerMethod1 _Nonnull onError;
 } UniffiVTableCallbackInterfaceInboxListener;
 
@@ -370,6 +394,11 @@ void uniffi_carepass_ffi_fn_free_carepass(uint64_t handle, RustCallStatus *_Nonn
 uint64_t uniffi_carepass_ffi_fn_constructor_carepass_open(RustBuffer config, uint64_t secret_store, RustBuffer key_store, RustBuffer logger, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CLOSE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CLOSE
+void uniffi_carepass_ffi_fn_method_carepass_close(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CURRENT_PROFILE
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CURRENT_PROFILE
 RustBuffer uniffi_carepass_ffi_fn_method_carepass_current_profile(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -405,14 +434,24 @@ uint64_t uniffi_carepass_ffi_fn_method_carepass_request_verification_code(uint64
 int64_t uniffi_carepass_ffi_fn_method_carepass_server_clock_offset_ms(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_SESSION_STATE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_SESSION_STATE
+RustBuffer uniffi_carepass_ffi_fn_method_carepass_session_state(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_SIGN_IN
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_SIGN_IN
 uint64_t uniffi_carepass_ffi_fn_method_carepass_sign_in(uint64_t ptr, RustBuffer phone, RustBuffer code
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_WATCH_SESSION
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_WATCH_SESSION
+uint64_t uniffi_carepass_ffi_fn_method_carepass_watch_session(uint64_t ptr, uint64_t listener, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_BILLS
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_BILLS
-RustBuffer uniffi_carepass_ffi_fn_method_carepass_bills(uint64_t ptr, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_carepass_ffi_fn_method_carepass_bills(uint64_t ptr, RustBuffer subject, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_HANDLE_PUSH
@@ -437,37 +476,42 @@ uint64_t uniffi_carepass_ffi_fn_method_carepass_sync_inbox(uint64_t ptr
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_WATCH_INBOX
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_WATCH_INBOX
-uint64_t uniffi_carepass_ffi_fn_method_carepass_watch_inbox(uint64_t ptr, uint64_t listener, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_carepass_ffi_fn_method_carepass_watch_inbox(uint64_t ptr, uint64_t listener, RustBuffer subject, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CANCEL_ORDER
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CANCEL_ORDER
-uint64_t uniffi_carepass_ffi_fn_method_carepass_cancel_order(uint64_t ptr, RustBuffer order_id
+uint64_t uniffi_carepass_ffi_fn_method_carepass_cancel_order(uint64_t ptr, RustBuffer order_id, RustBuffer subject
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_ORDER
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_ORDER
-uint64_t uniffi_carepass_ffi_fn_method_carepass_order(uint64_t ptr, RustBuffer order_id
+uint64_t uniffi_carepass_ffi_fn_method_carepass_order(uint64_t ptr, RustBuffer order_id, RustBuffer subject
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_ORDERS
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_ORDERS
+uint64_t uniffi_carepass_ffi_fn_method_carepass_orders(uint64_t ptr, RustBuffer subject
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_PLACE_ORDER
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_PLACE_ORDER
-uint64_t uniffi_carepass_ffi_fn_method_carepass_place_order(uint64_t ptr, RustBuffer rx_id, RustBuffer pharmacy_id, RustBuffer delivery
+uint64_t uniffi_carepass_ffi_fn_method_carepass_place_order(uint64_t ptr, RustBuffer rx_id, RustBuffer pharmacy_id, RustBuffer delivery, RustBuffer subject
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_PRESCRIPTIONS
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_PRESCRIPTIONS
-uint64_t uniffi_carepass_ffi_fn_method_carepass_prescriptions(uint64_t ptr
+uint64_t uniffi_carepass_ffi_fn_method_carepass_prescriptions(uint64_t ptr, RustBuffer subject
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_RANK_PHARMACIES
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_RANK_PHARMACIES
-uint64_t uniffi_carepass_ffi_fn_method_carepass_rank_pharmacies(uint64_t ptr, RustBuffer request
+uint64_t uniffi_carepass_ffi_fn_method_carepass_rank_pharmacies(uint64_t ptr, RustBuffer request, RustBuffer subject
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CURRENT_CODE
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CURRENT_CODE
-RustBuffer uniffi_carepass_ffi_fn_method_carepass_current_code(uint64_t ptr, RustBuffer purpose, int8_t offline, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_carepass_ffi_fn_method_carepass_current_code(uint64_t ptr, RustBuffer purpose, int8_t offline, RustBuffer subject, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_REVOKE_DEVICE
@@ -482,7 +526,32 @@ uint64_t uniffi_carepass_ffi_fn_method_carepass_sync_clock(uint64_t ptr
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_WATCH_CODES
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_WATCH_CODES
-uint64_t uniffi_carepass_ffi_fn_method_carepass_watch_codes(uint64_t ptr, RustBuffer purpose, int8_t offline, uint64_t listener, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_carepass_ffi_fn_method_carepass_watch_codes(uint64_t ptr, RustBuffer purpose, int8_t offline, uint64_t listener, RustBuffer subject, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_SESSIONLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_SESSIONLISTENER
+uint64_t uniffi_carepass_ffi_fn_clone_sessionlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_SESSIONLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_SESSIONLISTENER
+void uniffi_carepass_ffi_fn_free_sessionlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_INIT_CALLBACK_VTABLE_SESSIONLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_INIT_CALLBACK_VTABLE_SESSIONLISTENER
+void uniffi_carepass_ffi_fn_init_callback_vtable_sessionlistener(const UniffiVTableCallbackInterfaceSessionListener* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_SESSIONLISTENER_ON_STATE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_SESSIONLISTENER_ON_STATE
+void uniffi_carepass_ffi_fn_method_sessionlistener_on_state(uint64_t ptr, RustBuffer state, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_SESSIONLISTENER_ON_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_SESSIONLISTENER_ON_ERROR
+void uniffi_carepass_ffi_fn_method_sessionlistener_on_error(uint64_t ptr, RustBuffer error, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_INBOXLISTENER
@@ -500,29 +569,14 @@ void uniffi_carepass_ffi_fn_free_inboxlistener(uint64_t handle, RustCallStatus *
 void uniffi_carepass_ffi_fn_init_callback_vtable_inboxlistener(const UniffiVTableCallbackInterfaceInboxListener* _Nonnull vtable
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_INBOXLISTENER_ON_CHANGE
-#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_INBOXLISTENER_ON_CHANGE
-void uniffi_carepass_ffi_fn_method_inboxlistener_on_change(uint64_t ptr, RustBuffer change, RustCallStatus *_Nonnull out_status
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_INBOXLISTENER_ON_UPDATE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_INBOXLISTENER_ON_UPDATE
+void uniffi_carepass_ffi_fn_method_inboxlistener_on_update(uint64_t ptr, RustBuffer update, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_INBOXLISTENER_ON_ERROR
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_INBOXLISTENER_ON_ERROR
 void uniffi_carepass_ffi_fn_method_inboxlistener_on_error(uint64_t ptr, RustBuffer error, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_INBOXWATCH
-#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_INBOXWATCH
-uint64_t uniffi_carepass_ffi_fn_clone_inboxwatch(uint64_t handle, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_INBOXWATCH
-#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_INBOXWATCH
-void uniffi_carepass_ffi_fn_free_inboxwatch(uint64_t handle, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_INBOXWATCH_CANCEL
-#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_INBOXWATCH_CANCEL
-void uniffi_carepass_ffi_fn_method_inboxwatch_cancel(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_DEVICEKEYSTORE
@@ -595,6 +649,26 @@ RustBuffer uniffi_carepass_ffi_fn_method_secretstore_load(uint64_t ptr, RustBuff
 void uniffi_carepass_ffi_fn_method_secretstore_save(uint64_t ptr, RustBuffer name, RustBuffer value, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_TASKHANDLE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_TASKHANDLE
+uint64_t uniffi_carepass_ffi_fn_clone_taskhandle(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_TASKHANDLE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_TASKHANDLE
+void uniffi_carepass_ffi_fn_free_taskhandle(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_TASKHANDLE_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_TASKHANDLE_CANCEL
+void uniffi_carepass_ffi_fn_method_taskhandle_cancel(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_TASKHANDLE_IS_FINISHED
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_TASKHANDLE_IS_FINISHED
+int8_t uniffi_carepass_ffi_fn_method_taskhandle_is_finished(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_CODELISTENER
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_CODELISTENER
 uint64_t uniffi_carepass_ffi_fn_clone_codelistener(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -618,21 +692,6 @@ void uniffi_carepass_ffi_fn_method_codelistener_on_code(uint64_t ptr, RustBuffer
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CODELISTENER_ON_ERROR
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CODELISTENER_ON_ERROR
 void uniffi_carepass_ffi_fn_method_codelistener_on_error(uint64_t ptr, RustBuffer error, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_CODEWATCH
-#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_CODEWATCH
-uint64_t uniffi_carepass_ffi_fn_clone_codewatch(uint64_t handle, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_CODEWATCH
-#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_CODEWATCH
-void uniffi_carepass_ffi_fn_free_codewatch(uint64_t handle, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CODEWATCH_CANCEL
-#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CODEWATCH_CANCEL
-void uniffi_carepass_ffi_fn_method_codewatch_cancel(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_VOUCHERVERIFIER
@@ -977,6 +1036,12 @@ uint16_t uniffi_carepass_ffi_checksum_func_qr_svg(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_CLOSE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_CLOSE
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_close(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_CURRENT_PROFILE
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_CURRENT_PROFILE
 uint16_t uniffi_carepass_ffi_checksum_method_carepass_current_profile(void
@@ -1019,9 +1084,21 @@ uint16_t uniffi_carepass_ffi_checksum_method_carepass_server_clock_offset_ms(voi
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_SESSION_STATE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_SESSION_STATE
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_session_state(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_SIGN_IN
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_SIGN_IN
 uint16_t uniffi_carepass_ffi_checksum_method_carepass_sign_in(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_WATCH_SESSION
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_WATCH_SESSION
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_watch_session(void
     
 );
 #endif
@@ -1073,6 +1150,12 @@ uint16_t uniffi_carepass_ffi_checksum_method_carepass_order(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_ORDERS
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_ORDERS
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_orders(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_PLACE_ORDER
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_PLACE_ORDER
 uint16_t uniffi_carepass_ffi_checksum_method_carepass_place_order(void
@@ -1115,21 +1198,27 @@ uint16_t uniffi_carepass_ffi_checksum_method_carepass_watch_codes(void
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_INBOXLISTENER_ON_CHANGE
-#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_INBOXLISTENER_ON_CHANGE
-uint16_t uniffi_carepass_ffi_checksum_method_inboxlistener_on_change(void
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_SESSIONLISTENER_ON_STATE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_SESSIONLISTENER_ON_STATE
+uint16_t uniffi_carepass_ffi_checksum_method_sessionlistener_on_state(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_SESSIONLISTENER_ON_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_SESSIONLISTENER_ON_ERROR
+uint16_t uniffi_carepass_ffi_checksum_method_sessionlistener_on_error(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_INBOXLISTENER_ON_UPDATE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_INBOXLISTENER_ON_UPDATE
+uint16_t uniffi_carepass_ffi_checksum_method_inboxlistener_on_update(void
     
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_INBOXLISTENER_ON_ERROR
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_INBOXLISTENER_ON_ERROR
 uint16_t uniffi_carepass_ffi_checksum_method_inboxlistener_on_error(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_INBOXWATCH_CANCEL
-#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_INBOXWATCH_CANCEL
-uint16_t uniffi_carepass_ffi_checksum_method_inboxwatch_cancel(void
     
 );
 #endif
@@ -1163,6 +1252,18 @@ uint16_t uniffi_carepass_ffi_checksum_method_secretstore_save(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_TASKHANDLE_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_TASKHANDLE_CANCEL
+uint16_t uniffi_carepass_ffi_checksum_method_taskhandle_cancel(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_TASKHANDLE_IS_FINISHED
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_TASKHANDLE_IS_FINISHED
+uint16_t uniffi_carepass_ffi_checksum_method_taskhandle_is_finished(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CODELISTENER_ON_CODE
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CODELISTENER_ON_CODE
 uint16_t uniffi_carepass_ffi_checksum_method_codelistener_on_code(void
@@ -1172,12 +1273,6 @@ uint16_t uniffi_carepass_ffi_checksum_method_codelistener_on_code(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CODELISTENER_ON_ERROR
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CODELISTENER_ON_ERROR
 uint16_t uniffi_carepass_ffi_checksum_method_codelistener_on_error(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CODEWATCH_CANCEL
-#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CODEWATCH_CANCEL
-uint16_t uniffi_carepass_ffi_checksum_method_codewatch_cancel(void
     
 );
 #endif

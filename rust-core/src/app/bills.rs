@@ -1,26 +1,31 @@
-//! The pending-bill flows of [`CarePass`]: pull by cursor, handle a doorbell from the shell's
-//! push service, register push tokens, and keep the foreground live stream open (reconnecting
-//! with backoff, resyncing on every reconnect). Changes reach listeners only after they are
-//! committed to the store, and each at most once.
+//! The pending-bill flows: pull by cursor, verify and answer doorbells (in the app, or in a
+//! Notification Service Extension that leaves its pull in the spool), register push tokens,
+//! and the inbox stream — the subject's bills now, then after every change, kept fresh by
+//! the live server-sent-events connection while someone watches. Every change is committed
+//! to the store before anyone hears of it. `docs/bills.md` is normative.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use reqwest::Method;
+use serde::{Deserialize, Serialize};
 
+use super::inbox::{Inbox, InboxUpdate};
+use super::session::{core_closed, session_ended, Actor};
+use super::streams::{spawn, stream, CoreStream, Sink};
 use super::CarePass;
 use crate::app::error::{CoreError, CoreResult};
-use crate::app::inbox::Inbox;
 use crate::domain::bills::doorbell;
-use crate::domain::bills::{InboxChange, PushOutcome};
-use crate::domain::{Field, InvalidInput};
-use crate::io::net::NetError;
+use crate::domain::bills::{check_push_token, Bill, InboxChange, PushOutcome};
+use crate::io::net::{Auth, NetError};
 use crate::io::sse::SseParser;
-use crate::wire::{self, Bill, InboxEntry, InboxPage};
+use crate::io::store::Held;
+use crate::wire::{self, InboxEntry, InboxPage};
 
-const KEY_PUSH_KEYS: &str = "push_keys";
+const KEY_PUSH_KEYS: &str = "push-keys";
 /// Entries asked for per page.
 const PAGE: usize = 200;
 /// After a doorbell, how long to wait between pulls while the change is not yet readable.
@@ -29,32 +34,43 @@ const NOT_YET_READABLE_BACKOFF_MS: [u64; 5] = [0, 100, 300, 700, 1500];
 const STREAM_IDLE: Duration = Duration::from_secs(45);
 const BACKOFF_MIN_MS: u64 = 200;
 const BACKOFF_MAX_MS: u64 = 10_000;
+/// Largest server-sent event line the phone reads.
+const MAX_EVENT_LINE: usize = 256 * 1024;
+
+/// What a process without the database leaves for the one with it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum SpoolRecord {
+    /// A doorbell verified and, if readable, its change pulled (the iOS extension's work).
+    Pulled { actor: String, rung: u64, entries: Vec<InboxEntry> },
+}
 
 impl CarePass {
-    fn inbox_of(&self, person_id: &str) -> CoreResult<Inbox> {
-        Ok(Inbox::new(self.store.profile(person_id)?))
-    }
-
-    /// The signed-in person's bills from the phone's store, newest first, with expiry applied
-    /// on platform time. No network.
-    pub fn bills(&self) -> CoreResult<Vec<Bill>> {
-        let person_id = self.signed_in_person()?;
-        Ok(self.inbox_of(&person_id)?.bills(self.client.server_now_ms())?)
+    /// A subject's bills from the phone's store (`None`: the signed-in person), newest first,
+    /// expiry applied on platform time. No network.
+    pub fn bills(&self, subject: Option<&str>) -> CoreResult<Vec<Bill>> {
+        let actor = self.actor()?;
+        let subject = self.subject_of(&actor, subject)?;
+        let held = self.hold()?;
+        Ok(Inbox::new(&held, &actor.person_id).bills(&subject, self.client.server_now_ms())?)
     }
 
     /// Pulls every change after the stored cursor; returns what is new to the phone.
     pub async fn sync_inbox(&self) -> CoreResult<Vec<InboxChange>> {
-        let person_id = self.active_person()?;
-        let inbox = self.inbox_of(&person_id)?;
+        let actor = self.actor()?;
         let _serial = self.inbox_lock.lock().await;
         let mut changes = Vec::new();
         loop {
-            let cursor = inbox.cursor()?;
+            let cursor = Inbox::new(&self.hold()?, &actor.person_id).cursor()?;
             let path = format!("v1/inbox?after={cursor}&limit={PAGE}");
-            let page: InboxPage = self.authed(&person_id, Method::GET, &path, None::<&()>).await?;
+            let page: InboxPage = self.authed(&actor, &actor.person_id, Method::GET, &path, None::<&()>).await?;
             check_page(&page, cursor)?;
-            changes.extend(inbox.apply(&page.entries, page.cursor)?);
-            self.store.flush()?;
+            self.check_recipients(&actor, &page.entries)?;
+            let held = self.hold()?;
+            let applied = Inbox::new(&held, &actor.person_id).apply_page(&page.entries, page.cursor)?;
+            held.flush()?;
+            self.announce(&held, &actor, &applied)?;
+            changes.extend(applied);
             if !page.more || page.entries.is_empty() {
                 return Ok(changes);
             }
@@ -64,139 +80,257 @@ impl CarePass {
     /// Handles a push the shell's push service delivered (the data map as is): verifies the
     /// doorbell, then pulls. A doorbell for a change already pulled is `AlreadySeen`; one
     /// whose change the platform does not serve yet is remembered and pulled by the next sync.
+    /// In an extension process the pull is left in the spool for the app.
     pub async fn handle_push(&self, data: &HashMap<String, String>) -> CoreResult<PushOutcome> {
-        let person_id = self.active_person()?;
+        let actor = self.actor()?;
         let now = self.client.server_now_ms();
-        let bell = match doorbell::verify(data, &self.push_keys(false).await?, &person_id, now) {
+        let bell = match doorbell::verify(data, &self.push_keys(false).await?, &actor.person_id, now) {
             Err(doorbell::DoorbellError::UnknownKey) => {
                 // The platform may have rotated its push key: fetch the keys once more.
-                doorbell::verify(data, &self.push_keys(true).await?, &person_id, now)?
+                doorbell::verify(data, &self.push_keys(true).await?, &actor.person_id, now)?
             }
             other => other?,
         };
-        let inbox = self.inbox_of(&person_id)?;
-        if bell.seq <= inbox.cursor()? {
-            return Ok(PushOutcome::AlreadySeen);
+        if self.config.extension {
+            return self.pull_into_spool(&actor, bell.seq).await;
         }
-        inbox.note_rung(bell.seq)?;
-        self.store.flush()?;
+        {
+            let held = self.hold()?;
+            let inbox = Inbox::new(&held, &actor.person_id);
+            if bell.seq <= inbox.cursor()? {
+                return Ok(PushOutcome::AlreadySeen);
+            }
+            inbox.note_rung(bell.seq)?;
+            held.flush()?;
+        }
         let mut changes = Vec::new();
         for wait in NOT_YET_READABLE_BACKOFF_MS {
             tokio::time::sleep(Duration::from_millis(wait)).await;
             changes.extend(self.sync_inbox().await?);
-            if inbox.cursor()? >= bell.seq {
+            if Inbox::new(&self.hold()?, &actor.person_id).cursor()? >= bell.seq {
                 return Ok(PushOutcome::Pulled(changes));
             }
         }
         Ok(if changes.is_empty() { PushOutcome::NotYetReadable } else { PushOutcome::Pulled(changes) })
     }
 
+    /// The extension's pull: the entries from the doorbell's sequence on, left in the spool
+    /// (with the rung sequence) for the app to apply; the changes are returned so the
+    /// extension can word its notification.
+    async fn pull_into_spool(&self, actor: &Actor, seq: u64) -> CoreResult<PushOutcome> {
+        let path = format!("v1/inbox?after={}&limit={PAGE}", seq - 1);
+        let page: InboxPage = self.authed(actor, &actor.person_id, Method::GET, &path, None::<&()>).await?;
+        check_page(&page, seq - 1)?;
+        self.check_recipients(actor, &page.entries)?;
+        let record = SpoolRecord::Pulled { actor: actor.person_id.clone(), rung: seq, entries: page.entries.clone() };
+        self.store.spool.append(&record, self.client.server_now_ms())?;
+        if page.entries.is_empty() {
+            return Ok(PushOutcome::NotYetReadable);
+        }
+        let mut changes: Vec<InboxChange> = Vec::new();
+        for entry in page.entries {
+            match changes.iter_mut().find(|c| c.bill().bill_id == entry.bill.bill_id) {
+                Some(InboxChange::Added(b)) | Some(InboxChange::Updated(b)) => *b = entry.bill,
+                None => changes.push(InboxChange::Added(entry.bill)),
+            }
+        }
+        Ok(PushOutcome::Pulled(changes))
+    }
+
+    /// Applies what other processes left in the spool (called on every fresh hold).
+    pub(crate) fn apply_spool(&self, held: &Held) -> CoreResult<()> {
+        let applied = self.store.spool.drain(|record: SpoolRecord| -> CoreResult<()> {
+            match record {
+                SpoolRecord::Pulled { actor, rung, entries } => {
+                    let inbox = Inbox::new(held, &actor);
+                    inbox.note_rung(rung)?;
+                    let changes = inbox.apply_loose(&entries)?;
+                    held.flush()?;
+                    if let Ok(current) = self.actor() {
+                        if current.person_id == actor {
+                            self.announce(held, &current, &changes)?;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        if applied > 0 {
+            log::info!(target: "carepass::bills", "applied {applied} spooled pulls");
+        }
+        Ok(())
+    }
+
     /// Whether a doorbell announced a change not pulled yet (e.g. the app was killed between
     /// the push and the pull): the app calls `sync_inbox` when this is true at start.
     pub fn pull_owed(&self) -> CoreResult<bool> {
-        let person_id = self.signed_in_person()?;
-        Ok(self.inbox_of(&person_id)?.pull_owed()?)
+        let actor = self.actor()?;
+        Ok(Inbox::new(&self.hold()?, &actor.person_id).pull_owed()?)
     }
 
     /// Registers the push service's token for the signed-in person (`fcm`, `apns`, `huawei`,
     /// `xiaomi`); doorbells are then relayed to it.
     pub async fn register_push_token(&self, service: &str, token: &str) -> CoreResult<()> {
-        if !matches!(service, "fcm" | "apns" | "huawei" | "xiaomi") {
-            return Err(InvalidInput::new(Field::PushService, "a push service is fcm, apns, huawei or xiaomi").into());
-        }
-        if token.is_empty() || token.len() > 4096 {
-            return Err(InvalidInput::new(Field::PushToken, "a push token is 1 to 4096 characters").into());
-        }
-        let person_id = self.active_person()?;
-        let body = wire::PushTokenRegistration { service: service.into(), token: token.into() };
-        let _: serde_json::Value = self.authed(&person_id, Method::POST, "v1/push-tokens", Some(&body)).await?;
+        let service = check_push_token(service, token)?;
+        let actor = self.actor()?;
+        let body = wire::PushTokenRegistration { service: service.name().into(), token: token.into() };
+        let _: serde_json::Value =
+            self.authed(&actor, &actor.person_id, Method::POST, "v1/push-tokens", Some(&body)).await?;
         Ok(())
     }
 
-    /// Keeps the live stream open while the app is in the foreground: every change is applied
-    /// to the store, then handed to `on_change`. Reconnects with exponential backoff (200 ms
-    /// to 10 s, with jitter) and resumes from the stored cursor, which is the resync. Returns
-    /// only when the session ends (`SessionExpired`, `NotSignedIn`); stop it by dropping or
-    /// aborting the future.
-    pub async fn run_inbox_stream(&self, on_change: &(dyn Fn(InboxChange) + Send + Sync)) -> CoreResult<()> {
-        let mut backoff = BACKOFF_MIN_MS;
-        loop {
-            match self.stream_once(on_change, &mut backoff).await {
-                Err(e @ (CoreError::SessionExpired | CoreError::NotSignedIn)) => return Err(e),
-                Err(e) => log::info!(target: "carepass::bills", "live stream interrupted: {e}"),
-                Ok(()) => log::info!(target: "carepass::bills", "live stream closed by the platform"),
+    /// The subject's bills now, then again after every change with the changes that led
+    /// there, while the live connection keeps them fresh (reconnecting with backoff and
+    /// resuming from the cursor, which is the resync). Changes pulled by `sync_inbox` or a
+    /// doorbell in this process arrive here too. Ends with `NotSignedIn`/`SessionExpired`
+    /// when the session ends and `Closed` when the core closes.
+    pub fn inbox_stream(self: &Arc<Self>, subject: Option<String>) -> CoreStream<InboxUpdate> {
+        let core = Arc::downgrade(self);
+        let mut updates = self.inbox_changes.subscribe();
+        let mut session = self.session.subscribe();
+        let mut closed = self.closed.subscribe();
+        stream(move |sink: Sink<InboxUpdate>| async move {
+            let (actor, subject, first) = {
+                let core = core.upgrade().ok_or(CoreError::Closed)?;
+                let actor = core.actor()?;
+                let subject = core.subject_of(&actor, subject.as_deref())?;
+                let bills = core.bills(Some(&subject))?;
+                (actor, subject.clone(), InboxUpdate { subject, bills, changes: Vec::new() })
+            };
+            if !sink.send(first).await {
+                return Ok(());
             }
-            let jitter = (self.clock.now_ms().rem_euclid(1000) as u64 * backoff) / 4000;
-            tokio::time::sleep(Duration::from_millis(backoff + jitter)).await;
-            backoff = (backoff * 2).min(BACKOFF_MAX_MS);
-        }
+            let (ended_tx, mut ended) = tokio::sync::oneshot::channel::<CoreError>();
+            let live_core = core.clone();
+            let _live = spawn(async move {
+                if let Err(e) = live_connection(live_core, actor).await {
+                    let _ = ended_tx.send(e);
+                }
+            });
+            loop {
+                tokio::select! {
+                    update = updates.recv() => match update {
+                        Ok(update) if update.subject == subject => {
+                            if !sink.send(update).await { return Ok(()); }
+                        }
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            // Missed some: the list now is still right.
+                            let Some(core) = core.upgrade() else { return Err(CoreError::Closed) };
+                            let bills = core.bills(Some(&subject))?;
+                            if !sink.send(InboxUpdate { subject: subject.clone(), bills, changes: Vec::new() }).await { return Ok(()); }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return Err(CoreError::Closed),
+                    },
+                    error = &mut ended => return Err(error.unwrap_or(CoreError::Closed)),
+                    ended = session_ended(&mut session) => return Err(ended),
+                    _ = core_closed(&mut closed) => return Err(CoreError::Closed),
+                    _ = sink.closed() => return Ok(()),
+                }
+            }
+        })
     }
 
-    async fn stream_once(&self, on_change: &(dyn Fn(InboxChange) + Send + Sync), backoff: &mut u64) -> CoreResult<()> {
-        let mut session_ended = self.session_epoch.subscribe();
-        let person_id = self.signed_in_person()?;
-        let inbox = self.inbox_of(&person_id)?;
-        let tokens = self.fresh_session(&person_id).await?;
-        let path = format!("v1/inbox/stream?after={}", inbox.cursor()?);
-        let mut response = match self.client.open_stream(&path, &tokens.access_token).await {
-            Err(e) if e.platform_code() == Some(wire::PlatformCode::Unauthorized) => {
-                self.drop_session(&person_id)?;
-                return Err(CoreError::SessionExpired);
+    /// Tells this process's inbox streams what changed, with each subject's list as it is now.
+    fn announce(&self, held: &Held, actor: &Actor, changes: &[InboxChange]) -> CoreResult<()> {
+        if changes.is_empty() || self.inbox_changes.receiver_count() == 0 {
+            return Ok(());
+        }
+        let mut subjects: Vec<&str> = changes.iter().map(|c| c.bill().person_id.as_str()).collect();
+        subjects.sort_unstable();
+        subjects.dedup();
+        let inbox = Inbox::new(held, &actor.person_id);
+        for subject in subjects {
+            let bills = inbox.bills(subject, self.client.server_now_ms())?;
+            let changes = changes.iter().filter(|c| c.bill().person_id == subject).cloned().collect();
+            let _ = self.inbox_changes.send(InboxUpdate { subject: subject.to_string(), bills, changes });
+        }
+        Ok(())
+    }
+
+    /// Every entry must be for the actor or a relative whose bills reach them.
+    fn check_recipients(&self, actor: &Actor, entries: &[InboxEntry]) -> CoreResult<()> {
+        for entry in entries {
+            if self.subject_of(actor, Some(&entry.bill.person_id)).is_err() {
+                return Err(NetError::Undecodable(
+                    "the platform sent a bill for someone this phone does not act for".into(),
+                )
+                .into());
             }
-            other => other?,
-        };
+        }
+        Ok(())
+    }
+
+    /// One live connection's events, applied as they come; `Ok` when the platform closed it.
+    async fn stream_once(self: &Arc<Self>, actor: &Actor, backoff: &mut u64) -> CoreResult<()> {
+        let cursor = Inbox::new(&self.hold()?, &actor.person_id).cursor()?;
+        let tokens = self.fresh_session(&actor.person_id).await?;
+        let path = format!("v1/inbox/stream?after={cursor}");
+        let response = self.client.open_stream(&path, Auth::bearer(&tokens.access_token)).await;
+        let mut response = self.session_answer(&actor.person_id, response)?;
         *backoff = BACKOFF_MIN_MS;
-        let mut parser = SseParser::new(256 * 1024);
+        let mut parser = SseParser::new(MAX_EVENT_LINE);
         loop {
-            let chunk = tokio::select! {
-                _ = session_ended.changed() => return Err(CoreError::NotSignedIn),
-                chunk = tokio::time::timeout(STREAM_IDLE, response.chunk()) => match chunk {
-                    Err(_) => return Err(NetError::Timeout.into()),
-                    Ok(chunk) => chunk.map_err(crate::io::net::map_reqwest)?,
-                },
+            let chunk = match tokio::time::timeout(STREAM_IDLE, response.chunk()).await {
+                Err(_) => return Err(NetError::Timeout.into()),
+                Ok(chunk) => chunk.map_err(crate::io::net::map_reqwest)?,
             };
             let Some(chunk) = chunk else { return Ok(()) };
             let events = parser.feed(&chunk).map_err(|e| NetError::Undecodable(e.to_string()))?;
             for event in events {
                 let entry: InboxEntry = serde_json::from_str(&event.data)
                     .map_err(|e| NetError::Undecodable(format!("stream event: {e}")))?;
-                if entry.bill.person_id != person_id {
-                    return Err(NetError::Undecodable("the stream carried another person's bill".into()).into());
-                }
-                let changes = {
+                self.check_recipients(actor, std::slice::from_ref(&entry))?;
+                let behind = {
                     let _serial = self.inbox_lock.lock().await;
-                    let cursor = inbox.cursor()?;
-                    // Only a change right after the cursor moves it; after a gap, pull instead.
-                    let next = if entry.seq == cursor + 1 { entry.seq } else { cursor };
-                    // Not flushed here: sled writes it out within its flush interval, and a crash
-                    // before that only means the change is pulled again (never listed twice).
-                    inbox.apply(std::slice::from_ref(&entry), next)?
+                    let held = self.hold()?;
+                    let inbox = Inbox::new(&held, &actor.person_id);
+                    // Not flushed: a crash before sled writes it out only means the change is
+                    // pulled again (never listed twice).
+                    let changes = inbox.apply_loose(std::slice::from_ref(&entry))?;
+                    self.announce(&held, actor, &changes)?;
+                    inbox.cursor()? < entry.seq
                 };
-                for change in changes {
-                    on_change(change);
-                }
-                if inbox.cursor()? < entry.seq {
-                    for change in self.sync_inbox().await? {
-                        on_change(change);
-                    }
+                if behind {
+                    self.sync_inbox().await?;
                 }
             }
         }
     }
 
-    /// The platform's doorbell keys, cached in the store; fetched when missing or `refetch`.
+    /// The platform's doorbell keys, cached in the vault; fetched when missing or `refetch`.
     async fn push_keys(&self, refetch: bool) -> CoreResult<HashMap<u16, Vec<u8>>> {
-        let app = self.store.app()?;
+        let vault = &self.store.vault;
         if !refetch {
-            if let Some(keys) = app.get::<Vec<wire::PushKey>>(KEY_PUSH_KEYS)? {
+            if let Some(keys) = vault.get::<Vec<wire::PushKey>>(KEY_PUSH_KEYS)? {
                 return decode_push_keys(&keys);
             }
         }
         let keys: Vec<wire::PushKey> = self.client.get("v1/push/keys", None).await?;
         let decoded = decode_push_keys(&keys)?;
-        app.put(KEY_PUSH_KEYS, &keys)?;
-        self.store.flush()?;
+        vault.put(KEY_PUSH_KEYS, &keys)?;
         Ok(decoded)
+    }
+}
+
+/// Keeps the live connection open: reconnects with exponential backoff (200 ms to 10 s,
+/// with jitter) until the session ends or the core goes. Holds the core only while it handles
+/// something, never across a wait.
+async fn live_connection(core: Weak<CarePass>, actor: Actor) -> CoreResult<()> {
+    let mut backoff = BACKOFF_MIN_MS;
+    loop {
+        let jitter_source = {
+            let Some(core) = core.upgrade() else { return Ok(()) };
+            match core.stream_once(&actor, &mut backoff).await {
+                Err(e @ (CoreError::SessionExpired | CoreError::NotSignedIn | CoreError::Closed)) => return Err(e),
+                Err(e) => log::info!(target: "carepass::bills", "live stream interrupted: {e}"),
+                Ok(()) => log::info!(target: "carepass::bills", "live stream closed by the platform"),
+            }
+            core.clock.now_ms()
+        };
+        let jitter = (jitter_source.rem_euclid(1000) as u64 * backoff) / 4000;
+        tokio::time::sleep(Duration::from_millis(backoff + jitter)).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX_MS);
     }
 }
 

@@ -26,6 +26,14 @@ pub enum CoreError {
     SessionExpired,
     #[error("there is no prescription to fill; ask the hospital to share one")]
     NoPrescription,
+    #[error("that person is not one this phone acts for")]
+    NotLinked,
+    #[error("signed in at {signed_in_at}, not at {asked}: sign in at {asked} first (the session is never sent to another platform)")]
+    OtherPlatform { signed_in_at: String, asked: String },
+    #[error("this CarePass client is closed")]
+    Closed,
+    #[error("an app extension does not open the database; the app applies its work")]
+    NotInExtension,
     #[error(transparent)]
     Net(#[from] NetError),
     #[error(transparent)]
@@ -42,6 +50,15 @@ pub enum CoreError {
     Pharmacy(#[from] PharmacyError),
     #[error(transparent)]
     Settlement(#[from] SettlementError),
+}
+
+impl From<crate::io::keys::SoftwareKeyError> for CoreError {
+    fn from(e: crate::io::keys::SoftwareKeyError) -> Self {
+        match e {
+            crate::io::keys::SoftwareKeyError::Store(e) => CoreError::Store(e),
+            crate::io::keys::SoftwareKeyError::Key(e) => CoreError::Key(e),
+        }
+    }
 }
 
 impl From<SecretStoreError> for CoreError {

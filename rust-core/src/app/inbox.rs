@@ -1,19 +1,34 @@
-//! The phone's inbox, one per profile in the encrypted store: bills keyed by id (so a bill is
-//! never listed twice), the cursor (highest change pulled), and the highest doorbell rung
-//! (so a pull owed survives the app being killed). Pulled changes are applied with the cursor
-//! in one atomic batch: after a crash the phone re-pulls from the old cursor, and applying the
-//! same changes again changes nothing.
+//! The phone's inbox. The platform keeps one inbox log per recipient (the actor); its
+//! entries are bills of the actor and, with the family work, of relatives whose bills reach
+//! them. The phone keeps, in the actor's own section, the cursor (highest change pulled) and
+//! the highest doorbell rung (so a pull owed survives the app being killed), and files each
+//! bill under its id in its subject's section (so a bill is never listed twice).
+//!
+//! Pulled changes are applied with the cursor in one atomic step per section, the cursor
+//! last: after a crash the phone re-pulls from the old cursor, and applying the same changes
+//! again changes nothing. The cursor only moves over changes without a gap.
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::bills::state::effective_state;
-use crate::domain::bills::InboxChange;
-use crate::io::store::{Section, StoreError};
-use crate::wire::{Bill, InboxEntry};
+use crate::domain::bills::{Bill, InboxChange};
+use crate::io::store::{Held, Section, StoreError};
+use crate::wire::InboxEntry;
 
 const CURSOR: &str = "inbox/cursor";
 const RUNG: &str = "inbox/rung";
 const BILL_PREFIX: &str = "bill/";
+
+/// What an inbox stream hands its listener: a subject's bills as they are now (newest first,
+/// expiry applied) and the changes that led there (empty in the first update).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxUpdate {
+    pub subject: String,
+    pub bills: Vec<Bill>,
+    pub changes: Vec<InboxChange>,
+}
 
 /// A bill as stored, with the sequence of the change that last wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,24 +37,29 @@ struct StoredBill {
     bill: Bill,
 }
 
-/// The profile's inbox.
-pub struct Inbox {
-    section: Section,
+/// One actor's inbox in the held store.
+pub struct Inbox<'a> {
+    held: &'a Held,
+    actor: String,
 }
 
-impl Inbox {
-    pub fn new(section: Section) -> Inbox {
-        Inbox { section }
+impl<'a> Inbox<'a> {
+    pub fn new(held: &'a Held, actor: &str) -> Inbox<'a> {
+        Inbox { held, actor: actor.to_string() }
+    }
+
+    fn section(&self, subject: &str) -> Result<Section<'a>, StoreError> {
+        self.held.section(&format!("s/{}/{subject}", self.actor))
     }
 
     /// Highest change sequence pulled.
     pub fn cursor(&self) -> Result<u64, StoreError> {
-        Ok(self.section.get(CURSOR)?.unwrap_or(0))
+        Ok(self.section(&self.actor)?.get(CURSOR)?.unwrap_or(0))
     }
 
     /// Highest doorbell sequence rung (pulled or not).
     pub fn rung(&self) -> Result<u64, StoreError> {
-        Ok(self.section.get(RUNG)?.unwrap_or(0))
+        Ok(self.section(&self.actor)?.get(RUNG)?.unwrap_or(0))
     }
 
     /// Whether a doorbell announced a change that has not been pulled yet.
@@ -47,57 +67,92 @@ impl Inbox {
         Ok(self.rung()? > self.cursor()?)
     }
 
-    /// Records a verified doorbell before pulling, durably.
+    /// Records a verified doorbell before pulling.
     pub fn note_rung(&self, seq: u64) -> Result<(), StoreError> {
         if seq > self.rung()? {
-            self.section.put(RUNG, &seq)?;
+            self.section(&self.actor)?.put(RUNG, &seq)?;
         }
         Ok(())
     }
 
-    /// Applies pulled entries (ascending `seq`) and moves the cursor to `cursor`, atomically.
+    /// Applies a page pulled after the cursor (ascending `seq`, no gap: the platform serves
+    /// the readable prefix of the log) and moves the cursor to `cursor`.
+    pub fn apply_page(&self, entries: &[InboxEntry], cursor: u64) -> Result<Vec<InboxChange>, StoreError> {
+        self.apply(entries, Some(cursor))
+    }
+
+    /// Applies entries that may not follow the cursor (a live-stream event, a spooled pull):
+    /// the cursor moves only over the run that continues it without a gap.
+    pub fn apply_loose(&self, entries: &[InboxEntry]) -> Result<Vec<InboxChange>, StoreError> {
+        self.apply(entries, None)
+    }
+
     /// Returns what is new to the phone: a bill not seen before, or a bill whose content
-    /// changed. Entries at or below a bill's stored sequence are ignored.
-    pub fn apply(&self, entries: &[InboxEntry], cursor: u64) -> Result<Vec<InboxChange>, StoreError> {
-        let mut batch = self.section.batch();
+    /// changed; one announcement per bill, in its last state. Entries at or below a bill's
+    /// stored sequence are ignored.
+    fn apply(&self, entries: &[InboxEntry], page_cursor: Option<u64>) -> Result<Vec<InboxChange>, StoreError> {
         let mut changes: Vec<InboxChange> = Vec::new();
-        let mut written: std::collections::HashMap<String, StoredBill> = std::collections::HashMap::new();
+        let mut written: HashMap<(String, String), StoredBill> = HashMap::new();
         for entry in entries {
+            let subject = entry.bill.person_id.clone();
             let key = format!("{BILL_PREFIX}{}", entry.bill.bill_id);
-            let existing = match written.get(&key) {
+            let slot = (subject.clone(), key.clone());
+            let existing = match written.get(&slot) {
                 Some(s) => Some(s.clone()),
-                None => self.section.get::<StoredBill>(&key)?,
+                None => self.section(&subject)?.get::<StoredBill>(&key)?,
             };
             let change = match &existing {
                 None => InboxChange::Added(entry.bill.clone()),
                 Some(stored) if stored.seq >= entry.seq => continue,
                 Some(stored) if stored.bill == entry.bill => {
-                    written.insert(key, StoredBill { seq: entry.seq, bill: entry.bill.clone() });
+                    written.insert(slot, StoredBill { seq: entry.seq, bill: entry.bill.clone() });
                     continue;
                 }
                 Some(_) => InboxChange::Updated(entry.bill.clone()),
             };
-            // A bill added and then updated within one page is announced once, as added.
             match changes.iter_mut().find(|c| c.bill().bill_id == entry.bill.bill_id) {
-                Some(InboxChange::Added(b)) => *b = entry.bill.clone(),
-                Some(InboxChange::Updated(b)) => *b = entry.bill.clone(),
+                Some(InboxChange::Added(b)) | Some(InboxChange::Updated(b)) => *b = entry.bill.clone(),
                 None => changes.push(change),
             }
-            written.insert(key, StoredBill { seq: entry.seq, bill: entry.bill.clone() });
+            written.insert(slot, StoredBill { seq: entry.seq, bill: entry.bill.clone() });
         }
-        for (key, stored) in &written {
-            batch.put(key, stored)?;
+        // Bills first, subject by subject; the cursor last, in the actor's section.
+        let mut by_subject: HashMap<String, Vec<(String, StoredBill)>> = HashMap::new();
+        for ((subject, key), stored) in written {
+            by_subject.entry(subject).or_default().push((key, stored));
         }
         let old = self.cursor()?;
-        batch.put(CURSOR, &cursor.max(old))?;
+        let new_cursor = match page_cursor {
+            Some(cursor) => cursor.max(old),
+            None => {
+                let mut seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+                seqs.sort_unstable();
+                seqs.into_iter().fold(old, |c, s| if s == c + 1 { s } else { c })
+            }
+        };
+        let own = by_subject.remove(&self.actor).unwrap_or_default();
+        for (subject, bills) in by_subject {
+            let section = self.section(&subject)?;
+            let mut batch = section.batch();
+            for (key, stored) in &bills {
+                batch.put(key, stored)?;
+            }
+            batch.commit()?;
+        }
+        let section = self.section(&self.actor)?;
+        let mut batch = section.batch();
+        for (key, stored) in &own {
+            batch.put(key, stored)?;
+        }
+        batch.put(CURSOR, &new_cursor)?;
         batch.commit()?;
         Ok(changes)
     }
 
-    /// Every bill, newest first, with expiry applied at `now_ms`.
-    pub fn bills(&self, now_ms: i64) -> Result<Vec<Bill>, StoreError> {
+    /// A subject's bills, newest first, with expiry applied at `now_ms`.
+    pub fn bills(&self, subject: &str, now_ms: i64) -> Result<Vec<Bill>, StoreError> {
         let mut bills: Vec<Bill> = self
-            .section
+            .section(subject)?
             .scan::<StoredBill>(BILL_PREFIX)?
             .into_iter()
             .map(|(_, s)| {
@@ -111,8 +166,8 @@ impl Inbox {
     }
 
     /// One bill by id.
-    pub fn bill(&self, bill_id: &str, now_ms: i64) -> Result<Option<Bill>, StoreError> {
-        Ok(self.section.get::<StoredBill>(&format!("{BILL_PREFIX}{bill_id}"))?.map(|s| {
+    pub fn bill(&self, subject: &str, bill_id: &str, now_ms: i64) -> Result<Option<Bill>, StoreError> {
+        Ok(self.section(subject)?.get::<StoredBill>(&format!("{BILL_PREFIX}{bill_id}"))?.map(|s| {
             let mut bill = s.bill;
             bill.state = effective_state(&bill, now_ms);
             bill
@@ -123,9 +178,10 @@ impl Inbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::bills::BillState;
+    use crate::domain::money::Fen;
     use crate::io::secrets::MemorySecretStore;
-    use crate::io::store::Store;
-    use crate::wire::BillState;
+    use crate::io::store::{Store, StoreOptions};
 
     fn bill(id: &str, state: BillState) -> Bill {
         Bill {
@@ -136,7 +192,7 @@ mod tests {
             department: "d".into(),
             doctor: "doc".into(),
             items: vec![],
-            total_fen: crate::domain::money::Fen(1234),
+            total_fen: Fen(1234),
             created_at_ms: 10,
             due_at_ms: 1_000_000,
             state,
@@ -148,52 +204,88 @@ mod tests {
         InboxEntry { seq, bill: bill(id, state) }
     }
 
+    fn store(dir: &std::path::Path) -> Store {
+        Store::open(dir, &MemorySecretStore::new(), StoreOptions::default()).unwrap()
+    }
+
     #[test]
     fn the_same_changes_applied_twice_announce_nothing_the_second_time() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), &MemorySecretStore::new()).unwrap();
-        let inbox = Inbox::new(store.profile("P1001").unwrap());
+        let store = store(dir.path());
+        let held = store.bulk.hold().unwrap();
+        let inbox = Inbox::new(&held, "P1001");
         let page = vec![entry(1, "a", BillState::Pending), entry(2, "b", BillState::Pending)];
-        assert_eq!(inbox.apply(&page, 2).unwrap().len(), 2);
-        assert_eq!(inbox.apply(&page, 2).unwrap(), vec![]);
-        assert_eq!(inbox.bills(0).unwrap().len(), 2);
+        assert_eq!(inbox.apply_page(&page, 2).unwrap().len(), 2);
+        assert_eq!(inbox.apply_page(&page, 2).unwrap(), vec![]);
+        assert_eq!(inbox.bills("P1001", 0).unwrap().len(), 2);
         assert_eq!(inbox.cursor().unwrap(), 2);
     }
 
     #[test]
     fn later_changes_update_and_older_ones_are_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), &MemorySecretStore::new()).unwrap();
-        let inbox = Inbox::new(store.profile("P1001").unwrap());
-        inbox.apply(&[entry(1, "a", BillState::Pending)], 1).unwrap();
-        let changes = inbox.apply(&[entry(3, "a", BillState::Cancelled)], 3).unwrap();
+        let store = store(dir.path());
+        let held = store.bulk.hold().unwrap();
+        let inbox = Inbox::new(&held, "P1001");
+        inbox.apply_page(&[entry(1, "a", BillState::Pending)], 1).unwrap();
+        let changes = inbox.apply_page(&[entry(3, "a", BillState::Cancelled)], 3).unwrap();
         assert_eq!(changes, vec![InboxChange::Updated(bill("a", BillState::Cancelled))]);
-        assert_eq!(inbox.apply(&[entry(2, "a", BillState::Paying)], 3).unwrap(), vec![]);
-        assert_eq!(inbox.bill("a", 0).unwrap().unwrap().state, BillState::Cancelled);
+        assert_eq!(inbox.apply_page(&[entry(2, "a", BillState::Paying)], 3).unwrap(), vec![]);
+        assert_eq!(inbox.bill("P1001", "a", 0).unwrap().unwrap().state, BillState::Cancelled);
         // A page where a bill is added then changed announces it once, in its last state.
         let changes =
-            inbox.apply(&[entry(4, "b", BillState::Pending), entry(5, "b", BillState::Cancelled)], 5).unwrap();
+            inbox.apply_page(&[entry(4, "b", BillState::Pending), entry(5, "b", BillState::Cancelled)], 5).unwrap();
         assert_eq!(changes, vec![InboxChange::Added(bill("b", BillState::Cancelled))]);
+    }
+
+    #[test]
+    fn loose_entries_move_the_cursor_only_over_a_run_without_gaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let held = store.bulk.hold().unwrap();
+        let inbox = Inbox::new(&held, "P1001");
+        // Seq 3 and 4 arrive before 2 (a doorbell's pull, a stream event after a gap).
+        assert_eq!(
+            inbox.apply_loose(&[entry(3, "c", BillState::Pending), entry(4, "d", BillState::Pending)]).unwrap().len(),
+            2
+        );
+        assert_eq!(inbox.cursor().unwrap(), 0, "1 and 2 are still missing");
+        inbox.apply_loose(&[entry(1, "a", BillState::Pending)]).unwrap();
+        assert_eq!(inbox.cursor().unwrap(), 1);
+        inbox
+            .apply_page(
+                &[
+                    entry(2, "b", BillState::Pending),
+                    entry(3, "c", BillState::Pending),
+                    entry(4, "d", BillState::Pending),
+                ],
+                4,
+            )
+            .unwrap();
+        assert_eq!(inbox.cursor().unwrap(), 4);
+        assert_eq!(inbox.bills("P1001", 0).unwrap().len(), 4, "each bill once");
     }
 
     #[test]
     fn a_rung_doorbell_is_owed_until_pulled() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), &MemorySecretStore::new()).unwrap();
-        let inbox = Inbox::new(store.profile("P1001").unwrap());
+        let store = store(dir.path());
+        let held = store.bulk.hold().unwrap();
+        let inbox = Inbox::new(&held, "P1001");
         inbox.note_rung(4).unwrap();
         assert!(inbox.pull_owed().unwrap());
-        inbox.apply(&[entry(4, "a", BillState::Pending)], 4).unwrap();
+        inbox.apply_page(&[entry(4, "a", BillState::Pending)], 4).unwrap();
         assert!(!inbox.pull_owed().unwrap());
     }
 
     #[test]
     fn pending_bills_past_due_are_listed_as_expired() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), &MemorySecretStore::new()).unwrap();
-        let inbox = Inbox::new(store.profile("P1001").unwrap());
-        inbox.apply(&[entry(1, "a", BillState::Pending)], 1).unwrap();
-        assert_eq!(inbox.bills(999_999).unwrap()[0].state, BillState::Pending);
-        assert_eq!(inbox.bills(1_000_000).unwrap()[0].state, BillState::Expired);
+        let store = store(dir.path());
+        let held = store.bulk.hold().unwrap();
+        let inbox = Inbox::new(&held, "P1001");
+        inbox.apply_page(&[entry(1, "a", BillState::Pending)], 1).unwrap();
+        assert_eq!(inbox.bills("P1001", 999_999).unwrap()[0].state, BillState::Pending);
+        assert_eq!(inbox.bills("P1001", 1_000_000).unwrap()[0].state, BillState::Expired);
     }
 }

@@ -42,6 +42,8 @@ pub enum Field {
     SearchRadius,
     Limit,
     Payload,
+    Amount,
+    Purpose,
 }
 
 impl Field {
@@ -66,6 +68,8 @@ impl Field {
             Field::SearchRadius => "search radius",
             Field::Limit => "limit",
             Field::Payload => "payload",
+            Field::Amount => "amount",
+            Field::Purpose => "purpose",
         }
     }
 }

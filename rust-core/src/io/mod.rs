@@ -3,6 +3,7 @@
 //! that read the system time (`clock`). Nothing here knows the app's flows (`crate::app`).
 
 pub mod clock;
+pub mod keys;
 pub mod net;
 pub mod secrets;
 pub mod sse;

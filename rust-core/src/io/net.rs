@@ -13,7 +13,7 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Once, OnceLock};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -115,16 +115,33 @@ pub fn check_base_url(text: &str) -> Result<Url, NetError> {
     Ok(url)
 }
 
-/// The HTTP client of the platform API.
+/// The HTTP client of the platform API. The underlying reqwest client (which reads the OS
+/// certificate store, a few ms) is built on the first request, not at construction, so
+/// opening the core and making a code need no network setup at all.
 #[derive(Debug)]
 pub struct PlatformClient {
     base: Url,
-    http: reqwest::Client,
-    /// For long-lived streams: no whole-request timeout (the reader applies an idle timeout).
-    stream_http: reqwest::Client,
+    options: ClientOptions,
+    http: OnceLock<Result<reqwest::Client, NetError>>,
     clock: Arc<dyn Clock>,
     offset_ms: AtomicI64,
     offset_known: AtomicBool,
+}
+
+/// Who a request speaks for: the session's bearer token, and the person it is about when that
+/// is not the token's own person (`docs/api.md` § Actor and subject).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Auth<'a> {
+    pub bearer: Option<&'a str>,
+    pub subject: Option<&'a str>,
+}
+
+impl<'a> Auth<'a> {
+    pub const NONE: Auth<'static> = Auth { bearer: None, subject: None };
+
+    pub fn bearer(token: &'a str) -> Self {
+        Auth { bearer: Some(token), subject: None }
+    }
 }
 
 impl PlatformClient {
@@ -134,21 +151,37 @@ impl PlatformClient {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        install_crypto_provider();
-        let http = build_http(options, Some(options.timeout))?;
-        let stream_http = build_http(options, None)?;
+        for pem in &options.pinned_roots_pem {
+            reqwest::Certificate::from_pem(pem.as_bytes())
+                .map_err(|e| NetError::InvalidUrl(format!("bad pinned root certificate: {e}")))?;
+        }
         Ok(PlatformClient {
             base,
-            http,
-            stream_http,
+            options: options.clone(),
+            http: OnceLock::new(),
             clock,
             offset_ms: AtomicI64::new(0),
             offset_known: AtomicBool::new(false),
         })
     }
 
+    fn http(&self) -> Result<&reqwest::Client, NetError> {
+        self.http
+            .get_or_init(|| {
+                install_crypto_provider();
+                build_http(&self.options)
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
     pub fn base_url(&self) -> &Url {
         &self.base
+    }
+
+    /// The platform's origin (`scheme://host:port`), which a session is bound to.
+    pub fn origin(&self) -> String {
+        self.base.origin().ascii_serialization()
     }
 
     /// Server clock minus phone clock, in ms, from the last answer (0 before any).
@@ -174,7 +207,7 @@ impl PlatformClient {
     }
 
     pub async fn get<Resp: DeserializeOwned>(&self, path: &str, bearer: Option<&str>) -> Result<Resp, NetError> {
-        self.call::<(), Resp>(Method::GET, path, None, bearer).await
+        self.call::<(), Resp>(Method::GET, path, None, Auth { bearer, subject: None }).await
     }
 
     pub async fn post<Req: Serialize, Resp: DeserializeOwned>(
@@ -183,18 +216,29 @@ impl PlatformClient {
         body: &Req,
         bearer: Option<&str>,
     ) -> Result<Resp, NetError> {
-        self.call(Method::POST, path, Some(body), bearer).await
+        self.call(Method::POST, path, Some(body), Auth { bearer, subject: None }).await
     }
 
     pub async fn delete<Resp: DeserializeOwned>(&self, path: &str, bearer: Option<&str>) -> Result<Resp, NetError> {
-        self.call::<(), Resp>(Method::DELETE, path, None, bearer).await
+        self.call::<(), Resp>(Method::DELETE, path, None, Auth { bearer, subject: None }).await
+    }
+
+    fn request(&self, method: Method, path: &str, auth: Auth<'_>) -> Result<reqwest::RequestBuilder, NetError> {
+        let url = self.base.join(path.trim_start_matches('/')).map_err(|e| NetError::InvalidUrl(e.to_string()))?;
+        let mut request = self.http()?.request(method, url);
+        if let Some(token) = auth.bearer {
+            request = request.bearer_auth(token);
+        }
+        if let Some(subject) = auth.subject {
+            request = request.header(wire::SUBJECT_HEADER, subject);
+        }
+        Ok(request)
     }
 
     /// Opens a long-lived GET (the live inbox stream) and returns the response once its
     /// headers say success; the caller reads the body with its own idle timeout.
-    pub async fn open_stream(&self, path: &str, bearer: &str) -> Result<reqwest::Response, NetError> {
-        let url = self.base.join(path.trim_start_matches('/')).map_err(|e| NetError::InvalidUrl(e.to_string()))?;
-        let request = self.stream_http.get(url).header("accept", "text/event-stream").bearer_auth(bearer);
+    pub async fn open_stream(&self, path: &str, auth: Auth<'_>) -> Result<reqwest::Response, NetError> {
+        let request = self.request(Method::GET, path, auth)?.header("accept", "text/event-stream");
         let sent_ms = self.clock.now_ms();
         let response = request.send().await.map_err(map_reqwest)?;
         self.note_server_time(&response, sent_ms);
@@ -214,8 +258,8 @@ impl PlatformClient {
             .get(wire::SERVER_TIME_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<i64>().ok())?;
-        let midpoint = sent_ms + (received_ms - sent_ms) / 2;
-        self.offset_ms.store(server_ms - midpoint, Ordering::SeqCst);
+        let midpoint = sent_ms.saturating_add(received_ms.saturating_sub(sent_ms) / 2);
+        self.offset_ms.store(server_ms.saturating_sub(midpoint), Ordering::SeqCst);
         self.offset_known.store(true, Ordering::SeqCst);
         Some(server_ms)
     }
@@ -226,13 +270,10 @@ impl PlatformClient {
         method: Method,
         path: &str,
         body: Option<&Req>,
-        bearer: Option<&str>,
+        auth: Auth<'_>,
     ) -> Result<Resp, NetError> {
-        let url = self.base.join(path.trim_start_matches('/')).map_err(|e| NetError::InvalidUrl(e.to_string()))?;
-        let mut request = self.http.request(method, url).header("accept", "application/json");
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
-        }
+        let mut request =
+            self.request(method, path, auth)?.header("accept", "application/json").timeout(self.options.timeout);
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -252,15 +293,13 @@ impl PlatformClient {
     }
 }
 
-/// One reqwest client: pinned roots or the OS verifier, no redirects, the given timeout.
-fn build_http(options: &ClientOptions, timeout: Option<Duration>) -> Result<reqwest::Client, NetError> {
+/// The one reqwest client: pinned roots or the OS verifier, no redirects. No whole-request
+/// timeout here (the live stream is long-lived): each ordinary call sets its own.
+fn build_http(options: &ClientOptions) -> Result<reqwest::Client, NetError> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(options.connect_timeout)
         .user_agent(concat!("carepass-core/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none());
-    if let Some(timeout) = timeout {
-        builder = builder.timeout(timeout);
-    }
     if !options.pinned_roots_pem.is_empty() {
         let mut roots = Vec::new();
         for pem in &options.pinned_roots_pem {

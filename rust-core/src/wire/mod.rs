@@ -26,6 +26,10 @@ use utoipa::ToSchema;
 /// in milliseconds since the Unix epoch. The client measures its clock offset from it.
 pub const SERVER_TIME_HEADER: &str = "x-carepass-server-time";
 
+/// An authenticated request about someone other than the token's own person names them in
+/// this header (the subject; the token names the actor). Absent: the actor is the subject.
+pub const SUBJECT_HEADER: &str = "x-carepass-subject";
+
 /// The body of every non-2xx answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

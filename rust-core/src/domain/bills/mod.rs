@@ -99,3 +99,51 @@ pub enum PushOutcome {
     /// pulled by the next sync.
     NotYetReadable,
 }
+
+/// The push services a doorbell can travel by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PushService {
+    /// Firebase Cloud Messaging.
+    Fcm,
+    /// Apple Push Notification service.
+    Apns,
+    /// Huawei Push Kit (HMS).
+    Huawei,
+    /// Xiaomi Mi Push.
+    Xiaomi,
+}
+
+impl PushService {
+    pub const ALL: [PushService; 4] = [PushService::Fcm, PushService::Apns, PushService::Huawei, PushService::Xiaomi];
+
+    /// The wire name (`fcm`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PushService::Fcm => "fcm",
+            PushService::Apns => "apns",
+            PushService::Huawei => "huawei",
+            PushService::Xiaomi => "xiaomi",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<PushService> {
+        PushService::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// The longest push token accepted (FCM's are ~160 characters, APNs' 64 hex digits).
+pub const MAX_PUSH_TOKEN_LEN: usize = 4096;
+
+/// The one check of a push-token registration, used by the phone before sending and by the
+/// platform on receipt: a known service and a token of 1 to 4096 printable ASCII characters.
+pub fn check_push_token(service: &str, token: &str) -> Result<PushService, crate::domain::InvalidInput> {
+    use crate::domain::{Field, InvalidInput};
+    let service = PushService::from_name(service)
+        .ok_or(InvalidInput::new(Field::PushService, "a push service is fcm, apns, huawei or xiaomi"))?;
+    if token.is_empty() || token.len() > MAX_PUSH_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(InvalidInput::new(Field::PushToken, "a push token is 1 to 4096 printable ASCII characters"));
+    }
+    Ok(service)
+}

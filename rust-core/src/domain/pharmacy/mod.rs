@@ -26,7 +26,7 @@ pub use catalogue::{Catalogue, CatalogueData, DeliveryTerms, Drug, OpeningHours,
 pub use geo::{haversine_m, GeoPoint};
 pub use rank::{
     china_local_time, quote_at, rank, rank_scan, Fulfilment, PairQuote, PharmacyQuote, Prescription, PrescriptionItem,
-    QuoteRequest, RankOptions, Ranking, StockStatus,
+    QuoteRequest, RankOptions, RankQuery, Ranking, StockStatus,
 };
 
 use crate::domain::money::MoneyError;

@@ -1,4 +1,5 @@
-//! Order rules (pure): the order state machine and what a delivery order must carry.
+//! Order rules (pure): the order state machine, what a delivery order must carry, and when
+//! an order may be placed at all (a complete quote; each prescription filled once).
 //!
 //! ```text
 //! accepted ──► ready ─────────────► completed      (pickup)
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::account::check_phone;
-use crate::domain::pharmacy::{Fulfilment, GeoPoint, PharmacyQuote};
+use crate::domain::pharmacy::{Fulfilment, GeoPoint, PharmacyQuote, StockStatus};
 use crate::domain::{Field, InvalidInput};
 
 /// Where to deliver.
@@ -68,6 +69,34 @@ pub fn next_state(state: OrderState, fulfilment: Fulfilment) -> Option<OrderStat
 /// Whether the patient may still cancel.
 pub fn can_cancel(state: OrderState) -> bool {
     state == OrderState::Accepted
+}
+
+/// Why an order cannot be placed on a quote.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderRefusal {
+    #[error("the pharmacy cannot fill the whole prescription (missing {})", .missing.join(", "))]
+    IncompleteQuote { missing: Vec<String> },
+    #[error("the prescription is already ordered ({order_id}); cancel that order first")]
+    AlreadyOrdered { order_id: String },
+}
+
+/// Whether an order counts against its prescription: every order that was not cancelled (a
+/// completed order filled it).
+pub fn holds_prescription(state: OrderState) -> bool {
+    state != OrderState::Cancelled
+}
+
+/// The rules for a new order on `quote`, given the orders already placed for the same
+/// prescription: the pharmacy fills the whole prescription, and a prescription is filled
+/// once — a second order is refused while an earlier one is live or completed.
+pub fn check_new_order(quote: &PharmacyQuote, orders_for_rx: &[Order]) -> Result<(), OrderRefusal> {
+    if quote.stock != StockStatus::Complete {
+        return Err(OrderRefusal::IncompleteQuote { missing: quote.missing.clone() });
+    }
+    if let Some(order) = orders_for_rx.iter().find(|o| holds_prescription(o.state)) {
+        return Err(OrderRefusal::AlreadyOrdered { order_id: order.order_id.clone() });
+    }
+    Ok(())
 }
 
 /// Checks a delivery address: text 4–200 characters, a valid point, an 11-digit mainland

@@ -21,6 +21,7 @@ use crate::domain::settlement::{
     fund_share, settle_with_rule, split_amount, ItemCategory, PatientCoverage, Settlement, SettlementError,
     SettlementItem, SettlementPolicy, SettlementRule, VisitType, YearToDate,
 };
+use crate::domain::{Field, InvalidInput};
 
 /// The largest search radius a query may ask for.
 pub const MAX_SEARCH_RADIUS_M: u32 = 100_000;
@@ -111,6 +112,74 @@ impl RankOptions {
             limit: DEFAULT_LIMIT,
             include_partial: true,
         }
+    }
+
+    /// The options a patient's query asks for, with the defaults filled in: `max_distance_m`
+    /// 5 km, `limit` 20, and "open now" as the platform's time `platform_now_ms` (never the
+    /// phone's own clock). A query out of range is refused naming its field.
+    pub fn from_query(query: &RankQuery, platform_now_ms: i64) -> Result<RankOptions, InvalidInput> {
+        if !query.location.is_valid() {
+            return Err(InvalidInput::new(Field::Location, "latitude is −90 to 90 and longitude −180 to 180"));
+        }
+        if query.max_distance_m.is_some_and(|m| m > MAX_SEARCH_RADIUS_M) {
+            return Err(InvalidInput::new(Field::SearchRadius, "the search radius is at most 100 km"));
+        }
+        if query.limit.is_some_and(|l| l == 0 || l > MAX_LIMIT) {
+            return Err(InvalidInput::new(Field::Limit, "a ranking lists 1 to 200 pharmacies"));
+        }
+        if query.open_now && china_local_time(platform_now_ms).is_none() {
+            return Err(InvalidInput::new(Field::Location, "platform time has no local time to test opening hours"));
+        }
+        Ok(RankOptions {
+            location: query.location,
+            fulfilment: if query.delivery { Fulfilment::Delivery } else { Fulfilment::Pickup },
+            max_distance_m: query.max_distance_m.unwrap_or(DEFAULT_MAX_DISTANCE_M),
+            open_at_ms: query.open_now.then_some(platform_now_ms),
+            limit: query.limit.unwrap_or(DEFAULT_LIMIT),
+            include_partial: true,
+        })
+    }
+
+    /// The one check of ranking options, on the phone and at the platform: a point on Earth,
+    /// a radius of at most 100 km, 1 to 200 quotes, an "open at" time that has a local time.
+    pub fn validate(&self) -> Result<(), PharmacyError> {
+        if !self.location.is_valid() {
+            return Err(PharmacyError::InvalidOptions("location out of range"));
+        }
+        if self.max_distance_m > MAX_SEARCH_RADIUS_M {
+            return Err(PharmacyError::InvalidOptions("max_distance_m above 100000"));
+        }
+        if self.limit == 0 || self.limit > MAX_LIMIT {
+            return Err(PharmacyError::InvalidOptions("limit must be 1 to 200"));
+        }
+        if let Some(ms) = self.open_at_ms {
+            china_local_time(ms).ok_or(PharmacyError::InvalidOptions("open_at_ms out of range"))?;
+        }
+        Ok(())
+    }
+}
+
+/// What a patient asks: "pharmacies for my prescription near here", before the defaults and
+/// the platform's time are filled in ([`RankOptions::from_query`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RankQuery {
+    /// The prescription; `None` ranks for the newest one.
+    pub rx_id: Option<String>,
+    /// Where the patient is (pickup) or the delivery address (delivery).
+    pub location: GeoPoint,
+    pub delivery: bool,
+    /// Metres; `None` is 5 km.
+    pub max_distance_m: Option<u32>,
+    /// Only pharmacies open now, on platform time.
+    pub open_now: bool,
+    /// How many quotes; `None` is 20.
+    pub limit: Option<u32>,
+}
+
+impl RankQuery {
+    /// Pickup near `location` with every default.
+    pub fn near(location: GeoPoint) -> RankQuery {
+        RankQuery { rx_id: None, location, delivery: false, max_distance_m: None, open_now: false, limit: None }
     }
 }
 
@@ -306,15 +375,7 @@ impl<'a> Query<'a> {
         prescription: &'a Prescription,
         options: &'a RankOptions,
     ) -> Result<Self, PharmacyError> {
-        if !options.location.is_valid() {
-            return Err(PharmacyError::InvalidOptions("location out of range"));
-        }
-        if options.max_distance_m > MAX_SEARCH_RADIUS_M {
-            return Err(PharmacyError::InvalidOptions("max_distance_m above 100000"));
-        }
-        if options.limit == 0 || options.limit > MAX_LIMIT {
-            return Err(PharmacyError::InvalidOptions("limit must be 1 to 200"));
-        }
+        options.validate()?;
         let open_at = match options.open_at_ms {
             Some(ms) => Some(china_local_time(ms).ok_or(PharmacyError::InvalidOptions("open_at_ms out of range"))?),
             None => None,

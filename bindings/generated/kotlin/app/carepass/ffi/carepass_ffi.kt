@@ -657,8 +657,14 @@ internal open class UniffiForeignFutureResultVoid(
 internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
     fun callback(`callbackData`: Long,`result`: UniffiForeignFutureResultVoid.UniffiByValue,)
 }
+internal interface UniffiCallbackInterfaceSessionListenerMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`state`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceSessionListenerMethod1 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceInboxListenerMethod0 : com.sun.jna.Callback {
-    fun callback(`uniffiHandle`: Long,`change`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+    fun callback(`uniffiHandle`: Long,`update`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 internal interface UniffiCallbackInterfaceInboxListenerMethod1 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
@@ -684,24 +690,46 @@ internal interface UniffiCallbackInterfaceCodeListenerMethod0 : com.sun.jna.Call
 internal interface UniffiCallbackInterfaceCodeListenerMethod1 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
-@Structure.FieldOrder("uniffiFree", "uniffiClone", "onChange", "onError")
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "onState", "onError")
+internal open class UniffiVTableCallbackInterfaceSessionListener(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `onState`: UniffiCallbackInterfaceSessionListenerMethod0? = null,
+    @JvmField internal var `onError`: UniffiCallbackInterfaceSessionListenerMethod1? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `onState`: UniffiCallbackInterfaceSessionListenerMethod0? = null,
+        `onError`: UniffiCallbackInterfaceSessionListenerMethod1? = null,
+    ): UniffiVTableCallbackInterfaceSessionListener(`uniffiFree`,`uniffiClone`,`onState`,`onError`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceSessionListener) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `onState` = other.`onState`
+        `onError` = other.`onError`
+    }
+
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "onUpdate", "onError")
 internal open class UniffiVTableCallbackInterfaceInboxListener(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
     @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
-    @JvmField internal var `onChange`: UniffiCallbackInterfaceInboxListenerMethod0? = null,
+    @JvmField internal var `onUpdate`: UniffiCallbackInterfaceInboxListenerMethod0? = null,
     @JvmField internal var `onError`: UniffiCallbackInterfaceInboxListenerMethod1? = null,
 ) : Structure() {
     class UniffiByValue(
         `uniffiFree`: UniffiCallbackInterfaceFree? = null,
         `uniffiClone`: UniffiCallbackInterfaceClone? = null,
-        `onChange`: UniffiCallbackInterfaceInboxListenerMethod0? = null,
+        `onUpdate`: UniffiCallbackInterfaceInboxListenerMethod0? = null,
         `onError`: UniffiCallbackInterfaceInboxListenerMethod1? = null,
-    ): UniffiVTableCallbackInterfaceInboxListener(`uniffiFree`,`uniffiClone`,`onChange`,`onError`,), Structure.ByValue
+    ): UniffiVTableCallbackInterfaceInboxListener(`uniffiFree`,`uniffiClone`,`onUpdate`,`onError`,), Structure.ByValue
 
    internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceInboxListener) {
         `uniffiFree` = other.`uniffiFree`
         `uniffiClone` = other.`uniffiClone`
-        `onChange` = other.`onChange`
+        `onUpdate` = other.`onUpdate`
         `onError` = other.`onError`
     }
 
@@ -826,6 +854,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_carepass_ffi_checksum_func_qr_svg(
     ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_close(
+    ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_current_profile(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_enrol(
@@ -840,7 +870,11 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_server_clock_offset_ms(
     ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_session_state(
+    ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_sign_in(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_watch_session(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_bills(
     ): Int
@@ -858,6 +892,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_order(
     ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_orders(
+    ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_place_order(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_prescriptions(
@@ -872,11 +908,13 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_watch_codes(
     ): Int
-    external fun uniffi_carepass_ffi_checksum_method_inboxlistener_on_change(
+    external fun uniffi_carepass_ffi_checksum_method_sessionlistener_on_state(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_sessionlistener_on_error(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_inboxlistener_on_update(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_inboxlistener_on_error(
-    ): Int
-    external fun uniffi_carepass_ffi_checksum_method_inboxwatch_cancel(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_devicekeystore_public_key(
     ): Int
@@ -888,11 +926,13 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_secretstore_save(
     ): Int
+    external fun uniffi_carepass_ffi_checksum_method_taskhandle_cancel(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_taskhandle_is_finished(
+    ): Int
     external fun uniffi_carepass_ffi_checksum_method_codelistener_on_code(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_codelistener_on_error(
-    ): Int
-    external fun uniffi_carepass_ffi_checksum_method_codewatch_cancel(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_voucherverifier_set_revoked(
     ): Int
@@ -923,6 +963,7 @@ internal object UniffiLib {
         uniffiCallbackInterfaceInboxListener.register(this)
         uniffiCallbackInterfaceLogger.register(this)
         uniffiCallbackInterfaceSecretStore.register(this)
+        uniffiCallbackInterfaceSessionListener.register(this)
         
     }
 
@@ -933,6 +974,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_carepass_ffi_fn_constructor_carepass_open(`config`: RustBuffer.ByValue,`secretStore`: Long,`keyStore`: RustBuffer.ByValue,`logger`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_close(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_carepass_ffi_fn_method_carepass_current_profile(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_carepass_ffi_fn_method_carepass_enrol(`ptr`: Long,`phone`: RustBuffer.ByValue,`code`: RustBuffer.ByValue,
@@ -947,9 +990,13 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_server_clock_offset_ms(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_session_state(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_carepass_ffi_fn_method_carepass_sign_in(`ptr`: Long,`phone`: RustBuffer.ByValue,`code`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_carepass_ffi_fn_method_carepass_bills(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_carepass_ffi_fn_method_carepass_watch_session(`ptr`: Long,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_bills(`ptr`: Long,`subject`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_carepass_ffi_fn_method_carepass_handle_push(`ptr`: Long,`data`: RustBuffer.ByValue,
     ): Long
@@ -959,41 +1006,47 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_sync_inbox(`ptr`: Long,
     ): Long
-    external fun uniffi_carepass_ffi_fn_method_carepass_watch_inbox(`ptr`: Long,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_carepass_ffi_fn_method_carepass_watch_inbox(`ptr`: Long,`listener`: Long,`subject`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_carepass_ffi_fn_method_carepass_cancel_order(`ptr`: Long,`orderId`: RustBuffer.ByValue,
+    external fun uniffi_carepass_ffi_fn_method_carepass_cancel_order(`ptr`: Long,`orderId`: RustBuffer.ByValue,`subject`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_carepass_ffi_fn_method_carepass_order(`ptr`: Long,`orderId`: RustBuffer.ByValue,
+    external fun uniffi_carepass_ffi_fn_method_carepass_order(`ptr`: Long,`orderId`: RustBuffer.ByValue,`subject`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_carepass_ffi_fn_method_carepass_place_order(`ptr`: Long,`rxId`: RustBuffer.ByValue,`pharmacyId`: RustBuffer.ByValue,`delivery`: RustBuffer.ByValue,
+    external fun uniffi_carepass_ffi_fn_method_carepass_orders(`ptr`: Long,`subject`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_carepass_ffi_fn_method_carepass_prescriptions(`ptr`: Long,
+    external fun uniffi_carepass_ffi_fn_method_carepass_place_order(`ptr`: Long,`rxId`: RustBuffer.ByValue,`pharmacyId`: RustBuffer.ByValue,`delivery`: RustBuffer.ByValue,`subject`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_carepass_ffi_fn_method_carepass_rank_pharmacies(`ptr`: Long,`request`: RustBuffer.ByValue,
+    external fun uniffi_carepass_ffi_fn_method_carepass_prescriptions(`ptr`: Long,`subject`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_carepass_ffi_fn_method_carepass_current_code(`ptr`: Long,`purpose`: RustBuffer.ByValue,`offline`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_carepass_ffi_fn_method_carepass_rank_pharmacies(`ptr`: Long,`request`: RustBuffer.ByValue,`subject`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_current_code(`ptr`: Long,`purpose`: RustBuffer.ByValue,`offline`: Byte,`subject`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_carepass_ffi_fn_method_carepass_revoke_device(`ptr`: Long,`deviceId`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_sync_clock(`ptr`: Long,
     ): Long
-    external fun uniffi_carepass_ffi_fn_method_carepass_watch_codes(`ptr`: Long,`purpose`: RustBuffer.ByValue,`offline`: Byte,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_carepass_ffi_fn_method_carepass_watch_codes(`ptr`: Long,`purpose`: RustBuffer.ByValue,`offline`: Byte,`listener`: Long,`subject`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_carepass_ffi_fn_clone_sessionlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_carepass_ffi_fn_free_sessionlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_init_callback_vtable_sessionlistener(`vtable`: UniffiVTableCallbackInterfaceSessionListener,
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_method_sessionlistener_on_state(`ptr`: Long,`state`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_method_sessionlistener_on_error(`ptr`: Long,`error`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_carepass_ffi_fn_clone_inboxlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_carepass_ffi_fn_free_inboxlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_carepass_ffi_fn_init_callback_vtable_inboxlistener(`vtable`: UniffiVTableCallbackInterfaceInboxListener,
     ): Unit
-    external fun uniffi_carepass_ffi_fn_method_inboxlistener_on_change(`ptr`: Long,`change`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_carepass_ffi_fn_method_inboxlistener_on_update(`ptr`: Long,`update`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_carepass_ffi_fn_method_inboxlistener_on_error(`ptr`: Long,`error`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_carepass_ffi_fn_clone_inboxwatch(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Long
-    external fun uniffi_carepass_ffi_fn_free_inboxwatch(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_carepass_ffi_fn_method_inboxwatch_cancel(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_carepass_ffi_fn_clone_devicekeystore(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1023,6 +1076,14 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_carepass_ffi_fn_method_secretstore_save(`ptr`: Long,`name`: RustBuffer.ByValue,`value`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_carepass_ffi_fn_clone_taskhandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_carepass_ffi_fn_free_taskhandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_method_taskhandle_cancel(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_method_taskhandle_is_finished(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_carepass_ffi_fn_clone_codelistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_carepass_ffi_fn_free_codelistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1032,12 +1093,6 @@ internal object UniffiLib {
     external fun uniffi_carepass_ffi_fn_method_codelistener_on_code(`ptr`: Long,`code`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_carepass_ffi_fn_method_codelistener_on_error(`ptr`: Long,`error`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_carepass_ffi_fn_clone_codewatch(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Long
-    external fun uniffi_carepass_ffi_fn_free_codewatch(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_carepass_ffi_fn_method_codewatch_cancel(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_carepass_ffi_fn_clone_voucherverifier(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1193,6 +1248,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_carepass_ffi_checksum_func_qr_svg() and 0xFFFF) != 39712) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_close() and 0xFFFF) != 9109) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_current_profile() and 0xFFFF) != 29319) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1202,7 +1260,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_login() and 0xFFFF) != 474) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_logout() and 0xFFFF) != 25323) {
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_logout() and 0xFFFF) != 32779) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_refresh_profile() and 0xFFFF) != 22267) {
@@ -1214,10 +1272,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_server_clock_offset_ms() and 0xFFFF) != 62924) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_session_state() and 0xFFFF) != 8901) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_sign_in() and 0xFFFF) != 56457) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_bills() and 0xFFFF) != 64727) {
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_watch_session() and 0xFFFF) != 13906) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_bills() and 0xFFFF) != 19801) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_handle_push() and 0xFFFF) != 36059) {
@@ -1232,25 +1296,28 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_sync_inbox() and 0xFFFF) != 59203) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_watch_inbox() and 0xFFFF) != 9481) {
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_watch_inbox() and 0xFFFF) != 40092) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_cancel_order() and 0xFFFF) != 14216) {
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_cancel_order() and 0xFFFF) != 53364) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_order() and 0xFFFF) != 63652) {
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_order() and 0xFFFF) != 28069) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_place_order() and 0xFFFF) != 53987) {
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_orders() and 0xFFFF) != 34568) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_prescriptions() and 0xFFFF) != 50205) {
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_place_order() and 0xFFFF) != 34279) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_rank_pharmacies() and 0xFFFF) != 2099) {
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_prescriptions() and 0xFFFF) != 38801) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_current_code() and 0xFFFF) != 6523) {
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_rank_pharmacies() and 0xFFFF) != 12939) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_current_code() and 0xFFFF) != 61839) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_revoke_device() and 0xFFFF) != 9066) {
@@ -1259,16 +1326,19 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_sync_clock() and 0xFFFF) != 19506) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_watch_codes() and 0xFFFF) != 28768) {
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_watch_codes() and 0xFFFF) != 12673) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_carepass_ffi_checksum_method_inboxlistener_on_change() and 0xFFFF) != 65192) {
+    if ((lib.uniffi_carepass_ffi_checksum_method_sessionlistener_on_state() and 0xFFFF) != 55284) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_sessionlistener_on_error() and 0xFFFF) != 55554) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_inboxlistener_on_update() and 0xFFFF) != 1382) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_inboxlistener_on_error() and 0xFFFF) != 29246) {
-        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    }
-    if ((lib.uniffi_carepass_ffi_checksum_method_inboxwatch_cancel() and 0xFFFF) != 19891) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_devicekeystore_public_key() and 0xFFFF) != 19373) {
@@ -1286,13 +1356,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_carepass_ffi_checksum_method_secretstore_save() and 0xFFFF) != 20850) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_carepass_ffi_checksum_method_taskhandle_cancel() and 0xFFFF) != 10964) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_taskhandle_is_finished() and 0xFFFF) != 51191) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_carepass_ffi_checksum_method_codelistener_on_code() and 0xFFFF) != 13581) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_codelistener_on_error() and 0xFFFF) != 3603) {
-        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    }
-    if ((lib.uniffi_carepass_ffi_checksum_method_codewatch_cancel() and 0xFFFF) != 10121) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_voucherverifier_set_revoked() and 0xFFFF) != 37184) {
@@ -1882,6 +1955,12 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 public interface CarePassInterface {
     
     /**
+     * Closes the client: every stream ends with `Closed`, every later call fails with it,
+     * and the database is released. Idempotent.
+     */
+    fun `close`()
+    
+    /**
      * The signed-in person from the phone's store (no network), or null.
      */
     fun `currentProfile`(): Profile?
@@ -1897,9 +1976,9 @@ public interface CarePassInterface {
     suspend fun `login`(`phone`: kotlin.String, `code`: kotlin.String): Profile
     
     /**
-     * Ends the session and wipes the profile's local data.
+     * Ends the session and wipes everything this device holds for the signed-in person.
      */
-    suspend fun `logout`()
+    suspend fun `logout`(): SignOutResult
     
     /**
      * The signed-in person, fetched from the platform.
@@ -1917,14 +1996,26 @@ public interface CarePassInterface {
     fun `serverClockOffsetMs`(): kotlin.Long
     
     /**
+     * The session state now (no network).
+     */
+    fun `sessionState`(): SessionState
+    
+    /**
      * Enrols, or signs in again when already enrolled for `phone`.
      */
     suspend fun `signIn`(`phone`: kotlin.String, `code`: kotlin.String): Profile
     
     /**
-     * The signed-in person's bills from the phone (newest first, expiry applied). No network.
+     * Hands `listener` the session state now and at every change (sign-in, sign-out, the
+     * platform ending the session), until cancelled or the client closes.
      */
-    fun `bills`(): List<Bill>
+    fun `watchSession`(`listener`: SessionListener): TaskHandle
+    
+    /**
+     * A subject's bills from the phone (null: the signed-in person), newest first, expiry
+     * applied. No network.
+     */
+    fun `bills`(`subject`: kotlin.String? = null): List<Bill>
     
     /**
      * Hands over a push (the push service's data map, as received): verifies the doorbell,
@@ -1948,42 +2039,48 @@ public interface CarePassInterface {
     suspend fun `syncInbox`(): List<InboxChange>
     
     /**
-     * Opens the live stream (while the app is in the foreground): each change is committed
-     * to the store, then handed to `listener`; reconnects with backoff and resyncs by itself;
-     * `on_error` once if the session ends.
+     * Hands `listener` a subject's inbox now and after every change, while the live
+     * connection (reconnecting and resyncing by itself) keeps it fresh; each change is
+     * committed to the store before the listener hears of it. `on_error` once when the
+     * session ends or the client closes.
      */
-    fun `watchInbox`(`listener`: InboxListener): InboxWatch
+    fun `watchInbox`(`listener`: InboxListener, `subject`: kotlin.String? = null): TaskHandle
     
     /**
      * Cancels an order the pharmacy has not prepared yet.
      */
-    suspend fun `cancelOrder`(`orderId`: kotlin.String): PharmacyOrder
+    suspend fun `cancelOrder`(`orderId`: kotlin.String, `subject`: kotlin.String? = null): PharmacyOrder
     
     /**
      * An order's current state.
      */
-    suspend fun `order`(`orderId`: kotlin.String): PharmacyOrder
+    suspend fun `order`(`orderId`: kotlin.String, `subject`: kotlin.String? = null): PharmacyOrder
+    
+    /**
+     * A subject's orders, newest first.
+     */
+    suspend fun `orders`(`subject`: kotlin.String? = null): List<PharmacyOrder>
     
     /**
      * Orders a prescription from a pharmacy: pickup when `delivery` is null.
      */
-    suspend fun `placeOrder`(`rxId`: kotlin.String, `pharmacyId`: kotlin.String, `delivery`: DeliveryDetails?): PharmacyOrder
+    suspend fun `placeOrder`(`rxId`: kotlin.String, `pharmacyId`: kotlin.String, `delivery`: DeliveryDetails?, `subject`: kotlin.String? = null): PharmacyOrder
     
     /**
-     * The signed-in person's prescriptions, newest first.
+     * A subject's prescriptions (null: the signed-in person), newest first.
      */
-    suspend fun `prescriptions`(): List<Prescription>
+    suspend fun `prescriptions`(`subject`: kotlin.String? = null): List<Prescription>
     
     /**
      * Nearby pharmacies ranked by what the patient pays after insurance.
      */
-    suspend fun `rankPharmacies`(`request`: RankRequest): PharmacyRanking
+    suspend fun `rankPharmacies`(`request`: RankRequest, `subject`: kotlin.String? = null): PharmacyRanking
     
     /**
-     * The code to show now, made on this device with no network. The same code comes back
-     * until its period ends.
+     * The code to show now (for `subject`; null is the signed-in person), made on this
+     * device with no network. The same code comes back until its period ends.
      */
-    fun `currentCode`(`purpose`: CodePurpose, `offline`: kotlin.Boolean): VoucherCode
+    fun `currentCode`(`purpose`: CodePurpose, `offline`: kotlin.Boolean, `subject`: kotlin.String? = null): VoucherCode
     
     /**
      * Revokes one of the signed-in person's devices (a lost phone).
@@ -1996,10 +2093,11 @@ public interface CarePassInterface {
     suspend fun `syncClock`(): kotlin.Long
     
     /**
-     * Hands `listener` the current code now and a new one at every rotation, until
-     * cancelled or an error (reported once through `on_error`).
+     * Hands `listener` the current code now and each new one at its rotation, each once,
+     * until cancelled or the stream ends (session over, client closed), reported once
+     * through `on_error`.
      */
-    fun `watchCodes`(`purpose`: CodePurpose, `offline`: kotlin.Boolean, `listener`: CodeListener): CodeWatch
+    fun `watchCodes`(`purpose`: CodePurpose, `offline`: kotlin.Boolean, `listener`: CodeListener, `subject`: kotlin.String? = null): TaskHandle
     
     companion object
 }
@@ -2110,6 +2208,22 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
 
     
     /**
+     * Closes the client: every stream ends with `Closed`, every later call fails with it,
+     * and the database is released. Idempotent.
+     */override fun `close`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_carepass_close(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
      * The signed-in person from the phone's store (no network), or null.
      */
     @Throws(CarePassException::class)override fun `currentProfile`(): Profile? {
@@ -2179,11 +2293,11 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
 
     
     /**
-     * Ends the session and wipes the profile's local data.
+     * Ends the session and wipes everything this device holds for the signed-in person.
      */
     @Throws(CarePassException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `logout`() {
+    override suspend fun `logout`() : SignOutResult {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_carepass_ffi_fn_method_carepass_logout(
@@ -2191,12 +2305,11 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
                 
             )
         },
-        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_void(future, callback, continuation) },
-        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_void(future, continuation) },
-        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_void(future) },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
         // lift function
-        { },
-        
+        { FfiConverterTypeSignOutResult.lift(it) },
         // Error FFI converter
         CarePassException.ErrorHandler,
     )
@@ -2269,6 +2382,22 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
 
     
     /**
+     * The session state now (no network).
+     */override fun `sessionState`(): SessionState {
+            return FfiConverterTypeSessionState.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_carepass_session_state(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Enrols, or signs in again when already enrolled for `phone`.
      */
     @Throws(CarePassException::class)
@@ -2295,15 +2424,35 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
 
     
     /**
-     * The signed-in person's bills from the phone (newest first, expiry applied). No network.
+     * Hands `listener` the session state now and at every change (sign-in, sign-out, the
+     * platform ending the session), until cancelled or the client closes.
+     */override fun `watchSession`(`listener`: SessionListener): TaskHandle {
+            return FfiConverterTypeTaskHandle.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_carepass_watch_session(
+        it,
+        
+        FfiConverterTypeSessionListener.lower(`listener`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * A subject's bills from the phone (null: the signed-in person), newest first, expiry
+     * applied. No network.
      */
-    @Throws(CarePassException::class)override fun `bills`(): List<Bill> {
+    @Throws(CarePassException::class)override fun `bills`(`subject`: kotlin.String?): List<Bill> {
             return FfiConverterSequenceTypeBill.lift(
     callWithHandle {
     uniffiRustCallWithError(CarePassException) { _status ->
     UniffiLib.uniffi_carepass_ffi_fn_method_carepass_bills(
         it,
-        _status)
+        
+        FfiConverterOptionalString.lower(`subject`),_status)
 }
     }
     )
@@ -2406,17 +2555,19 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
 
     
     /**
-     * Opens the live stream (while the app is in the foreground): each change is committed
-     * to the store, then handed to `listener`; reconnects with backoff and resyncs by itself;
-     * `on_error` once if the session ends.
-     */override fun `watchInbox`(`listener`: InboxListener): InboxWatch {
-            return FfiConverterTypeInboxWatch.lift(
+     * Hands `listener` a subject's inbox now and after every change, while the live
+     * connection (reconnecting and resyncing by itself) keeps it fresh; each change is
+     * committed to the store before the listener hears of it. `on_error` once when the
+     * session ends or the client closes.
+     */override fun `watchInbox`(`listener`: InboxListener, `subject`: kotlin.String?): TaskHandle {
+            return FfiConverterTypeTaskHandle.lift(
     callWithHandle {
     uniffiRustCall() { _status ->
     UniffiLib.uniffi_carepass_ffi_fn_method_carepass_watch_inbox(
         it,
         
-        FfiConverterTypeInboxListener.lower(`listener`),_status)
+        FfiConverterTypeInboxListener.lower(`listener`),
+        FfiConverterOptionalString.lower(`subject`),_status)
 }
     }
     )
@@ -2429,13 +2580,14 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
      */
     @Throws(CarePassException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `cancelOrder`(`orderId`: kotlin.String) : PharmacyOrder {
+    override suspend fun `cancelOrder`(`orderId`: kotlin.String, `subject`: kotlin.String?) : PharmacyOrder {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_carepass_ffi_fn_method_carepass_cancel_order(
                 uniffiHandle,
                 
         FfiConverterString.lower(`orderId`),
+        FfiConverterOptionalString.lower(`subject`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
@@ -2454,13 +2606,14 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
      */
     @Throws(CarePassException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `order`(`orderId`: kotlin.String) : PharmacyOrder {
+    override suspend fun `order`(`orderId`: kotlin.String, `subject`: kotlin.String?) : PharmacyOrder {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_carepass_ffi_fn_method_carepass_order(
                 uniffiHandle,
                 
         FfiConverterString.lower(`orderId`),
+        FfiConverterOptionalString.lower(`subject`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
@@ -2468,6 +2621,31 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
         { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterTypePharmacyOrder.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * A subject's orders, newest first.
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `orders`(`subject`: kotlin.String?) : List<PharmacyOrder> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_orders(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`subject`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypePharmacyOrder.lift(it) },
         // Error FFI converter
         CarePassException.ErrorHandler,
     )
@@ -2479,7 +2657,7 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
      */
     @Throws(CarePassException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `placeOrder`(`rxId`: kotlin.String, `pharmacyId`: kotlin.String, `delivery`: DeliveryDetails?) : PharmacyOrder {
+    override suspend fun `placeOrder`(`rxId`: kotlin.String, `pharmacyId`: kotlin.String, `delivery`: DeliveryDetails?, `subject`: kotlin.String?) : PharmacyOrder {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_carepass_ffi_fn_method_carepass_place_order(
@@ -2488,6 +2666,7 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
         FfiConverterString.lower(`rxId`),
         FfiConverterString.lower(`pharmacyId`),
         FfiConverterOptionalTypeDeliveryDetails.lower(`delivery`),
+        FfiConverterOptionalString.lower(`subject`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
@@ -2502,16 +2681,17 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
 
     
     /**
-     * The signed-in person's prescriptions, newest first.
+     * A subject's prescriptions (null: the signed-in person), newest first.
      */
     @Throws(CarePassException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `prescriptions`() : List<Prescription> {
+    override suspend fun `prescriptions`(`subject`: kotlin.String?) : List<Prescription> {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_carepass_ffi_fn_method_carepass_prescriptions(
                 uniffiHandle,
                 
+        FfiConverterOptionalString.lower(`subject`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
@@ -2530,13 +2710,14 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
      */
     @Throws(CarePassException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `rankPharmacies`(`request`: RankRequest) : PharmacyRanking {
+    override suspend fun `rankPharmacies`(`request`: RankRequest, `subject`: kotlin.String?) : PharmacyRanking {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_carepass_ffi_fn_method_carepass_rank_pharmacies(
                 uniffiHandle,
                 
         FfiConverterTypeRankRequest.lower(`request`),
+        FfiConverterOptionalString.lower(`subject`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
@@ -2551,10 +2732,10 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
 
     
     /**
-     * The code to show now, made on this device with no network. The same code comes back
-     * until its period ends.
+     * The code to show now (for `subject`; null is the signed-in person), made on this
+     * device with no network. The same code comes back until its period ends.
      */
-    @Throws(CarePassException::class)override fun `currentCode`(`purpose`: CodePurpose, `offline`: kotlin.Boolean): VoucherCode {
+    @Throws(CarePassException::class)override fun `currentCode`(`purpose`: CodePurpose, `offline`: kotlin.Boolean, `subject`: kotlin.String?): VoucherCode {
             return FfiConverterTypeVoucherCode.lift(
     callWithHandle {
     uniffiRustCallWithError(CarePassException) { _status ->
@@ -2562,7 +2743,8 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
         it,
         
         FfiConverterTypeCodePurpose.lower(`purpose`),
-        FfiConverterBoolean.lower(`offline`),_status)
+        FfiConverterBoolean.lower(`offline`),
+        FfiConverterOptionalString.lower(`subject`),_status)
 }
     }
     )
@@ -2621,10 +2803,11 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
 
     
     /**
-     * Hands `listener` the current code now and a new one at every rotation, until
-     * cancelled or an error (reported once through `on_error`).
-     */override fun `watchCodes`(`purpose`: CodePurpose, `offline`: kotlin.Boolean, `listener`: CodeListener): CodeWatch {
-            return FfiConverterTypeCodeWatch.lift(
+     * Hands `listener` the current code now and each new one at its rotation, each once,
+     * until cancelled or the stream ends (session over, client closed), reported once
+     * through `on_error`.
+     */override fun `watchCodes`(`purpose`: CodePurpose, `offline`: kotlin.Boolean, `listener`: CodeListener, `subject`: kotlin.String?): TaskHandle {
+            return FfiConverterTypeTaskHandle.lift(
     callWithHandle {
     uniffiRustCall() { _status ->
     UniffiLib.uniffi_carepass_ffi_fn_method_carepass_watch_codes(
@@ -2632,7 +2815,8 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
         
         FfiConverterTypeCodePurpose.lower(`purpose`),
         FfiConverterBoolean.lower(`offline`),
-        FfiConverterTypeCodeListener.lower(`listener`),_status)
+        FfiConverterTypeCodeListener.lower(`listener`),
+        FfiConverterOptionalString.lower(`subject`),_status)
 }
     }
     )
@@ -2792,7 +2976,7 @@ public object FfiConverterTypeCarePass: FfiConverter<CarePass, Long> {
 
 
 /**
- * Receives each new code (at every rotation) or the error that stopped the watch.
+ * Receives each new code (at every rotation), then the error that ended the stream.
  */
 public interface CodeListener {
     
@@ -2804,7 +2988,7 @@ public interface CodeListener {
 }
 
 /**
- * Receives each new code (at every rotation) or the error that stopped the watch.
+ * Receives each new code (at every rotation), then the error that ended the stream.
  */
 open class CodeListenerImpl: Disposable, AutoCloseable, CodeListener
 {
@@ -3036,268 +3220,6 @@ public object FfiConverterTypeCodeListener: FfiConverter<CodeListener, Long> {
     override fun allocationSize(value: CodeListener) = 8UL
 
     override fun write(value: CodeListener, buf: ByteBuffer) {
-        buf.putLong(lower(value))
-    }
-}
-
-
-// This template implements a class for working with a Rust struct via a handle
-// to the live Rust struct on the other side of the FFI.
-//
-// There's some subtlety here, because we have to be careful not to operate on a Rust
-// struct after it has been dropped, and because we must expose a public API for freeing
-// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
-//
-//   * Each instance holds an opaque handle to the underlying Rust struct.
-//     Method calls need to read this handle from the object's state and pass it in to
-//     the Rust FFI.
-//
-//   * When an instance is no longer needed, its handle should be passed to a
-//     special destructor function provided by the Rust FFI, which will drop the
-//     underlying Rust struct.
-//
-//   * Given an instance, calling code is expected to call the special
-//     `destroy` method in order to free it after use, either by calling it explicitly
-//     or by using a higher-level helper like the `use` method. Failing to do so risks
-//     leaking the underlying Rust struct.
-//
-//   * We can't assume that calling code will do the right thing, and must be prepared
-//     to handle Kotlin method calls executing concurrently with or even after a call to
-//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
-//
-//   * We must never allow Rust code to operate on the underlying Rust struct after
-//     the destructor has been called, and must never call the destructor more than once.
-//     Doing so may trigger memory unsafety.
-//
-//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
-//     is implemented to call the destructor when the Kotlin object becomes unreachable.
-//     This is done in a background thread. This is not a panacea, and client code should be aware that
-//      1. the thread may starve if some there are objects that have poorly performing
-//     `drop` methods or do significant work in their `drop` methods.
-//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
-//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
-//
-// If we try to implement this with mutual exclusion on access to the handle, there is the
-// possibility of a race between a method call and a concurrent call to `destroy`:
-//
-//    * Thread A starts a method call, reads the value of the handle, but is interrupted
-//      before it can pass the handle over the FFI to Rust.
-//    * Thread B calls `destroy` and frees the underlying Rust struct.
-//    * Thread A resumes, passing the already-read handle value to Rust and triggering
-//      a use-after-free.
-//
-// One possible solution would be to use a `ReadWriteLock`, with each method call taking
-// a read lock (and thus allowed to run concurrently) and the special `destroy` method
-// taking a write lock (and thus blocking on live method calls). However, we aim not to
-// generate methods with any hidden blocking semantics, and a `destroy` method that might
-// block if called incorrectly seems to meet that bar.
-//
-// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
-// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
-// has been called. These are updated according to the following rules:
-//
-//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
-//      The initial value for the flag is false.
-//
-//    * At the start of each method call, we atomically check the counter.
-//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
-//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
-//
-//    * At the end of each method call, we atomically decrement and check the counter.
-//      If it has reached zero then we destroy the underlying Rust struct.
-//
-//    * When `destroy` is called, we atomically flip the flag from false to true.
-//      If the flag was already true we silently fail.
-//      Otherwise we atomically decrement and check the counter.
-//      If it has reached zero then we destroy the underlying Rust struct.
-//
-// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
-// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
-//
-// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
-// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
-// of the underlying Rust code.
-//
-// This makes a cleaner a better alternative to _not_ calling `destroy()` as
-// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
-// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
-// thread may be starved, and the app will leak memory.
-//
-// In this case, `destroy`ing manually may be a better solution.
-//
-// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
-// with Rust peers are reclaimed:
-//
-// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
-// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
-// 3. The memory is reclaimed when the process terminates.
-//
-// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
-//
-
-
-/**
- * A running code watch; `cancel()` stops it (idempotent), and so does dropping it. The watch
- * holds the core weakly: closing `CarePass` ends it too.
- */
-public interface CodeWatchInterface {
-    
-    fun `cancel`()
-    
-    companion object
-}
-
-/**
- * A running code watch; `cancel()` stops it (idempotent), and so does dropping it. The watch
- * holds the core weakly: closing `CarePass` ends it too.
- */
-open class CodeWatch: Disposable, AutoCloseable, CodeWatchInterface
-{
-
-    @Suppress("UNUSED_PARAMETER")
-    /**
-     * @suppress
-     */
-    constructor(withHandle: UniffiWithHandle, handle: Long) {
-        this.handle = handle
-        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
-    }
-
-    /**
-     * @suppress
-     *
-     * This constructor can be used to instantiate a fake object. Only used for tests. Any
-     * attempt to actually use an object constructed this way will fail as there is no
-     * connected Rust object.
-     */
-    @Suppress("UNUSED_PARAMETER")
-    constructor(noHandle: NoHandle) {
-        this.handle = 0
-        this.cleanable = null
-    }
-
-    protected val handle: Long
-    protected val cleanable: UniffiCleaner.Cleanable?
-
-    private val wasDestroyed = AtomicBoolean(false)
-    private val callCounter = AtomicLong(1)
-
-    /**
-     * Whether the current object has been destroyed and its reference is gone in the Rust side.
-     */
-    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
-
-    override fun destroy() {
-        // Only allow a single call to this method.
-        // TODO: maybe we should log a warning if called more than once?
-        if (this.wasDestroyed.compareAndSet(false, true)) {
-            // This decrement always matches the initial count of 1 given at creation time.
-            if (this.callCounter.decrementAndGet() == 0L) {
-                cleanable?.clean()
-            }
-        }
-    }
-
-    @Synchronized
-    override fun close() {
-        this.destroy()
-    }
-
-    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
-        // Check and increment the call counter, to keep the object alive.
-        // This needs a compare-and-set retry loop in case of concurrent updates.
-        do {
-            val c = this.callCounter.get()
-            if (c == 0L) {
-                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
-            }
-            if (c == Long.MAX_VALUE) {
-                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
-            }
-        } while (! this.callCounter.compareAndSet(c, c + 1L))
-        // Now we can safely do the method call without the handle being freed concurrently.
-        try {
-            return block(this.uniffiCloneHandle())
-        } finally {
-            // This decrement always matches the increment we performed above.
-            if (this.callCounter.decrementAndGet() == 0L) {
-                cleanable?.clean()
-            }
-        }
-    }
-
-    // Use a static inner class instead of a closure so as not to accidentally
-    // capture `this` as part of the cleanable's action.
-    private class UniffiCleanAction(private val handle: Long) : Runnable {
-        override fun run() {
-            if (handle == 0.toLong()) {
-                // Fake object created with `NoHandle`, don't try to free.
-                return;
-            }
-            uniffiRustCall { status ->
-                UniffiLib.uniffi_carepass_ffi_fn_free_codewatch(handle, status)
-            }
-        }
-    }
-
-    /**
-     * @suppress
-     */
-    fun uniffiCloneHandle(): Long {
-        if (handle == 0.toLong()) {
-            throw InternalException("uniffiCloneHandle() called on NoHandle object");
-        }
-        return uniffiRustCall() { status ->
-            UniffiLib.uniffi_carepass_ffi_fn_clone_codewatch(handle, status)
-        }
-    }
-
-    override fun `cancel`()
-        = 
-    callWithHandle {
-    uniffiRustCall() { _status ->
-    UniffiLib.uniffi_carepass_ffi_fn_method_codewatch_cancel(
-        it,
-        _status)
-}
-    }
-    
-    
-
-    
-
-    
-
-
-    
-    
-    /**
-     * @suppress
-     */
-    companion object
-    
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeCodeWatch: FfiConverter<CodeWatch, Long> {
-    override fun lower(value: CodeWatch): Long {
-        return value.uniffiCloneHandle()
-    }
-
-    override fun lift(value: Long): CodeWatch {
-        return CodeWatch(UniffiWithHandle, value)
-    }
-
-    override fun read(buf: ByteBuffer): CodeWatch {
-        return lift(buf.getLong())
-    }
-
-    override fun allocationSize(value: CodeWatch) = 8UL
-
-    override fun write(value: CodeWatch, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -3768,11 +3690,11 @@ public object FfiConverterTypeDeviceKeyStore: FfiConverter<DeviceKeyStore, Long>
 
 
 /**
- * Receives inbox changes from the live stream, and the error that ended it.
+ * Receives the inbox now and after every change, then the error that ended the stream.
  */
 public interface InboxListener {
     
-    fun `onChange`(`change`: InboxChange)
+    fun `onUpdate`(`update`: InboxUpdate)
     
     fun `onError`(`error`: CarePassException)
     
@@ -3780,7 +3702,7 @@ public interface InboxListener {
 }
 
 /**
- * Receives inbox changes from the live stream, and the error that ended it.
+ * Receives the inbox now and after every change, then the error that ended the stream.
  */
 open class InboxListenerImpl: Disposable, AutoCloseable, InboxListener
 {
@@ -3883,14 +3805,14 @@ open class InboxListenerImpl: Disposable, AutoCloseable, InboxListener
         }
     }
 
-    override fun `onChange`(`change`: InboxChange)
+    override fun `onUpdate`(`update`: InboxUpdate)
         = 
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_carepass_ffi_fn_method_inboxlistener_on_change(
+    UniffiLib.uniffi_carepass_ffi_fn_method_inboxlistener_on_update(
         it,
         
-        FfiConverterTypeInboxChange.lower(`change`),_status)
+        FfiConverterTypeInboxUpdate.lower(`update`),_status)
 }
     }
     
@@ -3927,12 +3849,12 @@ open class InboxListenerImpl: Disposable, AutoCloseable, InboxListener
 
 // Put the implementation in an object so we don't pollute the top-level namespace
 internal object uniffiCallbackInterfaceInboxListener {
-    internal object `onChange`: UniffiCallbackInterfaceInboxListenerMethod0 {
-        override fun callback(`uniffiHandle`: Long,`change`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+    internal object `onUpdate`: UniffiCallbackInterfaceInboxListenerMethod0 {
+        override fun callback(`uniffiHandle`: Long,`update`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
             val uniffiObj = FfiConverterTypeInboxListener.handleMap.get(uniffiHandle)
             val makeCall = { ->
-                uniffiObj.`onChange`(
-                    FfiConverterTypeInboxChange.lift(`change`),
+                uniffiObj.`onUpdate`(
+                    FfiConverterTypeInboxUpdate.lift(`update`),
                 )
             }
             val writeReturn = { _: Unit -> Unit }
@@ -3967,7 +3889,7 @@ internal object uniffiCallbackInterfaceInboxListener {
     internal var vtable = UniffiVTableCallbackInterfaceInboxListener.UniffiByValue(
         uniffiFree,
         uniffiClone,
-        `onChange`,
+        `onUpdate`,
         `onError`,
     )
 
@@ -4012,266 +3934,6 @@ public object FfiConverterTypeInboxListener: FfiConverter<InboxListener, Long> {
     override fun allocationSize(value: InboxListener) = 8UL
 
     override fun write(value: InboxListener, buf: ByteBuffer) {
-        buf.putLong(lower(value))
-    }
-}
-
-
-// This template implements a class for working with a Rust struct via a handle
-// to the live Rust struct on the other side of the FFI.
-//
-// There's some subtlety here, because we have to be careful not to operate on a Rust
-// struct after it has been dropped, and because we must expose a public API for freeing
-// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
-//
-//   * Each instance holds an opaque handle to the underlying Rust struct.
-//     Method calls need to read this handle from the object's state and pass it in to
-//     the Rust FFI.
-//
-//   * When an instance is no longer needed, its handle should be passed to a
-//     special destructor function provided by the Rust FFI, which will drop the
-//     underlying Rust struct.
-//
-//   * Given an instance, calling code is expected to call the special
-//     `destroy` method in order to free it after use, either by calling it explicitly
-//     or by using a higher-level helper like the `use` method. Failing to do so risks
-//     leaking the underlying Rust struct.
-//
-//   * We can't assume that calling code will do the right thing, and must be prepared
-//     to handle Kotlin method calls executing concurrently with or even after a call to
-//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
-//
-//   * We must never allow Rust code to operate on the underlying Rust struct after
-//     the destructor has been called, and must never call the destructor more than once.
-//     Doing so may trigger memory unsafety.
-//
-//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
-//     is implemented to call the destructor when the Kotlin object becomes unreachable.
-//     This is done in a background thread. This is not a panacea, and client code should be aware that
-//      1. the thread may starve if some there are objects that have poorly performing
-//     `drop` methods or do significant work in their `drop` methods.
-//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
-//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
-//
-// If we try to implement this with mutual exclusion on access to the handle, there is the
-// possibility of a race between a method call and a concurrent call to `destroy`:
-//
-//    * Thread A starts a method call, reads the value of the handle, but is interrupted
-//      before it can pass the handle over the FFI to Rust.
-//    * Thread B calls `destroy` and frees the underlying Rust struct.
-//    * Thread A resumes, passing the already-read handle value to Rust and triggering
-//      a use-after-free.
-//
-// One possible solution would be to use a `ReadWriteLock`, with each method call taking
-// a read lock (and thus allowed to run concurrently) and the special `destroy` method
-// taking a write lock (and thus blocking on live method calls). However, we aim not to
-// generate methods with any hidden blocking semantics, and a `destroy` method that might
-// block if called incorrectly seems to meet that bar.
-//
-// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
-// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
-// has been called. These are updated according to the following rules:
-//
-//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
-//      The initial value for the flag is false.
-//
-//    * At the start of each method call, we atomically check the counter.
-//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
-//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
-//
-//    * At the end of each method call, we atomically decrement and check the counter.
-//      If it has reached zero then we destroy the underlying Rust struct.
-//
-//    * When `destroy` is called, we atomically flip the flag from false to true.
-//      If the flag was already true we silently fail.
-//      Otherwise we atomically decrement and check the counter.
-//      If it has reached zero then we destroy the underlying Rust struct.
-//
-// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
-// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
-//
-// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
-// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
-// of the underlying Rust code.
-//
-// This makes a cleaner a better alternative to _not_ calling `destroy()` as
-// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
-// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
-// thread may be starved, and the app will leak memory.
-//
-// In this case, `destroy`ing manually may be a better solution.
-//
-// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
-// with Rust peers are reclaimed:
-//
-// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
-// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
-// 3. The memory is reclaimed when the process terminates.
-//
-// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
-//
-
-
-/**
- * The running live stream; `cancel()` (or dropping it) closes it.
- */
-public interface InboxWatchInterface {
-    
-    fun `cancel`()
-    
-    companion object
-}
-
-/**
- * The running live stream; `cancel()` (or dropping it) closes it.
- */
-open class InboxWatch: Disposable, AutoCloseable, InboxWatchInterface
-{
-
-    @Suppress("UNUSED_PARAMETER")
-    /**
-     * @suppress
-     */
-    constructor(withHandle: UniffiWithHandle, handle: Long) {
-        this.handle = handle
-        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
-    }
-
-    /**
-     * @suppress
-     *
-     * This constructor can be used to instantiate a fake object. Only used for tests. Any
-     * attempt to actually use an object constructed this way will fail as there is no
-     * connected Rust object.
-     */
-    @Suppress("UNUSED_PARAMETER")
-    constructor(noHandle: NoHandle) {
-        this.handle = 0
-        this.cleanable = null
-    }
-
-    protected val handle: Long
-    protected val cleanable: UniffiCleaner.Cleanable?
-
-    private val wasDestroyed = AtomicBoolean(false)
-    private val callCounter = AtomicLong(1)
-
-    /**
-     * Whether the current object has been destroyed and its reference is gone in the Rust side.
-     */
-    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
-
-    override fun destroy() {
-        // Only allow a single call to this method.
-        // TODO: maybe we should log a warning if called more than once?
-        if (this.wasDestroyed.compareAndSet(false, true)) {
-            // This decrement always matches the initial count of 1 given at creation time.
-            if (this.callCounter.decrementAndGet() == 0L) {
-                cleanable?.clean()
-            }
-        }
-    }
-
-    @Synchronized
-    override fun close() {
-        this.destroy()
-    }
-
-    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
-        // Check and increment the call counter, to keep the object alive.
-        // This needs a compare-and-set retry loop in case of concurrent updates.
-        do {
-            val c = this.callCounter.get()
-            if (c == 0L) {
-                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
-            }
-            if (c == Long.MAX_VALUE) {
-                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
-            }
-        } while (! this.callCounter.compareAndSet(c, c + 1L))
-        // Now we can safely do the method call without the handle being freed concurrently.
-        try {
-            return block(this.uniffiCloneHandle())
-        } finally {
-            // This decrement always matches the increment we performed above.
-            if (this.callCounter.decrementAndGet() == 0L) {
-                cleanable?.clean()
-            }
-        }
-    }
-
-    // Use a static inner class instead of a closure so as not to accidentally
-    // capture `this` as part of the cleanable's action.
-    private class UniffiCleanAction(private val handle: Long) : Runnable {
-        override fun run() {
-            if (handle == 0.toLong()) {
-                // Fake object created with `NoHandle`, don't try to free.
-                return;
-            }
-            uniffiRustCall { status ->
-                UniffiLib.uniffi_carepass_ffi_fn_free_inboxwatch(handle, status)
-            }
-        }
-    }
-
-    /**
-     * @suppress
-     */
-    fun uniffiCloneHandle(): Long {
-        if (handle == 0.toLong()) {
-            throw InternalException("uniffiCloneHandle() called on NoHandle object");
-        }
-        return uniffiRustCall() { status ->
-            UniffiLib.uniffi_carepass_ffi_fn_clone_inboxwatch(handle, status)
-        }
-    }
-
-    override fun `cancel`()
-        = 
-    callWithHandle {
-    uniffiRustCall() { _status ->
-    UniffiLib.uniffi_carepass_ffi_fn_method_inboxwatch_cancel(
-        it,
-        _status)
-}
-    }
-    
-    
-
-    
-
-    
-
-
-    
-    
-    /**
-     * @suppress
-     */
-    companion object
-    
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeInboxWatch: FfiConverter<InboxWatch, Long> {
-    override fun lower(value: InboxWatch): Long {
-        return value.uniffiCloneHandle()
-    }
-
-    override fun lift(value: Long): InboxWatch {
-        return InboxWatch(UniffiWithHandle, value)
-    }
-
-    override fun read(buf: ByteBuffer): InboxWatch {
-        return lift(buf.getLong())
-    }
-
-    override fun allocationSize(value: InboxWatch) = 8UL
-
-    override fun write(value: InboxWatch, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -5054,6 +4716,634 @@ public object FfiConverterTypeSecretStore: FfiConverter<SecretStore, Long> {
 
 
 /**
+ * Receives the session state now and at each change, then the error that ended the stream.
+ */
+public interface SessionListener {
+    
+    fun `onState`(`state`: SessionState)
+    
+    fun `onError`(`error`: CarePassException)
+    
+    companion object
+}
+
+/**
+ * Receives the session state now and at each change, then the error that ended the stream.
+ */
+open class SessionListenerImpl: Disposable, AutoCloseable, SessionListener
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_carepass_ffi_fn_free_sessionlistener(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_carepass_ffi_fn_clone_sessionlistener(handle, status)
+        }
+    }
+
+    override fun `onState`(`state`: SessionState)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_sessionlistener_on_state(
+        it,
+        
+        FfiConverterTypeSessionState.lower(`state`),_status)
+}
+    }
+    
+    
+
+    override fun `onError`(`error`: CarePassException)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_sessionlistener_on_error(
+        it,
+        
+        FfiConverterTypeCarePassError.lower(`error`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceSessionListener {
+    internal object `onState`: UniffiCallbackInterfaceSessionListenerMethod0 {
+        override fun callback(`uniffiHandle`: Long,`state`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeSessionListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onState`(
+                    FfiConverterTypeSessionState.lift(`state`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+    internal object `onError`: UniffiCallbackInterfaceSessionListenerMethod1 {
+        override fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeSessionListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onError`(
+                    FfiConverterTypeCarePassError.lift(`error`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeSessionListener.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeSessionListener.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceSessionListener.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `onState`,
+        `onError`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_carepass_ffi_fn_init_callback_vtable_sessionlistener(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSessionListener: FfiConverter<SessionListener, Long> {
+    internal val handleMap = UniffiHandleMap<SessionListener>()
+
+    override fun lower(value: SessionListener): Long {
+        if (value is SessionListenerImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): SessionListener {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return SessionListenerImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): SessionListener {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: SessionListener) = 8UL
+
+    override fun write(value: SessionListener, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * A running task of the core (a code, inbox, session or payment stream). `cancel()` stops
+ * it; dropping the handle does too. Cancelling twice, or after it ended, does nothing.
+ */
+public interface TaskHandleInterface {
+    
+    fun `cancel`()
+    
+    /**
+     * Whether the task has ended (its stream failed or completed, or it was cancelled).
+     */
+    fun `isFinished`(): kotlin.Boolean
+    
+    companion object
+}
+
+/**
+ * A running task of the core (a code, inbox, session or payment stream). `cancel()` stops
+ * it; dropping the handle does too. Cancelling twice, or after it ended, does nothing.
+ */
+open class TaskHandle: Disposable, AutoCloseable, TaskHandleInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_carepass_ffi_fn_free_taskhandle(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_carepass_ffi_fn_clone_taskhandle(handle, status)
+        }
+    }
+
+    override fun `cancel`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_taskhandle_cancel(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Whether the task has ended (its stream failed or completed, or it was cancelled).
+     */override fun `isFinished`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_taskhandle_is_finished(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTaskHandle: FfiConverter<TaskHandle, Long> {
+    override fun lower(value: TaskHandle): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): TaskHandle {
+        return TaskHandle(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): TaskHandle {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: TaskHandle) = 8UL
+
+    override fun write(value: TaskHandle, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * The verifier a scanner terminal app runs: issuer trust list, revocation list, skew
  * allowance, and its own replay cache (each code accepted once per verifier).
  */
@@ -5448,6 +5738,12 @@ data class CarePassConfig (
      * PEM root certificates to pin; empty trusts the operating system's verifier.
      */
     var `pinnedRootsPem`: List<kotlin.String> = listOf() 
+    , 
+    /**
+     * An app extension that must never open the database (the iOS Notification Service
+     * Extension): `handle_push` leaves its pull for the app to apply.
+     */
+    var `extension`: kotlin.Boolean = false 
     
 ){
     
@@ -5470,6 +5766,7 @@ public object FfiConverterTypeCarePassConfig: FfiConverterRustBuffer<CarePassCon
             FfiConverterString.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterSequenceString.read(buf),
+            FfiConverterBoolean.read(buf),
         )
     }
 
@@ -5479,7 +5776,8 @@ public object FfiConverterTypeCarePassConfig: FfiConverterRustBuffer<CarePassCon
             FfiConverterString.allocationSize(value.`deviceName`) +
             FfiConverterString.allocationSize(value.`platform`) +
             FfiConverterULong.allocationSize(value.`requestTimeoutMs`) +
-            FfiConverterSequenceString.allocationSize(value.`pinnedRootsPem`)
+            FfiConverterSequenceString.allocationSize(value.`pinnedRootsPem`) +
+            FfiConverterBoolean.allocationSize(value.`extension`)
     )
 
     override fun write(value: CarePassConfig, buf: ByteBuffer) {
@@ -5489,6 +5787,7 @@ public object FfiConverterTypeCarePassConfig: FfiConverterRustBuffer<CarePassCon
             FfiConverterString.write(value.`platform`, buf)
             FfiConverterULong.write(value.`requestTimeoutMs`, buf)
             FfiConverterSequenceString.write(value.`pinnedRootsPem`, buf)
+            FfiConverterBoolean.write(value.`extension`, buf)
     }
 }
 
@@ -5621,6 +5920,53 @@ public object FfiConverterTypeInboxChange: FfiConverterRustBuffer<InboxChange> {
     override fun write(value: InboxChange, buf: ByteBuffer) {
             FfiConverterTypeChangeKind.write(value.`kind`, buf)
             FfiConverterTypeBill.write(value.`bill`, buf)
+    }
+}
+
+
+
+/**
+ * A subject's bills now (newest first, expiry applied), and the changes that led there
+ * (empty in the first update of a watch).
+ */
+data class InboxUpdate (
+    var `subject`: kotlin.String
+    , 
+    var `bills`: List<Bill>
+    , 
+    var `changes`: List<InboxChange>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeInboxUpdate: FfiConverterRustBuffer<InboxUpdate> {
+    override fun read(buf: ByteBuffer): InboxUpdate {
+        return InboxUpdate(
+            FfiConverterString.read(buf),
+            FfiConverterSequenceTypeBill.read(buf),
+            FfiConverterSequenceTypeInboxChange.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: InboxUpdate) = (
+            FfiConverterString.allocationSize(value.`subject`) +
+            FfiConverterSequenceTypeBill.allocationSize(value.`bills`) +
+            FfiConverterSequenceTypeInboxChange.allocationSize(value.`changes`)
+    )
+
+    override fun write(value: InboxUpdate, buf: ByteBuffer) {
+            FfiConverterString.write(value.`subject`, buf)
+            FfiConverterSequenceTypeBill.write(value.`bills`, buf)
+            FfiConverterSequenceTypeInboxChange.write(value.`changes`, buf)
     }
 }
 
@@ -6297,6 +6643,46 @@ public object FfiConverterTypeScanVerdict: FfiConverterRustBuffer<ScanVerdict> {
 
 
 /**
+ * What signing out did.
+ */
+data class SignOutResult (
+    /**
+     * The platform confirmed the session is revoked. `false` (no network): the tokens are
+     * gone from this phone, but the platform session lives until it expires.
+     */
+    var `revokedAtPlatform`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSignOutResult: FfiConverterRustBuffer<SignOutResult> {
+    override fun read(buf: ByteBuffer): SignOutResult {
+        return SignOutResult(
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SignOutResult) = (
+            FfiConverterBoolean.allocationSize(value.`revokedAtPlatform`)
+    )
+
+    override fun write(value: SignOutResult, buf: ByteBuffer) {
+            FfiConverterBoolean.write(value.`revokedAtPlatform`, buf)
+    }
+}
+
+
+
+/**
  * A code ready to draw. Times are platform time, ms since the Unix epoch.
  */
 data class VoucherCode (
@@ -6440,10 +6826,12 @@ sealed class CarePassException: kotlin.Exception() {
     
     class InvalidInput(
         
+        val `field`: InputField, 
+        
         val `reason`: kotlin.String
         ) : CarePassException() {
         override val message
-            get() = "reason=${ `reason` }"
+            get() = "field=${ `field` }, reason=${ `reason` }"
     }
     
     class InsecureServerUrl(
@@ -6472,12 +6860,16 @@ sealed class CarePassException: kotlin.Exception() {
     
     class Platform(
         
-        val `code`: kotlin.String, 
+        val `code`: PlatformErrorCode, 
+        
+        val `status`: kotlin.UShort, 
+        
+        val `retryAfterS`: kotlin.ULong?, 
         
         val `reason`: kotlin.String
         ) : CarePassException() {
         override val message
-            get() = "code=${ `code` }, reason=${ `reason` }"
+            get() = "code=${ `code` }, status=${ `status` }, retryAfterS=${ `retryAfterS` }, reason=${ `reason` }"
     }
     
     class InvalidServerAnswer(
@@ -6520,6 +6912,22 @@ sealed class CarePassException: kotlin.Exception() {
             get() = "reason=${ `reason` }"
     }
     
+    class NotLinked(
+        
+        val `reason`: kotlin.String
+        ) : CarePassException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    class OtherPlatform(
+        
+        val `reason`: kotlin.String
+        ) : CarePassException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
     class StoreTampered(
         
         val `reason`: kotlin.String
@@ -6537,6 +6945,14 @@ sealed class CarePassException: kotlin.Exception() {
     }
     
     class MissingDataKey(
+        
+        val `reason`: kotlin.String
+        ) : CarePassException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    class StoreBusy(
         
         val `reason`: kotlin.String
         ) : CarePassException() {
@@ -6562,7 +6978,7 @@ sealed class CarePassException: kotlin.Exception() {
     
     class Refused(
         
-        val `kind`: kotlin.String, 
+        val `kind`: RefusalKind, 
         
         val `reason`: kotlin.String
         ) : CarePassException() {
@@ -6572,13 +6988,39 @@ sealed class CarePassException: kotlin.Exception() {
     
     class InvalidPush(
         
+        val `kind`: PushRefusal, 
+        
+        val `reason`: kotlin.String
+        ) : CarePassException() {
+        override val message
+            get() = "kind=${ `kind` }, reason=${ `reason` }"
+    }
+    
+    class NoOfflineCertificate(
+        
         val `reason`: kotlin.String
         ) : CarePassException() {
         override val message
             get() = "reason=${ `reason` }"
     }
     
-    class NoOfflineCertificate(
+    class NoPrescription(
+        
+        val `reason`: kotlin.String
+        ) : CarePassException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    class Closed(
+        
+        val `reason`: kotlin.String
+        ) : CarePassException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    class NotInExtension(
         
         val `reason`: kotlin.String
         ) : CarePassException() {
@@ -6614,6 +7056,7 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
 
         return when(buf.getInt()) {
             1 -> CarePassException.InvalidInput(
+                FfiConverterTypeInputField.read(buf),
                 FfiConverterString.read(buf),
                 )
             2 -> CarePassException.InsecureServerUrl(
@@ -6626,7 +7069,9 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
                 FfiConverterString.read(buf),
                 )
             5 -> CarePassException.Platform(
-                FfiConverterString.read(buf),
+                FfiConverterTypePlatformErrorCode.read(buf),
+                FfiConverterUShort.read(buf),
+                FfiConverterOptionalULong.read(buf),
                 FfiConverterString.read(buf),
                 )
             6 -> CarePassException.InvalidServerAnswer(
@@ -6644,32 +7089,51 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
             10 -> CarePassException.SessionExpired(
                 FfiConverterString.read(buf),
                 )
-            11 -> CarePassException.StoreTampered(
+            11 -> CarePassException.NotLinked(
                 FfiConverterString.read(buf),
                 )
-            12 -> CarePassException.WrongDataKey(
+            12 -> CarePassException.OtherPlatform(
                 FfiConverterString.read(buf),
                 )
-            13 -> CarePassException.MissingDataKey(
+            13 -> CarePassException.StoreTampered(
                 FfiConverterString.read(buf),
                 )
-            14 -> CarePassException.Storage(
+            14 -> CarePassException.WrongDataKey(
                 FfiConverterString.read(buf),
                 )
-            15 -> CarePassException.KeyStore(
+            15 -> CarePassException.MissingDataKey(
                 FfiConverterString.read(buf),
                 )
-            16 -> CarePassException.Refused(
-                FfiConverterString.read(buf),
-                FfiConverterString.read(buf),
-                )
-            17 -> CarePassException.InvalidPush(
+            16 -> CarePassException.StoreBusy(
                 FfiConverterString.read(buf),
                 )
-            18 -> CarePassException.NoOfflineCertificate(
+            17 -> CarePassException.Storage(
                 FfiConverterString.read(buf),
                 )
-            19 -> CarePassException.Internal(
+            18 -> CarePassException.KeyStore(
+                FfiConverterString.read(buf),
+                )
+            19 -> CarePassException.Refused(
+                FfiConverterTypeRefusalKind.read(buf),
+                FfiConverterString.read(buf),
+                )
+            20 -> CarePassException.InvalidPush(
+                FfiConverterTypePushRefusal.read(buf),
+                FfiConverterString.read(buf),
+                )
+            21 -> CarePassException.NoOfflineCertificate(
+                FfiConverterString.read(buf),
+                )
+            22 -> CarePassException.NoPrescription(
+                FfiConverterString.read(buf),
+                )
+            23 -> CarePassException.Closed(
+                FfiConverterString.read(buf),
+                )
+            24 -> CarePassException.NotInExtension(
+                FfiConverterString.read(buf),
+                )
+            25 -> CarePassException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -6681,6 +7145,7 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
             is CarePassException.InvalidInput -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
+                + FfiConverterTypeInputField.allocationSize(value.`field`)
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is CarePassException.InsecureServerUrl -> (
@@ -6701,7 +7166,9 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
             is CarePassException.Platform -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`code`)
+                + FfiConverterTypePlatformErrorCode.allocationSize(value.`code`)
+                + FfiConverterUShort.allocationSize(value.`status`)
+                + FfiConverterOptionalULong.allocationSize(value.`retryAfterS`)
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is CarePassException.InvalidServerAnswer -> (
@@ -6729,6 +7196,16 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
             )
+            is CarePassException.NotLinked -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is CarePassException.OtherPlatform -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
             is CarePassException.StoreTampered -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
@@ -6740,6 +7217,11 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is CarePassException.MissingDataKey -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is CarePassException.StoreBusy -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
@@ -6757,15 +7239,31 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
             is CarePassException.Refused -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`kind`)
+                + FfiConverterTypeRefusalKind.allocationSize(value.`kind`)
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is CarePassException.InvalidPush -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
+                + FfiConverterTypePushRefusal.allocationSize(value.`kind`)
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is CarePassException.NoOfflineCertificate -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is CarePassException.NoPrescription -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is CarePassException.Closed -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is CarePassException.NotInExtension -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
@@ -6782,6 +7280,7 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
         when(value) {
             is CarePassException.InvalidInput -> {
                 buf.putInt(1)
+                FfiConverterTypeInputField.write(value.`field`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -6802,7 +7301,9 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
             }
             is CarePassException.Platform -> {
                 buf.putInt(5)
-                FfiConverterString.write(value.`code`, buf)
+                FfiConverterTypePlatformErrorCode.write(value.`code`, buf)
+                FfiConverterUShort.write(value.`status`, buf)
+                FfiConverterOptionalULong.write(value.`retryAfterS`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -6831,49 +7332,80 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.StoreTampered -> {
+            is CarePassException.NotLinked -> {
                 buf.putInt(11)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.WrongDataKey -> {
+            is CarePassException.OtherPlatform -> {
                 buf.putInt(12)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.MissingDataKey -> {
+            is CarePassException.StoreTampered -> {
                 buf.putInt(13)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.Storage -> {
+            is CarePassException.WrongDataKey -> {
                 buf.putInt(14)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.KeyStore -> {
+            is CarePassException.MissingDataKey -> {
                 buf.putInt(15)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.Refused -> {
+            is CarePassException.StoreBusy -> {
                 buf.putInt(16)
-                FfiConverterString.write(value.`kind`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.InvalidPush -> {
+            is CarePassException.Storage -> {
                 buf.putInt(17)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.NoOfflineCertificate -> {
+            is CarePassException.KeyStore -> {
                 buf.putInt(18)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.Internal -> {
+            is CarePassException.Refused -> {
                 buf.putInt(19)
+                FfiConverterTypeRefusalKind.write(value.`kind`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CarePassException.InvalidPush -> {
+                buf.putInt(20)
+                FfiConverterTypePushRefusal.write(value.`kind`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CarePassException.NoOfflineCertificate -> {
+                buf.putInt(21)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CarePassException.NoPrescription -> {
+                buf.putInt(22)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CarePassException.Closed -> {
+                buf.putInt(23)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CarePassException.NotInExtension -> {
+                buf.putInt(24)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CarePassException.Internal -> {
+                buf.putInt(25)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -6955,6 +7487,62 @@ public object FfiConverterTypeCodePurpose: FfiConverterRustBuffer<CodePurpose> {
     override fun allocationSize(value: CodePurpose) = 4UL
 
     override fun write(value: CodePurpose, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * What an input refusal is about.
+ */
+
+enum class InputField {
+    
+    PHONE,
+    VERIFICATION_CODE,
+    BIRTH_DATE,
+    DEVICE_ID,
+    PERSON_ID,
+    BILL_ID,
+    ORDER_ID,
+    PRESCRIPTION_ID,
+    PHARMACY_ID,
+    PUSH_SERVICE,
+    PUSH_TOKEN,
+    LOCATION,
+    DELIVERY_ADDRESS,
+    CONTACT_PHONE,
+    FULFILMENT,
+    SEARCH_RADIUS,
+    LIMIT,
+    PAYLOAD,
+    AMOUNT,
+    PURPOSE,
+    SERVER_URL;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeInputField: FfiConverterRustBuffer<InputField> {
+    override fun read(buf: ByteBuffer) = try {
+        InputField.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: InputField) = 4UL
+
+    override fun write(value: InputField, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -7180,6 +7768,103 @@ public object FfiConverterTypePlatformError : FfiConverterRustBuffer<PlatformExc
 
 
 
+/**
+ * The platform's error codes (`docs/api.md` § Errors).
+ */
+
+enum class PlatformErrorCode {
+    
+    INVALID_REQUEST,
+    WRONG_VERIFICATION_CODE,
+    UNAUTHORIZED,
+    ACCESS_TOKEN_EXPIRED,
+    REFRESH_TOKEN_EXPIRED,
+    REFRESH_TOKEN_REUSED,
+    UNKNOWN_DEVICE,
+    CHALLENGE_INVALID,
+    SIGNATURE_INVALID,
+    FORBIDDEN,
+    NOT_FOUND,
+    CONFLICT,
+    EXPIRED,
+    ALREADY_ORDERED,
+    INCOMPLETE_QUOTE,
+    RATE_LIMITED,
+    INTERNAL,
+    /**
+     * A code this library does not know (a newer platform).
+     */
+    UNKNOWN;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePlatformErrorCode: FfiConverterRustBuffer<PlatformErrorCode> {
+    override fun read(buf: ByteBuffer) = try {
+        PlatformErrorCode.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: PlatformErrorCode) = 4UL
+
+    override fun write(value: PlatformErrorCode, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Why a push was not accepted as a doorbell.
+ */
+
+enum class PushRefusal {
+    
+    MALFORMED,
+    UNKNOWN_KEY,
+    FORGED,
+    WRONG_RECIPIENT,
+    STALE,
+    FROM_THE_FUTURE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePushRefusal: FfiConverterRustBuffer<PushRefusal> {
+    override fun read(buf: ByteBuffer) = try {
+        PushRefusal.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: PushRefusal) = 4UL
+
+    override fun write(value: PushRefusal, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
 sealed class PushResult {
     
     /**
@@ -7276,6 +7961,159 @@ public object FfiConverterTypePushResult : FfiConverterRustBuffer<PushResult>{
 
 
 
+/**
+ * Why a settlement, a ranking or an amount was refused by the rules.
+ */
+
+enum class RefusalKind {
+    
+    INVALID_REGION,
+    UNKNOWN_REGION,
+    NO_RULE,
+    DUPLICATE_RULE,
+    RATIO_OUT_OF_RANGE,
+    NEGATIVE_AMOUNT,
+    NEGATIVE_PRICE,
+    ZERO_QUANTITY,
+    NO_ITEMS,
+    TOO_MANY_ITEMS,
+    OVERFLOW,
+    INVARIANT,
+    CATALOGUE_TOO_LARGE,
+    INVALID_DRUG,
+    DUPLICATE_DRUG,
+    DUPLICATE_PHARMACY,
+    INVALID_PHARMACY,
+    UNKNOWN_STOCK_DRUG,
+    EMPTY_PRESCRIPTION,
+    DUPLICATE_ITEM,
+    UNKNOWN_DRUG,
+    INVALID_OPTIONS;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRefusalKind: FfiConverterRustBuffer<RefusalKind> {
+    override fun read(buf: ByteBuffer) = try {
+        RefusalKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: RefusalKind) = 4UL
+
+    override fun write(value: RefusalKind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Whether someone is signed in.
+ */
+sealed class SessionState {
+    
+    /**
+     * Nobody is signed in (never, or signed out on this device).
+     */
+    object SignedOut : SessionState()
+    
+    
+    data class SignedIn(
+        val `profile`: app.carepass.ffi.Profile) : SessionState()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The platform ended the session (expired, revoked, signed out elsewhere): sign in again.
+     */
+    object Ended : SessionState()
+    
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSessionState : FfiConverterRustBuffer<SessionState>{
+    override fun read(buf: ByteBuffer): SessionState {
+        return when(buf.getInt()) {
+            1 -> SessionState.SignedOut
+            2 -> SessionState.SignedIn(
+                FfiConverterTypeProfile.read(buf),
+                )
+            3 -> SessionState.Ended
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: SessionState): ULong = when(value) {
+        is SessionState.SignedOut -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is SessionState.SignedIn -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeProfile.allocationSize(value.`profile`)
+            )
+        }
+        is SessionState.Ended -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+    }
+
+    override fun write(value: SessionState, buf: ByteBuffer) {
+        when(value) {
+            is SessionState.SignedOut -> {
+                buf.putInt(1)
+                Unit
+            }
+            is SessionState.SignedIn -> {
+                buf.putInt(2)
+                FfiConverterTypeProfile.write(value.`profile`, buf)
+                Unit
+            }
+            is SessionState.Ended -> {
+                buf.putInt(3)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
 
 /**
  * @suppress
@@ -7302,6 +8140,38 @@ public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
         } else {
             buf.put(1)
             FfiConverterUInt.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
+    override fun read(buf: ByteBuffer): kotlin.ULong? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterULong.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.ULong?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterULong.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.ULong?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterULong.write(value, buf)
         }
     }
 }
@@ -7726,6 +8596,34 @@ public object FfiConverterSequenceTypeIssuerKey: FfiConverterRustBuffer<List<Iss
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeIssuerKey.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypePharmacyOrder: FfiConverterRustBuffer<List<PharmacyOrder>> {
+    override fun read(buf: ByteBuffer): List<PharmacyOrder> {
+        val len = buf.getInt()
+        return List<PharmacyOrder>(len) {
+            FfiConverterTypePharmacyOrder.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<PharmacyOrder>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePharmacyOrder.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<PharmacyOrder>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePharmacyOrder.write(it, buf)
         }
     }
 }
