@@ -51,9 +51,11 @@ fn to_json(bill: &Bill) -> serde_json::Value {
     })
 }
 
-pub async fn list(app: &CarePass, json: bool) -> Result<(), String> {
-    if let Err(e) = app.sync_inbox().await {
-        eprintln!("carepass: could not sync ({e}); showing the bills on this device");
+pub async fn list(app: &CarePass, json: bool, offline: bool) -> Result<(), String> {
+    if !offline {
+        if let Err(e) = app.sync_inbox().await {
+            eprintln!("carepass: could not sync ({e}); showing the bills on this device");
+        }
     }
     let bills = app.bills(None).map_err(explain)?;
     if json {
@@ -101,4 +103,31 @@ fn print_change(change: &InboxChange) {
         InboxChange::Added(b) => println!("new     {}", describe(b)),
         InboxChange::Updated(b) => println!("updated {}", describe(b)),
     }
+}
+
+/// `push handle`: hands a push's data map to the core, as the app's push service callback
+/// would, and says what it did.
+pub async fn handle_push(app: &CarePass, file: &std::path::Path) -> Result<(), String> {
+    let text = if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("cannot read stdin: {e}"))?;
+        text
+    } else {
+        std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?
+    };
+    let data: std::collections::HashMap<String, String> =
+        serde_json::from_str(&text).map_err(|e| format!("the push data is not a JSON object of strings: {e}"))?;
+    match app.handle_push(&data).await.map_err(explain)? {
+        carepass_core::domain::bills::PushOutcome::Pulled(changes) => {
+            for change in &changes {
+                print_change(change);
+            }
+        }
+        carepass_core::domain::bills::PushOutcome::AlreadySeen => println!("already seen"),
+        carepass_core::domain::bills::PushOutcome::NotYetReadable => {
+            println!("not readable yet; the next sync pulls it")
+        }
+    }
+    Ok(())
 }

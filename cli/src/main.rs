@@ -73,6 +73,18 @@ enum Command {
         /// Keep the live stream open and print each bill as it arrives, until Ctrl-C.
         #[arg(long, conflicts_with = "json")]
         watch: bool,
+        /// List the bills on this device without asking the platform.
+        #[arg(long, conflicts_with = "watch")]
+        offline: bool,
+        /// Print this process's peak resident memory (kB) last (Linux; for measurements).
+        #[arg(long, hide = true)]
+        report_memory: bool,
+    },
+    /// Push hand-over, as the app's push service would do it: register a token, or hand a
+    /// received push (its data map as JSON) to the core.
+    Push {
+        #[command(subcommand)]
+        command: PushCommand,
     },
     /// Rank nearby pharmacies for a prescription by what you pay after insurance.
     Pharmacies {
@@ -132,6 +144,32 @@ enum Command {
     Demo,
 }
 
+#[derive(Subcommand)]
+enum PushCommand {
+    /// Register this device's push token so the platform relays doorbells to it.
+    Register {
+        /// fcm, apns, huawei or xiaomi.
+        #[arg(long)]
+        service: String,
+        /// The token the push service gave the app.
+        #[arg(long)]
+        token: String,
+    },
+    /// Hand a received push to the core: verifies the doorbell and pulls the bill.
+    Handle {
+        /// A file holding the push's data map as a JSON object of strings ("-" for stdin).
+        #[arg(long, default_value = "-")]
+        file: PathBuf,
+        /// Act as an app extension (the iOS Notification Service Extension): never open the
+        /// database, leave the pull for the app.
+        #[arg(long)]
+        extension: bool,
+        /// Print this process's peak resident memory (kB) last (Linux; for measurements).
+        #[arg(long, hide = true)]
+        report_memory: bool,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
@@ -160,6 +198,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             return if outcome.accepted { Ok(()) } else { Err("the code was rejected".into()) };
         }
         _ => {}
+    }
+    if let Command::Push { command: PushCommand::Handle { file, extension, report_memory } } = &cli.command {
+        let app = open_with(cli.server.clone(), cli.data.clone(), *extension)?;
+        bills::handle_push(&app, file).await?;
+        if *report_memory {
+            report_peak_memory();
+        }
+        return Ok(());
     }
     let app = open(cli.server, cli.data)?;
     match cli.command {
@@ -190,13 +236,21 @@ async fn run(cli: Cli) -> Result<(), String> {
                 voucher::live(&app, purpose, offline).await?;
             }
         }
-        Command::Bills { json, watch } => {
+        Command::Bills { json, watch, offline, report_memory } => {
             if watch {
                 bills::watch(&app).await?;
             } else {
-                bills::list(&app, json).await?;
+                bills::list(&app, json, offline).await?;
+            }
+            if report_memory {
+                report_peak_memory();
             }
         }
+        Command::Push { command: PushCommand::Register { service, token } } => {
+            app.register_push_token(&service, &token).await.map_err(explain)?;
+            println!("push token registered ({service})");
+        }
+        Command::Push { command: PushCommand::Handle { .. } } => unreachable!("handled above"),
         Command::Pharmacies { lat, lon, rx, delivery, max_km, open_now, json } => {
             pharmacy::rank(&app, pharmacy::RankArgs { lat, lon, rx, delivery, max_km, open_now, json }).await?;
         }
@@ -210,18 +264,35 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 /// Opens the core with the terminal's secret store (a 0600 file beside the data).
 pub(crate) fn open(server: Option<String>, data: Option<PathBuf>) -> Result<Arc<CarePass>, String> {
+    open_with(server, data, false)
+}
+
+fn open_with(server: Option<String>, data: Option<PathBuf>, extension: bool) -> Result<Arc<CarePass>, String> {
     let server = server.ok_or("no platform URL: pass --server URL or set CAREPASS_SERVER")?;
     let data = match data {
         Some(d) => d,
         None => default_data_dir()?,
     };
-    open_at(&server, data)
+    open_config(&server, data, extension)
 }
 
 pub(crate) fn open_at(server: &str, data: PathBuf) -> Result<Arc<CarePass>, String> {
+    open_config(server, data, false)
+}
+
+fn open_config(server: &str, data: PathBuf, extension: bool) -> Result<Arc<CarePass>, String> {
     let secrets = FileSecretStore::new(data.join("keys"));
-    let config = Config { client: ClientOptions::default(), ..Config::new(server, data, "terminal") };
+    let config = Config { client: ClientOptions::default(), extension, ..Config::new(server, data, "terminal") };
     CarePass::open(config, &secrets, None, Arc::new(SystemClock)).map_err(explain)
+}
+
+/// `peak-rss-kb N`: the process's high-water resident memory (Linux `VmHWM`).
+fn report_peak_memory() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    match status.lines().find_map(|l| l.strip_prefix("VmHWM:")) {
+        Some(v) => println!("peak-rss-kb {}", v.trim().trim_end_matches(" kB").trim()),
+        None => println!("peak-rss-kb unknown"),
+    }
 }
 
 fn default_data_dir() -> Result<PathBuf, String> {

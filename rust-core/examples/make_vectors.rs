@@ -138,7 +138,7 @@ fn voucher_vectors(path: &std::path::Path) {
         },
         "cases": cases,
     });
-    std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
+    write_vectors(path, doc);
 }
 
 fn doorbell_vectors(path: &std::path::Path) {
@@ -196,7 +196,7 @@ fn doorbell_vectors(path: &std::path::Path) {
         "keys": {"push_pkcs8_hex": hex(&push_pkcs8), "rogue_pkcs8_hex": hex(&rogue_pkcs8)},
         "cases": cases,
     });
-    std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
+    write_vectors(path, doc);
 }
 
 fn main() {
@@ -230,8 +230,7 @@ fn main() {
                 {"name": "truncated", "aad_hex": hex(&aad), "sealed_hex": hex(&sealed[..20]), "expect": "tampered"},
             ]
         });
-        std::fs::write(root.join("store/sealed-value.json"), serde_json::to_string_pretty(&doc).unwrap() + "\n")
-            .unwrap();
+        write_vectors(root.join("store/sealed-value.json"), doc);
     }
 
     if which == "all" || which == "bills" {
@@ -265,7 +264,14 @@ fn main() {
                 {"name": "truncated", "signature_hex": hex(&signature[..63]), "expect": "malformed"},
             ]
         });
-        std::fs::write(root.join("account/login-proof.json"), serde_json::to_string_pretty(&doc).unwrap() + "\n")
-            .unwrap();
+        write_vectors(root.join("account/login-proof.json"), doc);
     }
+}
+
+/// Writes a vector file with its `case_count`, which every language's test checks against the
+/// cases it read (so an empty or truncated file fails instead of passing vacuously).
+fn write_vectors(path: impl AsRef<std::path::Path>, mut doc: Value) {
+    let count = doc["cases"].as_array().map(Vec::len).expect("a vector file has cases");
+    doc["case_count"] = json!(count);
+    std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
 }

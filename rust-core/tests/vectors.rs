@@ -13,6 +13,16 @@ fn vector(path: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap()
 }
 
+/// The cases of a vector file, which must be as many as the file says (`case_count`) and at
+/// least one: an empty or truncated file fails here instead of passing vacuously.
+fn cases(doc: &Value) -> &Vec<Value> {
+    let cases = doc["cases"].as_array().expect("a vector file has a cases array");
+    let stated = doc["case_count"].as_u64().expect("a vector file states its case_count");
+    assert!(stated > 0, "a vector file with no cases");
+    assert_eq!(cases.len() as u64, stated, "the file holds {} cases but says {stated}", cases.len());
+    cases
+}
+
 fn unhex(text: &str) -> Vec<u8> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
 }
@@ -21,7 +31,7 @@ fn unhex(text: &str) -> Vec<u8> {
 fn sealed_value_vectors_open_or_are_tampered_as_stated() {
     let doc = vector("store/sealed-value.json");
     let key = data_key(&unhex(doc["key_hex"].as_str().unwrap())).unwrap();
-    let cases = doc["cases"].as_array().unwrap();
+    let cases = cases(&doc);
     assert!(cases.len() >= 7);
     for case in cases {
         let name = case["name"].as_str().unwrap();
@@ -48,7 +58,7 @@ fn login_proof_vectors_verify_as_stated() {
     let public_key = unhex(doc["public_key_hex"].as_str().unwrap());
     let message = login_message(doc["device_id"].as_str().unwrap(), doc["nonce"].as_str().unwrap());
     assert_eq!(message, unhex(doc["message_hex"].as_str().unwrap()));
-    for case in doc["cases"].as_array().unwrap() {
+    for case in cases(&doc) {
         let name = case["name"].as_str().unwrap();
         let signature = unhex(case["signature_hex"].as_str().unwrap());
         let verdict = verify_p256(&public_key, &message, &signature);
@@ -92,7 +102,7 @@ fn voucher_code_vectors_give_the_stated_verdict() {
         })
         .collect();
     let skew = doc["skew_ms"].as_i64().unwrap();
-    let cases = doc["cases"].as_array().unwrap();
+    let cases = cases(&doc);
     let mut reasons_seen = std::collections::BTreeSet::new();
     for case in cases {
         let name = case["name"].as_str().unwrap();
@@ -142,7 +152,7 @@ fn doorbell_vectors_give_the_stated_verdict() {
     let recipient = doc["recipient"].as_str().unwrap();
     let now = doc["now_ms"].as_i64().unwrap();
     let cursor = doc["cursor"].as_u64().unwrap();
-    let cases = doc["cases"].as_array().unwrap();
+    let cases = cases(&doc);
     assert!(cases.len() >= 15);
     for case in cases {
         let name = case["name"].as_str().unwrap();

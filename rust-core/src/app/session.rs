@@ -147,9 +147,8 @@ impl CarePass {
         self.check_open()?;
         let vault = &self.store.vault;
         let person_id = vault.get::<String>(KEY_ACTIVE)?.ok_or(CoreError::NotSignedIn)?;
-        if vault.get::<StoredSession>(&key_session(&person_id))?.is_none() {
-            return Err(CoreError::NotSignedIn);
-        }
+        // A session for another platform is named as such, before anything else.
+        self.tokens(&person_id)?;
         let enrolment = self.enrolment_of(&person_id)?.ok_or(CoreError::NotEnrolled)?;
         Ok(Actor { person_id, device_id: enrolment.device_id })
     }
