@@ -203,8 +203,8 @@ impl CarePass {
     }
 
     /// The session state now (no network).
-    pub fn session_state(&self) -> SessionState {
-        self.core.session_state().into()
+    pub fn session_state(&self) -> Result<SessionState, CarePassError> {
+        Ok(self.core.session_state()?.into())
     }
 
     /// Hands `listener` the session state now and at every change (sign-in, sign-out, the

@@ -125,11 +125,15 @@ impl CarePass {
         listener: Arc<dyn CodeListener>,
         subject: Option<String>,
     ) -> Arc<TaskHandle> {
-        let core = self.core().clone();
+        // Weakly: a stream nobody cancels must not keep the core alive.
+        let core = Arc::downgrade(self.core());
         let on_error = listener.clone();
         forward(
             self.core().code_stream(purpose.into(), offline, subject),
-            move |code| listener.on_code(to_record(code, core.platform_now_ms())),
+            move |code| {
+                let now = core.upgrade().map(|c| c.platform_now_ms()).unwrap_or(code.valid_from_ms);
+                listener.on_code(to_record(code, now))
+            },
             move |e| on_error.on_error(e),
         )
     }

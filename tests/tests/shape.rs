@@ -39,7 +39,7 @@ async fn two_clients_on_one_data_dir_refresh_one_session_without_ending_it() {
     }
     // Each refresh spent its token once: a reuse would have ended the session.
     assert_ne!(stored_tokens(&second, "P1001").refresh_token, before.refresh_token);
-    assert!(matches!(first.session_state(), SessionState::SignedIn(_)));
+    assert!(matches!(first.session_state().unwrap(), SessionState::SignedIn(_)));
     first.refresh_profile().await.unwrap();
 }
 
@@ -231,7 +231,7 @@ async fn the_session_stream_tells_every_change_and_a_session_the_platform_ended(
         admin_client(&platform.url()).delete("v1/sessions/current", Some(&tokens.access_token)).await.unwrap();
     assert!(matches!(app.refresh_profile().await, Err(CoreError::SessionExpired)));
     assert_eq!(next!(), SessionState::Ended);
-    assert_eq!(app.session_state(), SessionState::Ended);
+    assert_eq!(app.session_state().unwrap(), SessionState::Ended);
 }
 
 #[tokio::test]
@@ -254,6 +254,11 @@ async fn a_closed_client_refuses_every_call_and_ends_its_streams() {
     assert!(matches!(app.sync_inbox().await, Err(CoreError::Closed)));
     assert!(matches!(app.refresh_profile().await, Err(CoreError::Closed)));
     assert!(matches!(app.current_profile(), Err(CoreError::Closed)));
+    assert!(matches!(app.session_state(), Err(CoreError::Closed)));
+    // Closed comes first, even for arguments that would be refused.
+    assert!(matches!(app.register_push_token("pager", "").await, Err(CoreError::Closed)));
+    assert!(matches!(app.revoke_device("not-a-device").await, Err(CoreError::Closed)));
+    assert!(matches!(app.order("../x", None).await, Err(CoreError::Closed)));
     assert!(!app.store().bulk.is_open(), "the database is released at once");
     // The same directory opens again at once (the app restarted), still signed in.
     let again = phone(&platform.url(), dir.path(), &secrets);

@@ -704,7 +704,7 @@ public protocol CarePassProtocol: AnyObject, Sendable {
     /**
      * The session state now (no network).
      */
-    func sessionState()  -> SessionState
+    func sessionState() throws  -> SessionState
     
     /**
      * Enrols, or signs in again when already enrolled for `phone`.
@@ -1012,8 +1012,8 @@ open func serverClockOffsetMs() -> Int64  {
     /**
      * The session state now (no network).
      */
-open func sessionState() -> SessionState  {
-    return try!  FfiConverterTypeSessionState_lift(try! rustCall() {
+open func sessionState()throws  -> SessionState  {
+    return try  FfiConverterTypeSessionState_lift(try rustCallWithError(FfiConverterTypeCarePassError_lift) {
         uniffiCallStatus in
     uniffi_carepass_ffi_fn_method_carepass_session_state(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -7179,7 +7179,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_carepass_ffi_checksum_method_carepass_server_clock_offset_ms() != 62924) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_carepass_ffi_checksum_method_carepass_session_state() != 8901) {
+    if (uniffi_carepass_ffi_checksum_method_carepass_session_state() != 42152) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_carepass_sign_in() != 56457) {

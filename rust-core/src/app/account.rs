@@ -112,6 +112,7 @@ impl CarePass {
     /// Revokes one of the signed-in person's devices (a lost phone): its codes and sessions
     /// stop working at once.
     pub async fn revoke_device(&self, device_id: &str) -> CoreResult<()> {
+        self.check_open()?;
         device_id_to_bytes(device_id)
             .map_err(|_| InvalidInput::new(Field::DeviceId, "a device id is dev_ and 16 hex digits"))?;
         let actor = self.actor()?;

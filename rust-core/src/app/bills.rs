@@ -171,6 +171,7 @@ impl CarePass {
     /// Registers the push service's token for the signed-in person (`fcm`, `apns`, `huawei`,
     /// `xiaomi`); doorbells are then relayed to it.
     pub async fn register_push_token(&self, service: &str, token: &str) -> CoreResult<()> {
+        self.check_open()?;
         let service = check_push_token(service, token)?;
         let actor = self.actor()?;
         let body = wire::PushTokenRegistration { service: service.name().into(), token: token.into() };

@@ -208,16 +208,14 @@ impl CarePass {
     }
 
     /// Holds the database for a unit of work, first applying what another process left in
-    /// the spool. Refused in an extension process.
+    /// the spool (a directory listing when there is nothing). Refused in an extension process.
     fn hold(&self) -> CoreResult<Held> {
         self.check_open()?;
         if self.config.extension {
             return Err(CoreError::NotInExtension);
         }
         let held = self.store.bulk.hold()?;
-        if held.fresh {
-            self.apply_spool(&held)?;
-        }
+        self.apply_spool(&held)?;
         Ok(held)
     }
 }

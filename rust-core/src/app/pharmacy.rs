@@ -28,6 +28,7 @@ impl CarePass {
     /// the prescription id used and the ranking. The location is kept as the default
     /// delivery location of the next order.
     pub async fn rank_pharmacies(&self, query: &RankQuery, subject: Option<&str>) -> CoreResult<(String, Ranking)> {
+        self.check_open()?;
         let options = RankOptions::from_query(query, self.client.server_now_ms())?;
         let actor = self.actor()?;
         let subject = self.subject_of(&actor, subject)?;
@@ -69,6 +70,7 @@ impl CarePass {
         address: Option<DeliveryAddress>,
         subject: Option<&str>,
     ) -> CoreResult<Order> {
+        self.check_open()?;
         check_id(Field::PrescriptionId, rx_id)?;
         check_id(Field::PharmacyId, pharmacy_id)?;
         let address = match (fulfilment, address) {
@@ -105,6 +107,7 @@ impl CarePass {
 
     /// An order's current state.
     pub async fn order(&self, order_id: &str, subject: Option<&str>) -> CoreResult<Order> {
+        self.check_open()?;
         check_id(Field::OrderId, order_id)?;
         let actor = self.actor()?;
         let subject = self.subject_of(&actor, subject)?;
@@ -113,6 +116,7 @@ impl CarePass {
 
     /// Cancels an order the pharmacy has not prepared yet.
     pub async fn cancel_order(&self, order_id: &str, subject: Option<&str>) -> CoreResult<Order> {
+        self.check_open()?;
         check_id(Field::OrderId, order_id)?;
         let actor = self.actor()?;
         let subject = self.subject_of(&actor, subject)?;

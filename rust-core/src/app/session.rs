@@ -82,8 +82,9 @@ pub enum SessionState {
 
 impl CarePass {
     /// Who is signed in now (no network).
-    pub fn session_state(&self) -> SessionState {
-        self.session.borrow().clone()
+    pub fn session_state(&self) -> CoreResult<SessionState> {
+        self.check_open()?;
+        Ok(self.session.borrow().clone())
     }
 
     /// The session state now, then each change, until the core is closed.

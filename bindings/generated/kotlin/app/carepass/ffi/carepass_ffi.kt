@@ -1272,7 +1272,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_server_clock_offset_ms() and 0xFFFF) != 62924) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_session_state() and 0xFFFF) != 8901) {
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_session_state() and 0xFFFF) != 42152) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_sign_in() and 0xFFFF) != 56457) {
@@ -2383,10 +2383,11 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
     
     /**
      * The session state now (no network).
-     */override fun `sessionState`(): SessionState {
+     */
+    @Throws(CarePassException::class)override fun `sessionState`(): SessionState {
             return FfiConverterTypeSessionState.lift(
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(CarePassException) { _status ->
     UniffiLib.uniffi_carepass_ffi_fn_method_carepass_session_state(
         it,
         _status)
