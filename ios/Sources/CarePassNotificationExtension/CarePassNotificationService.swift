@@ -9,7 +9,7 @@
 
 #if canImport(UserNotifications)
 import Foundation
-import UserNotifications
+@preconcurrency import UserNotifications
 import CarePass
 
 /// The base class of the app's Notification Service Extension.

@@ -131,7 +131,8 @@ func withTimeout<T>(
 ) async throws -> T {
     let result = try await withThrowingTaskGroup(of: Unchecked<T>.self, returning: Unchecked<T>.self) { group in
         group.addTask {
-            Unchecked(value: try await body())
+            let value = try await body()
+            return Unchecked(value: value)
         }
         group.addTask {
             try await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
