@@ -1,7 +1,10 @@
 // `KeychainSecretStore`: the core's `SecretStore` (the store's data key and other small
 // secrets) kept as generic-password items in the Keychain, readable after the first unlock
 // and never leaving this device.
+//
+// Apple only (the Security framework); not compiled on Linux.
 
+#if canImport(Security)
 import Foundation
 import Security
 import CarePassFFI
@@ -97,3 +100,4 @@ public final class KeychainSecretStore: SecretStore {
         return PlatformError.Failed(reason: "\(what): OSStatus \(status) (\(message))")
     }
 }
+#endif

@@ -1,6 +1,9 @@
 // `OSLogLogger`: the core's `Logger`, writing its lines to the unified log (os.Logger), where
 // Console.app and `log stream --predicate 'subsystem == "app.carepass"'` show them.
+//
+// Apple only (the unified log); not compiled on Linux.
 
+#if canImport(os)
 import os
 import CarePassFFI
 
@@ -30,3 +33,4 @@ public final class OSLogLogger: CarePassFFI.Logger, @unchecked Sendable {
         }
     }
 }
+#endif

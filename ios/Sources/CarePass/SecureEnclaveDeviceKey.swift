@@ -1,7 +1,10 @@
 // `SecureEnclaveDeviceKey`: the core's `DeviceKeyStore`, a P-256 signing key generated in
 // the Secure Enclave and kept in the Keychain under an application tag; a software key in
 // the Keychain where there is no Secure Enclave (the simulator).
+//
+// Apple only (the Security framework); not compiled on Linux.
 
+#if canImport(Security)
 import Foundation
 import Security
 #if canImport(CryptoKit)
@@ -174,3 +177,4 @@ public final class SecureEnclaveDeviceKey: DeviceKeyStore, @unchecked Sendable {
         return PlatformError.Failed(reason: "\(what): OSStatus \(status) (\(message))")
     }
 }
+#endif

@@ -1,11 +1,8 @@
 // The shared settlement vectors (tests/vectors/settlement/cases.json) through the core's
 // `settleJson`: each case settles `request` under `policies[policy]` and expects either the
-// split (totals plus each line's deductible and fund) or a `Refused` error kind. Needs no
-// server:
-//
-//     CAREPASS_VECTORS_DIR=$PWD/tests/vectors swift test
-//
-// Skipped when CAREPASS_VECTORS_DIR is not set.
+// split (totals plus each line's deductible and fund) or a `Refused` error of the case's
+// kind (the vectors' snake_case name of a `RefusalKind`). Needs no server. The vectors are
+// read from the repository (or $CAREPASS_VECTORS_DIR); a missing or truncated file fails.
 
 import Foundation
 import XCTest
@@ -149,13 +146,20 @@ final class SettlementVectorTests: XCTestCase {
     private var vectors: Vectors!
 
     override func setUpWithError() throws {
-        guard let dir = ProcessInfo.processInfo.environment["CAREPASS_VECTORS_DIR"], !dir.isEmpty else {
-            throw XCTSkip("CAREPASS_VECTORS_DIR is not set: set it to the repository's tests/vectors")
+        try super.setUpWithError()
+        try failingSetUp {
+            try TestEnvironment.requireNativeLibrary()
+            let url = try TestEnvironment.vectorFile("settlement/cases.json")
+            vectors = try JSONDecoder().decode(Vectors.self, from: Data(contentsOf: url))
         }
-        let url = URL(fileURLWithPath: dir, isDirectory: true)
-            .appendingPathComponent("settlement", isDirectory: true)
-            .appendingPathComponent("cases.json")
-        vectors = try JSONDecoder().decode(Vectors.self, from: Data(contentsOf: url))
+    }
+
+    /// `no_rule` → `noRule`: the vectors name a refusal kind as the wire does, the Swift enum
+    /// in lowerCamelCase.
+    private static func swiftCaseName(_ snakeCase: String) -> String {
+        let words = snakeCase.split(separator: "_").map(String.init)
+        guard let first = words.first else { return snakeCase }
+        return first + words.dropFirst().map { $0.prefix(1).uppercased() + String($0.dropFirst()) }.joined()
     }
 
     func testEverySettlementVectorGetsItsSplitOrItsErrorKind() throws {
@@ -180,7 +184,7 @@ final class SettlementVectorTests: XCTestCase {
                     let answer = try settleJson(policyJson: policyJson, requestJson: requestJson)
                     XCTFail("\(testCase.name): settled as \(answer), expected \(kind)")
                 } catch let CarePassError.Refused(got, reason) {
-                    XCTAssertEqual(got, kind, "\(testCase.name): \(reason)")
+                    XCTAssertEqual(String(describing: got), Self.swiftCaseName(kind), "\(testCase.name): \(reason)")
                 } catch {
                     XCTFail("\(testCase.name): \(error), expected Refused(\(kind))")
                 }
@@ -200,14 +204,16 @@ final class SettlementVectorTests: XCTestCase {
 
     func testJsonThatIsNotAPolicyOrARequestIsInvalidInput() throws {
         XCTAssertThrowsError(try settleJson(policyJson: "{}", requestJson: "{}")) { error in
-            guard case CarePassError.InvalidInput = error else {
+            guard case CarePassError.InvalidInput(let field, _) = error else {
                 return XCTFail("expected InvalidInput, got \(error)")
             }
+            XCTAssertEqual(field, .payload)
         }
         XCTAssertThrowsError(try settleJson(policyJson: demoSettlementPolicyJson(), requestJson: "not json")) { error in
-            guard case CarePassError.InvalidInput = error else {
+            guard case CarePassError.InvalidInput(let field, _) = error else {
                 return XCTFail("expected InvalidInput, got \(error)")
             }
+            XCTAssertEqual(field, .payload)
         }
     }
 }

@@ -1,58 +1,47 @@
-// E-voucher codes through the Swift facade against a running sandbox platform (see
-// CarePassTests.swift for how to start it). Skipped when CAREPASS_SERVER is not set.
+// E-voucher codes through the Swift facade against the real sandbox: the current code, the
+// codes stream (the core's rotation schedule and de-duplication), the offline profile, and
+// how the stream ends.
 
 import Foundation
 import XCTest
 import CarePass
 import CarePassFFI
 
-final class VoucherCodeTests: XCTestCase {
-    /// Zhang Wei, person P1001 of the sandbox's demo seed.
-    private static let phone = "13800000001"
-    /// The sandbox accepts this code for every phone.
-    private static let code = "123456"
-
-    private var dataDir: URL!
-
-    override func setUpWithError() throws {
-        dataDir = FileManager.default.temporaryDirectory
-            .appendingPathComponent("carepass-voucher-tests-\(UUID().uuidString)", isDirectory: true)
-    }
-
-    override func tearDownWithError() throws {
-        if let dataDir {
-            try? FileManager.default.removeItem(at: dataDir)
-        }
-    }
-
-    func testCodesStreamStartsWithTheCurrentCode() async throws {
+final class VoucherCodeTests: SandboxTestCase {
+    func testTheCodesStreamStartsWithTheCurrentCode() async throws {
         let client = try makeClient()
-        defer { client.close() }
-        try await client.enrol(phone: Self.phone, code: Self.code)
+        try await client.enrol(phone: Sandbox.zhangWei, code: Sandbox.code)
         try await client.syncClock()
 
-        var current = try client.currentCode(purpose: .outpatientSettlement)
-        if current.secondsLeft < 3 {
-            // Stay clear of a period boundary, so both reads fall in the same period.
-            try await Task.sleep(nanoseconds: UInt64(current.secondsLeft + 1) * 1_000_000_000)
-            current = try client.currentCode(purpose: .outpatientSettlement)
+        let (first, current, next) = try await withTimeout(seconds: 40, "the first codes") { [client] () async throws -> (VoucherCode?, VoucherCode, VoucherCode?) in
+            var codes = client.codes(purpose: .outpatientSettlement).makeAsyncIterator()
+            let first = try await codes.next()
+            let current = try client.currentCode(purpose: .outpatientSettlement)
+            // A rotation between the two reads: the stream's next code is the new one.
+            var next: VoucherCode? = nil
+            if current.payload != first?.payload {
+                next = try await codes.next()
+            }
+            return (first, current, next)
         }
-        XCTAssertTrue(current.payload.hasPrefix("CP1:"))
-        XCTAssertLessThanOrEqual(current.qrVersion, 7)
 
-        var codes = client.codes(purpose: .outpatientSettlement).makeAsyncIterator()
-        let first = try await codes.next()
-
-        XCTAssertEqual(first?.payload, current.payload, "the same code within a period")
-        XCTAssertEqual(first?.qrModules.count, Int(current.qrSize) * Int(current.qrSize))
-        XCTAssertTrue(current.isDark(x: 0, y: 0), "the top-left finder pattern is dark")
-        XCTAssertTrue(try current.svg().hasPrefix("<svg"))
+        let code = try XCTUnwrap(first, "the stream ended before its first code")
+        if let next {
+            XCTAssertGreaterThan(current.validFromMs, code.validFromMs, "only a rotation separates the two reads")
+            XCTAssertEqual(next.payload, current.payload, "the stream's next code is the current one")
+        } else {
+            XCTAssertEqual(code.payload, current.payload, "the same code within a period")
+        }
+        XCTAssertTrue(code.payload.hasPrefix("CP1:"))
+        XCTAssertLessThanOrEqual(code.qrVersion, 7)
+        XCTAssertEqual(code.qrModules.count, Int(code.qrSize) * Int(code.qrSize))
+        XCTAssertTrue(code.isDark(x: 0, y: 0), "the top-left finder pattern is dark")
+        XCTAssertTrue(try code.svg().hasPrefix("<svg"))
     }
 
-    func testOfflineCodeFitsQRVersion10() async throws {
+    func testAnOfflineCodeFitsQRVersion10() async throws {
         let client = try makeClient()
-        defer { client.close() }
-        try await client.enrol(phone: Self.phone, code: Self.code)
+        try await client.enrol(phone: Sandbox.zhangWei, code: Sandbox.code)
 
         let code = try client.currentCode(purpose: .pharmacyPurchase, offline: true)
 
@@ -60,58 +49,35 @@ final class VoucherCodeTests: XCTestCase {
         XCTAssertLessThanOrEqual(code.qrVersion, 10)
     }
 
-    func testClosingTheClientFinishesItsCodesStream() async throws {
+    func testClosingTheClientEndsItsCodesStreamWithClosed() async throws {
         let client = try makeClient()
-        try await client.enrol(phone: Self.phone, code: Self.code)
-        var codes = client.codes(purpose: .registration).makeAsyncIterator()
-        let first = try await codes.next()
-        XCTAssertNotNil(first)
+        try await client.enrol(phone: Sandbox.zhangWei, code: Sandbox.code)
 
-        client.close()
-
-        var afterClose = try await codes.next()
-        if afterClose != nil {
-            afterClose = try await codes.next() // a rotation just before close() was buffered
+        let (sawCode, ended) = try await withTimeout(seconds: 20, "the codes stream to end") { [client] () async throws -> (Bool, String) in
+            var codes = client.codes(purpose: .registration).makeAsyncIterator()
+            let first = try await codes.next()
+            client.close()
+            let error = await drain(&codes)
+            return (first != nil, caseName(error))
         }
-        XCTAssertNil(afterClose, "closing the client finishes the stream")
+
+        XCTAssertTrue(sawCode)
+        XCTAssertEqual(ended, "Closed")
     }
 
     func testAfterLogoutCodesAreNotSignedIn() async throws {
         let client = try makeClient()
-        defer { client.close() }
-        try await client.enrol(phone: Self.phone, code: Self.code)
+        try await client.enrol(phone: Sandbox.zhangWei, code: Sandbox.code)
         try await client.logout()
 
-        XCTAssertThrowsError(try client.currentCode(purpose: .registration)) { error in
-            guard let carePassError = error as? CarePassError, case .NotSignedIn = carePassError else {
-                return XCTFail("expected CarePassError.NotSignedIn, got \(error)")
-            }
+        await assertThrowsCarePassError("NotSignedIn") {
+            try client.currentCode(purpose: .registration)
         }
-        do {
-            for try await _ in client.codes(purpose: .registration) {
-                XCTFail("a code after logout")
-            }
-            XCTFail("the stream ended without an error")
-        } catch CarePassError.NotSignedIn {
-            // expected
+        let ended = try await withTimeout(seconds: 20, "the codes stream to end") { [client] () async -> String in
+            var codes = client.codes(purpose: .registration).makeAsyncIterator()
+            let error = await drain(&codes)
+            return caseName(error)
         }
-    }
-
-    // MARK: - Helpers
-
-    /// A client on the sandbox from CAREPASS_SERVER (or a skip), on this test's data
-    /// directory, with a software device key and no logger.
-    private func makeClient() throws -> CarePassClient {
-        guard let server = ProcessInfo.processInfo.environment["CAREPASS_SERVER"], !server.isEmpty else {
-            throw XCTSkip("CAREPASS_SERVER is not set: start the sandbox with the demo seed and set it to the sandbox's URL")
-        }
-        let config = CarePassConfig(
-            serverUrl: server,
-            dataDir: dataDir.path,
-            deviceName: "VoucherCodeTests",
-            platform: "ios",
-            requestTimeoutMs: 10_000
-        )
-        return try CarePassClient(config: config, secretStore: MemorySecretStore(), keyStore: nil, logger: nil)
+        XCTAssertEqual(ended, "NotSignedIn")
     }
 }

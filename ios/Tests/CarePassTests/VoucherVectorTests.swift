@@ -1,9 +1,6 @@
 // The shared voucher-code vectors (tests/vectors/voucher/codes.json) through the core's
-// `VoucherVerifier`, as a scanner terminal app runs it. Needs no server:
-//
-//     CAREPASS_VECTORS_DIR=$PWD/tests/vectors swift test
-//
-// Skipped when CAREPASS_VECTORS_DIR is not set.
+// `VoucherVerifier`, as a scanner terminal app runs it. Needs no server. The vectors are read
+// from the repository (or $CAREPASS_VECTORS_DIR); a missing or truncated file fails the test.
 
 import Foundation
 import XCTest
@@ -45,18 +42,17 @@ final class VoucherVectorTests: XCTestCase {
     private var directory: [DirectoryDevice] = []
 
     override func setUpWithError() throws {
-        guard let dir = ProcessInfo.processInfo.environment["CAREPASS_VECTORS_DIR"], !dir.isEmpty else {
-            throw XCTSkip("CAREPASS_VECTORS_DIR is not set: set it to the repository's tests/vectors")
-        }
-        let url = URL(fileURLWithPath: dir, isDirectory: true)
-            .appendingPathComponent("voucher", isDirectory: true)
-            .appendingPathComponent("codes.json")
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        vectors = try decoder.decode(Vectors.self, from: Data(contentsOf: url))
-        issuers = try vectors.issuers.map { IssuerKey(keyId: $0.keyId, publicKey: try Self.bytes(hex: $0.publicKeyHex)) }
-        directory = try vectors.directory.map {
-            DirectoryDevice(deviceId: $0.deviceId, publicKey: try Self.bytes(hex: $0.publicKeyHex), revoked: false)
+        try super.setUpWithError()
+        try failingSetUp {
+            try TestEnvironment.requireNativeLibrary()
+            let url = try TestEnvironment.vectorFile("voucher/codes.json")
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            vectors = try decoder.decode(Vectors.self, from: Data(contentsOf: url))
+            issuers = try vectors.issuers.map { IssuerKey(keyId: $0.keyId, publicKey: try Self.bytes(hex: $0.publicKeyHex)) }
+            directory = try vectors.directory.map {
+                DirectoryDevice(deviceId: $0.deviceId, publicKey: try Self.bytes(hex: $0.publicKeyHex), revoked: false)
+            }
         }
     }
 
