@@ -81,15 +81,18 @@ public final class CarePassClient: @unchecked Sendable {
     // MARK: - Session
 
     /// Who is signed in now, as the core's session stream last said (no store read, no
-    /// network).
+    /// network). Throws `CarePassError.Closed` on a closed client.
     public var sessionState: SessionState {
-        core.sessionState()
+        get throws { try core.sessionState() }
     }
 
-    /// The signed-in person, when `sessionState` is `.signedIn`; otherwise nil.
+    /// The signed-in person, when `sessionState` is `.signedIn`; otherwise nil. Throws
+    /// `CarePassError.Closed` on a closed client.
     public var profile: Profile? {
-        guard case .signedIn(let profile) = core.sessionState() else { return nil }
-        return profile
+        get throws {
+            guard case .signedIn(let profile) = try core.sessionState() else { return nil }
+            return profile
+        }
     }
 
     /// The session state now, then at every change (sign-in, sign-out, the platform ending

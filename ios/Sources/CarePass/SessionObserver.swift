@@ -35,7 +35,7 @@ public final class SessionObserver: ObservableObject {
     private let reader = ReaderTask()
 
     public init(client: CarePassClient) {
-        state = client.sessionState
+        state = (try? client.sessionState) ?? .signedOut
         let states = client.sessionStates()
         reader.task = Task { [weak self] in
             do {

@@ -9,8 +9,8 @@ import CarePassFFI
 final class AccountTests: SandboxTestCase {
     func testEnrolThenReopenFindsTheProfile() async throws {
         let client = try makeClient()
-        XCTAssertEqual(client.sessionState, .signedOut)
-        XCTAssertNil(client.profile)
+        XCTAssertEqual(try client.sessionState, .signedOut)
+        XCTAssertNil(try client.profile)
 
         let profile = try await client.enrol(phone: Sandbox.zhangWei, code: Sandbox.code)
 
@@ -18,13 +18,13 @@ final class AccountTests: SandboxTestCase {
         XCTAssertEqual(profile.phoneMasked, "138****0001")
         XCTAssertEqual(profile.insuranceType, .employeeActive)
         XCTAssertTrue(profile.deviceId.hasPrefix("dev_"))
-        XCTAssertEqual(client.sessionState, .signedIn(profile: profile))
-        XCTAssertEqual(client.profile, profile)
+        XCTAssertEqual(try client.sessionState, .signedIn(profile: profile))
+        XCTAssertEqual(try client.profile, profile)
         client.close()
 
         // Same data directory, same secret store (it holds the store's data key).
         let reopened = try makeClient()
-        XCTAssertEqual(reopened.profile?.personId, profile.personId)
+        XCTAssertEqual(try reopened.profile?.personId, profile.personId)
         let stored = try XCTUnwrap(try reopened.currentProfile())
         XCTAssertEqual(stored.personId, profile.personId)
         XCTAssertEqual(stored.deviceId, profile.deviceId)
@@ -71,7 +71,7 @@ final class AccountTests: SandboxTestCase {
             try await client.enrol(phone: Sandbox.zhangWei, code: "000000")
         }
 
-        XCTAssertEqual(client.sessionState, .signedOut)
+        XCTAssertEqual(try client.sessionState, .signedOut)
         XCTAssertNil(try client.currentProfile())
     }
 

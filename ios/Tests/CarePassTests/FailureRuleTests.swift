@@ -29,7 +29,7 @@ final class FailureRuleTests: SandboxTestCase {
             } catch {
                 seen.append(caseName(error))
             }
-            seen.append(describe(client.sessionState))
+            seen.append(describe(try client.sessionState))
             // Had the failure published anything, it would come next; the sign-in's state does.
             _ = try await client.signIn(phone: Sandbox.zhangWei, code: Sandbox.code)
             let next = try await states.next()
@@ -59,7 +59,7 @@ final class FailureRuleTests: SandboxTestCase {
 
         let orders = try await client.orders()
         XCTAssertEqual(orders.map(\.orderId), [placed.orderId], "the refused order left nothing behind")
-        XCTAssertEqual(client.profile?.personId, "P1001", "a refusal does not touch the session")
+        XCTAssertEqual(try client.profile?.personId, "P1001", "a refusal does not touch the session")
     }
 
     // MARK: 2. Signed-in state only from the session stream
@@ -76,7 +76,7 @@ final class FailureRuleTests: SandboxTestCase {
             seen.append(describe(first))
             try await sandbox.revokeDevice(deviceId)
             // The platform ended the session; the device does not know yet.
-            seen.append(describe(client.sessionState))
+            seen.append(describe(try client.sessionState))
             do {
                 _ = try await client.refreshProfile()
                 seen.append("refreshed")
@@ -86,12 +86,12 @@ final class FailureRuleTests: SandboxTestCase {
             // The core dropped the session and told the stream; the facade inferred nothing.
             let next = try await states.next()
             seen.append(describe(next))
-            seen.append(describe(client.sessionState))
+            seen.append(describe(try client.sessionState))
             return seen
         }
 
         XCTAssertEqual(seen, ["signedIn(P1001)", "signedIn(P1001)", "SessionExpired", "ended", "ended"])
-        XCTAssertNil(client.profile)
+        XCTAssertNil(try client.profile)
     }
 
     // MARK: 3. A stream ends with the core's error, and nothing follows

@@ -15,7 +15,7 @@ final class NotificationExtensionTests: SandboxTestCase {
         let app = try makeClient()
         let token = try await signInWithPushToken(app)
         let nse = try makeClient(inExtension: true)
-        XCTAssertEqual(nse.profile?.personId, "P1001", "the extension reads the session from the vault")
+        XCTAssertEqual(try nse.profile?.personId, "P1001", "the extension reads the session from the vault")
         await assertThrowsCarePassError("NotInExtension", "the extension's database") {
             try nse.bills()
         }
