@@ -39,6 +39,9 @@ impl log::Log for Capture {
 }
 
 fn convert(e: CoreError) -> (CarePassError, Vec<String>) {
+    // One conversion at a time: the log capture is process-wide and tests run in parallel.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     static INIT: std::sync::Once = std::sync::Once::new();
     INIT.call_once(|| {
         log::set_logger(&Capture).unwrap();

@@ -36,6 +36,7 @@ pub async fn run(server: Option<String>, data: Option<PathBuf>) -> Result<(), St
                 data_dir: scratch.path().join("platform"),
                 demo_seed: true,
                 admin_token: Some(token.clone()),
+                durability: Default::default(),
             };
             let sandbox = start(listen, config).await.map_err(|e| format!("the sandbox did not start: {e}"))?;
             let url = sandbox.url();

@@ -25,8 +25,12 @@ fn decode_png(png: &Path) -> Vec<String> {
 async fn once_prints_the_payload_and_a_png_any_reader_decodes() {
     let platform_dir = tempfile::tempdir().unwrap();
     let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let config =
-        SandboxConfig { data_dir: platform_dir.path().into(), demo_seed: true, admin_token: Some(TOKEN.into()) };
+    let config = SandboxConfig {
+        data_dir: platform_dir.path().into(),
+        demo_seed: true,
+        admin_token: Some(TOKEN.into()),
+        durability: Default::default(),
+    };
     let sandbox = start(listen, config).await.unwrap();
     let url = sandbox.url();
     let phone = tempfile::tempdir().unwrap();

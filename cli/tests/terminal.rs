@@ -31,8 +31,12 @@ fn the_demo_runs_the_whole_journey_and_exits_zero() {
 async fn login_whoami_logout_from_the_terminal() {
     let platform_dir = tempfile::tempdir().unwrap();
     let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let config =
-        SandboxConfig { data_dir: platform_dir.path().into(), demo_seed: true, admin_token: Some(ADMIN.into()) };
+    let config = SandboxConfig {
+        data_dir: platform_dir.path().into(),
+        demo_seed: true,
+        admin_token: Some(ADMIN.into()),
+        durability: Default::default(),
+    };
     let sandbox = start(listen, config).await.unwrap();
     let url = sandbox.url();
     let phone = tempfile::tempdir().unwrap();

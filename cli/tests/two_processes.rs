@@ -22,7 +22,12 @@ const PATIENT: &str = "13800000001";
 
 async fn sandbox(dir: &Path) -> RunningSandbox {
     let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let config = SandboxConfig { data_dir: dir.into(), demo_seed: true, admin_token: Some(ADMIN.into()) };
+    let config = SandboxConfig {
+        data_dir: dir.into(),
+        demo_seed: true,
+        admin_token: Some(ADMIN.into()),
+        durability: Default::default(),
+    };
     start(listen, config).await.unwrap()
 }
 

@@ -148,7 +148,9 @@ async fn request_code(Body(req): Body<wire::VerificationCodeRequest>) -> ApiResu
 #[utoipa::path(post, path = "/v1/enrolments", tag = "account", request_body = wire::EnrolRequest,
     responses((status = 200, body = SessionGrant), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn enrol(State(state): State<AppState>, Body(req): Body<wire::EnrolRequest>) -> ApiResult<Json<SessionGrant>> {
-    state.enrol(&req.phone, &req.code, &req.device_public_key, &req.device_name, &req.platform).map(Json)
+    let answer = state.enrol(&req.phone, &req.code, &req.device_public_key, &req.device_name, &req.platform);
+    state.commit().await?;
+    answer.map(Json)
 }
 
 /// A single-use nonce for an enrolled device to sign (valid two minutes).
@@ -159,6 +161,7 @@ async fn challenge(
     Body(req): Body<wire::ChallengeRequest>,
 ) -> ApiResult<Json<wire::Challenge>> {
     let (nonce, expires_at_ms) = state.challenge(&req.device_id)?;
+    state.commit().await?;
     Ok(Json(wire::Challenge { nonce, expires_at_ms }))
 }
 
@@ -167,7 +170,9 @@ async fn challenge(
 #[utoipa::path(post, path = "/v1/sessions", tag = "account", request_body = wire::LoginRequest,
     responses((status = 200, body = SessionGrant), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn login(State(state): State<AppState>, Body(req): Body<wire::LoginRequest>) -> ApiResult<Json<SessionGrant>> {
-    state.login(&req.device_id, &req.phone, &req.code, &req.nonce, &req.signature).map(Json)
+    let answer = state.login(&req.device_id, &req.phone, &req.code, &req.nonce, &req.signature);
+    state.commit().await?;
+    answer.map(Json)
 }
 
 /// Trades a refresh token (single use) for a new token pair.
@@ -177,7 +182,9 @@ async fn refresh(
     State(state): State<AppState>,
     Body(req): Body<wire::RefreshRequest>,
 ) -> ApiResult<Json<SessionTokens>> {
-    state.refresh(&req.refresh_token).map(Json)
+    let answer = state.refresh(&req.refresh_token);
+    state.commit().await?;
+    answer.map(Json)
 }
 
 /// Ends the caller's session.
@@ -185,6 +192,7 @@ async fn refresh(
     responses((status = 200, body = Revoked), (status = 401, body = ErrorBody)))]
 async fn end_session(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Revoked>> {
     state.end_session(&caller.session_id)?;
+    state.commit().await?;
     Ok(Json(Revoked { revoked: true }))
 }
 
@@ -208,6 +216,7 @@ async fn revoke_own_device(
     Path(device_id): Path<String>,
 ) -> ApiResult<Json<Revoked>> {
     state.revoke_device(&device_id, Some(&caller.person_id))?;
+    state.commit().await?;
     Ok(Json(Revoked { revoked: true }))
 }
 
@@ -223,7 +232,9 @@ async fn scan(
     if req.payload.len() > 4096 {
         return Err(ApiError::bad_request("payload longer than any code"));
     }
-    state.scan(&req.payload, req.purpose).map(Json)
+    let answer = state.scan(&req.payload, req.purpose);
+    state.commit().await?;
+    answer.map(Json)
 }
 
 /// The issuer keys offline scanners trust.
@@ -248,6 +259,7 @@ async fn admin_revoke_device(
     Path(device_id): Path<String>,
 ) -> ApiResult<Json<Revoked>> {
     state.revoke_device(&device_id, None)?;
+    state.commit().await?;
     Ok(Json(Revoked { revoked: true }))
 }
 
@@ -286,6 +298,7 @@ async fn inbox_stream(
     let mut wake = state.subscribe_inbox();
     let mut cuts = state.stream_cuts();
     cuts.mark_unchanged();
+    let mut shutdown = state.shutdown_signal();
     tokio::spawn(async move {
         let mut cursor = q.after;
         loop {
@@ -312,6 +325,7 @@ async fn inbox_stream(
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 },
                 _ = cuts.changed() => return,
+                _ = shutdown.wait_for(|stop| *stop) => return,
                 _ = tx.closed() => return,
             }
         }
@@ -333,7 +347,8 @@ async fn register_push_token(
     caller: Caller,
     Body(req): Body<wire::PushTokenRegistration>,
 ) -> ApiResult<Json<Registered>> {
-    state.register_push_token(&caller.person_id, &req.service, &req.token)?;
+    state.register_push_token(&caller.person_id, &caller.device_id, &req.service, &req.token)?;
+    state.commit().await?;
     Ok(Json(Registered { registered: true }))
 }
 
@@ -351,7 +366,10 @@ async fn admin_issue_bill(
     _clinic: Admin,
     Body(req): Body<wire::IssueBillRequest>,
 ) -> ApiResult<Json<wire::Bill>> {
-    state.issue_bill(&req).map(Json)
+    let (bill, change) = state.issue_bill(&req)?;
+    state.commit().await?;
+    state.publish(change);
+    Ok(Json(bill))
 }
 
 /// Clinic role: cancel a bill.
@@ -363,7 +381,10 @@ async fn admin_cancel_bill(
     _clinic: Admin,
     Path(bill_id): Path<String>,
 ) -> ApiResult<Json<wire::Bill>> {
-    state.set_bill_state(&bill_id, wire::BillState::Cancelled).map(Json)
+    let (bill, change) = state.set_bill_state(&bill_id, wire::BillState::Cancelled)?;
+    state.commit().await?;
+    state.publish(change);
+    Ok(Json(bill))
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
@@ -382,7 +403,10 @@ async fn admin_set_bill_state(
     Path(bill_id): Path<String>,
     Body(req): Body<NewState>,
 ) -> ApiResult<Json<wire::Bill>> {
-    state.set_bill_state(&bill_id, req.state).map(Json)
+    let (bill, change) = state.set_bill_state(&bill_id, req.state)?;
+    state.commit().await?;
+    state.publish(change);
+    Ok(Json(bill))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -446,7 +470,9 @@ async fn place_order(
     caller: Caller,
     Body(req): Body<wire::OrderRequest>,
 ) -> ApiResult<Json<wire::Order>> {
-    state.place_order(&caller.subject, &req).map(Json)
+    let answer = state.place_order(&caller.subject, &req);
+    state.commit().await?;
+    answer.map(Json)
 }
 
 /// The subject's orders, newest first.
@@ -475,7 +501,9 @@ async fn cancel_order(
     caller: Caller,
     Path(order_id): Path<String>,
 ) -> ApiResult<Json<wire::Order>> {
-    state.cancel_order(&caller.subject, &order_id).map(Json)
+    let answer = state.cancel_order(&caller.subject, &order_id);
+    state.commit().await?;
+    answer.map(Json)
 }
 
 /// Pharmacy role: move an order on (accepted → ready / out for delivery → completed).
@@ -486,7 +514,9 @@ async fn admin_advance_order(
     _pharmacy: Admin,
     Path(order_id): Path<String>,
 ) -> ApiResult<Json<wire::Order>> {
-    state.advance_order(&order_id).map(Json)
+    let answer = state.advance_order(&order_id);
+    state.commit().await?;
+    answer.map(Json)
 }
 
 /// Test-fixture role: the platform clock.
@@ -505,6 +535,7 @@ async fn admin_advance_clock(
     Body(req): Body<wire::ClockAdvance>,
 ) -> ApiResult<Json<wire::ClockState>> {
     let offset_ms = state.advance_clock(req.advance_ms)?;
+    state.commit().await?;
     Ok(Json(wire::ClockState { server_time_ms: state.now_ms(), offset_ms }))
 }
 

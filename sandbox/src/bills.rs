@@ -1,8 +1,12 @@
-//! The platform's side of pending bills: the clinic issues and cancels bills; each change
-//! appends an entry to the recipient's inbox log with a strictly increasing sequence; the
-//! doorbell for it is signed with the push key and queued in the relay outbox for every push
-//! token the recipient registered (the stand-in for handing it to FCM/APNs); live streams are
-//! woken. Reads serve the readable prefix of the log after a cursor.
+//! The platform's side of pending bills (`docs/bills.md`): the clinic issues and cancels
+//! bills; each change is one sled transaction that checks the state move, takes the
+//! recipient's next log sequence, writes the bill and its log entry, and queues its doorbell
+//! for each of the recipient's push tokens in the relay outbox (the stand-in for handing it to
+//! FCM/APNs) — so a change, its sequence number and its doorbells land together or not at all.
+//!
+//! A change is *published* (served, streamed, counted in the log head) only once it is on
+//! disk: [`Platform::publish`] runs after the handler's durable commit. Reads serve the
+//! readable, durable prefix of a log after a cursor, with the log's epoch and head.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,15 +16,19 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use carepass_core::domain::bills::doorbell::{self, Doorbell};
 use carepass_core::domain::bills::state::can_transition;
+use carepass_core::domain::bills::{check_push_token, PushService, MAX_PUSH_TOKEN_LEN};
 use carepass_core::wire::{self, Bill, BillItem, BillState, InboxEntry, InboxPage, PlatformCode};
 use carepass_core::Fen;
 use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
 use crate::error::{ApiError, ApiResult};
 use crate::platform::Platform;
 
 /// Most items on one bill.
 pub const MAX_ITEMS: usize = 200;
+/// Push tokens a device may hold: one per push service it uses.
+pub const MAX_PUSH_TOKENS_PER_DEVICE: usize = PushService::ALL.len();
 
 /// One entry of a recipient's inbox log.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,9 +59,30 @@ pub struct OutboxItem {
     pub push: wire::RelayedPush,
 }
 
+/// A change written but not yet published: published by [`Platform::publish`] once the
+/// write is durable.
+#[derive(Debug, Clone)]
+#[must_use = "a written change must be published after the durable commit"]
+pub struct Change {
+    pub person_id: String,
+    pub seq: u64,
+    pub readable_at_ms: i64,
+}
+
+/// Why a bill's transaction stopped.
+enum Abort {
+    NotFound,
+    Refused(BillState, BillState),
+    Data(String),
+}
+
+fn abort(e: impl std::fmt::Display) -> ConflictableTransactionError<Abort> {
+    ConflictableTransactionError::Abort(Abort::Data(e.to_string()))
+}
+
 impl Platform {
     /// Clinic role: issues a bill to the patient who owns `phone`.
-    pub fn issue_bill(self: &Arc<Self>, req: &wire::IssueBillRequest) -> ApiResult<Bill> {
+    pub fn issue_bill(&self, req: &wire::IssueBillRequest) -> ApiResult<(Bill, Change)> {
         let person = self.person_by_phone(&req.phone)?.ok_or_else(|| {
             ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "no insured person has that phone")
         })?;
@@ -96,31 +125,37 @@ impl Platform {
             items,
             total_fen: total,
             created_at_ms: now,
-            due_at_ms: now + due_minutes * 60_000,
+            due_at_ms: now.saturating_add(due_minutes * 60_000),
             state: BillState::Pending,
             updated_at_ms: now,
         };
-        self.record_change(bill.clone(), now + req.readable_after_ms.unwrap_or(0) as i64)?;
-        Ok(bill)
+        let readable_at_ms = now.saturating_add(i64::from(req.readable_after_ms.unwrap_or(0)));
+        let (bill, change) =
+            self.write_change(&bill.bill_id, &bill.person_id, readable_at_ms, |current| match current {
+                None => Ok(bill.clone()),
+                Some(_) => Err(Abort::Data("bill id collision".into())),
+            })?;
+        Ok((bill, change))
     }
 
-    /// Moves a bill to `to` if the state machine allows it (clinic cancels; test fixtures
-    /// mark bills paid elsewhere, refunded…).
-    pub fn set_bill_state(self: &Arc<Self>, bill_id: &str, to: BillState) -> ApiResult<Bill> {
-        let mut bill = self
+    /// Moves a bill to `to` if the state machine allows it from the state it is in *now*:
+    /// the check and the write are one transaction, so of two racing moves exactly one wins
+    /// and the other is answered `409 conflict`.
+    pub fn set_bill_state(&self, bill_id: &str, to: BillState) -> ApiResult<(Bill, Change)> {
+        let person_id = self
             .bill(bill_id)?
-            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "no such bill"))?;
-        if !can_transition(bill.state, to) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                PlatformCode::Conflict,
-                format!("a {:?} bill cannot become {:?}", bill.state, to),
-            ));
-        }
-        bill.state = to;
-        bill.updated_at_ms = self.now_ms();
-        self.record_change(bill.clone(), bill.updated_at_ms)?;
-        Ok(bill)
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "no such bill"))?
+            .person_id;
+        let now = self.now_ms();
+        self.write_change(bill_id, &person_id, now, |current| {
+            let mut bill = current.ok_or(Abort::NotFound)?;
+            if !can_transition(bill.state, to) {
+                return Err(Abort::Refused(bill.state, to));
+            }
+            bill.state = to;
+            bill.updated_at_ms = now;
+            Ok(bill)
+        })
     }
 
     pub fn bill(&self, bill_id: &str) -> ApiResult<Option<Bill>> {
@@ -130,55 +165,79 @@ impl Platform {
         }
     }
 
-    /// Appends the change to the recipient's log, rings the doorbell through every registered
-    /// push token, and wakes the live streams.
-    fn record_change(self: &Arc<Self>, bill: Bill, readable_at_ms: i64) -> ApiResult<()> {
-        let person_id = bill.person_id.clone();
-        let seq;
-        {
-            let _w = self.lock()?;
-            let meta = self.tree("meta")?;
-            let counter = format!("inbox_seq/{person_id}");
-            seq = meta.get(&counter)?.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)).unwrap_or(0) + 1;
+    /// One change, atomically: `next` computes the bill after the change from the bill as it
+    /// is inside the transaction (it may run more than once, on conflicts); the recipient's
+    /// log sequence, the log entry, the bill and the doorbells for every registered push token
+    /// are written together.
+    fn write_change(
+        &self,
+        bill_id: &str,
+        person_id: &str,
+        readable_at_ms: i64,
+        next: impl Fn(Option<Bill>) -> Result<Bill, Abort>,
+    ) -> ApiResult<(Bill, Change)> {
+        let bills = self.tree("bills")?;
+        let meta = self.tree("meta")?;
+        let log = self.tree(&format!("inbox/{person_id}"))?;
+        let outbox = self.tree("push_outbox")?;
+        let tokens = self.push_tokens(person_id)?;
+        let counter = format!("inbox_seq/{person_id}");
+        let issued_at_ms = self.now_ms();
+        let result = (&bills, &meta, &log, &outbox).transaction(|(bills, meta, log, outbox)| {
+            let current = match bills.get(bill_id)? {
+                Some(v) => Some(serde_json::from_slice::<Bill>(&v).map_err(abort)?),
+                None => None,
+            };
+            let bill = next(current).map_err(ConflictableTransactionError::Abort)?;
+            let seq = read_u64(meta.get(counter.as_bytes())?) + 1;
             meta.insert(counter.as_bytes(), &seq.to_be_bytes())?;
-            self.tree("bills")?.insert(bill.bill_id.as_bytes(), serde_json::to_vec(&bill)?)?;
-            let entry = LogEntry { bill, readable_at_ms };
-            self.tree(&format!("inbox/{person_id}"))?.insert(seq.to_be_bytes(), serde_json::to_vec(&entry)?)?;
-            self.relay_doorbell(&person_id, seq)?;
-            // Durable within sled's 200 ms flush interval (the sandbox favours latency; a real
-            // platform commits to its database before answering).
+            bills.insert(bill_id.as_bytes(), serde_json::to_vec(&bill).map_err(abort)?)?;
+            let entry = LogEntry { bill: bill.clone(), readable_at_ms };
+            log.insert(&seq.to_be_bytes(), serde_json::to_vec(&entry).map_err(abort)?)?;
+            if !tokens.is_empty() {
+                let bell = Doorbell { key_id: self.push_key().key_id, recipient: person_id.into(), seq, issued_at_ms };
+                let data = self.sign_doorbell(&bell).map_err(|e| abort(e.message))?;
+                let mut n = read_u64(meta.get("push_outbox_n")?);
+                for (service, token) in &tokens {
+                    n += 1;
+                    let record = OutboxRecord {
+                        person_id: person_id.into(),
+                        push: wire::RelayedPush { service: service.clone(), token: token.clone(), data: data.clone() },
+                    };
+                    outbox.insert(&n.to_be_bytes(), serde_json::to_vec(&record).map_err(abort)?)?;
+                }
+                meta.insert("push_outbox_n", &n.to_be_bytes())?;
+            }
+            Ok((bill, seq))
+        });
+        match result {
+            Ok((bill, seq)) => Ok((bill, Change { person_id: person_id.into(), seq, readable_at_ms })),
+            Err(TransactionError::Abort(Abort::NotFound)) => {
+                Err(ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "no such bill"))
+            }
+            Err(TransactionError::Abort(Abort::Refused(from, to))) => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                PlatformCode::Conflict,
+                format!("a {} bill cannot become {}", state_name(from), state_name(to)),
+            )),
+            Err(TransactionError::Abort(Abort::Data(e))) => Err(ApiError::internal(e)),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
         }
-        self.wake_streams(&person_id);
-        let delay = readable_at_ms - self.now_ms();
+    }
+
+    /// Publishes a durable change: the log head moves, live streams wake (again when the
+    /// change becomes readable, for the replication-lag fixture).
+    pub fn publish(self: &Arc<Self>, change: Change) {
+        self.note_durable(&change.person_id, change.seq);
+        self.wake_streams(&change.person_id);
+        let delay = change.readable_at_ms - self.now_ms();
         if delay > 0 {
             let platform = Arc::clone(self);
             tokio::spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_millis(delay as u64)).await;
-                platform.wake_streams(&person_id);
+                platform.wake_streams(&change.person_id);
             });
         }
-        Ok(())
-    }
-
-    /// Signs the doorbell for `seq` and queues it for each of the recipient's push tokens.
-    fn relay_doorbell(&self, person_id: &str, seq: u64) -> ApiResult<()> {
-        let tokens = self.push_tokens(person_id)?;
-        if tokens.is_empty() {
-            return Ok(()); // nobody to ring: the app pulls or streams
-        }
-        let bell =
-            Doorbell { key_id: self.push_key().key_id, recipient: person_id.into(), seq, issued_at_ms: self.now_ms() };
-        let data = self.sign_doorbell(&bell)?;
-        let outbox = self.tree("push_outbox")?;
-        for (service, token) in tokens {
-            let n = self.next_counter("push_outbox_n")?;
-            let record = OutboxRecord {
-                person_id: person_id.into(),
-                push: wire::RelayedPush { service, token, data: data.clone() },
-            };
-            outbox.insert(n.to_be_bytes(), serde_json::to_vec(&record)?)?;
-        }
-        Ok(())
     }
 
     /// The push data map of a doorbell, signed with the platform's push key.
@@ -188,47 +247,65 @@ impl Platform {
         Ok(doorbell::to_data(bell, &signature))
     }
 
-    /// The readable prefix of the recipient's log after `after`, at most `limit` entries.
+    /// The readable, durable prefix of the recipient's log after `after`, at most `limit`
+    /// entries, with the log's epoch and head.
     pub fn inbox_page(&self, person_id: &str, after: u64, limit: usize) -> ApiResult<InboxPage> {
         let log = self.tree(&format!("inbox/{person_id}"))?;
+        let head = self.durable_head(person_id, &log)?;
         let now = self.now_ms();
         let mut entries = Vec::new();
         let mut more = false;
-        for item in log.range((after + 1).to_be_bytes()..) {
-            let (k, v) = item?;
-            let entry: LogEntry = serde_json::from_slice(&v)?;
-            if entry.readable_at_ms > now {
-                break; // later entries wait for this one: the readable part is a prefix
+        if after < head {
+            for item in log.range((after + 1).to_be_bytes()..=head.to_be_bytes()) {
+                let (k, v) = item?;
+                let entry: LogEntry = serde_json::from_slice(&v)?;
+                if entry.readable_at_ms > now {
+                    break; // later entries wait for this one: the readable part is a prefix
+                }
+                if entries.len() == limit {
+                    more = true;
+                    break;
+                }
+                let seq = u64::from_be_bytes(k.as_ref().try_into().map_err(|_| ApiError::internal("bad log key"))?);
+                entries.push(InboxEntry { seq, bill: entry.bill });
             }
-            if entries.len() == limit {
-                more = true;
-                break;
-            }
-            let seq = u64::from_be_bytes(k.as_ref().try_into().map_err(|_| ApiError::internal("bad log key"))?);
-            entries.push(InboxEntry { seq, bill: entry.bill });
         }
         let cursor = entries.last().map(|e| e.seq).unwrap_or(after);
-        Ok(InboxPage { entries, cursor, more })
+        Ok(InboxPage { entries, cursor, more, epoch: self.epoch().to_string(), head })
     }
 
-    pub fn register_push_token(&self, person_id: &str, service: &str, token: &str) -> ApiResult<()> {
-        carepass_core::domain::bills::check_push_token(service, token)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let key = format!("{person_id}\0{service}\0{token}");
-        self.tree("push_tokens")?.insert(key.as_bytes(), &[])?;
-        self.flush()?;
+    /// Registers a device's push token. One token per push service and device: a new one
+    /// replaces the old, so a device holds at most one per service.
+    pub fn register_push_token(&self, person_id: &str, device_id: &str, service: &str, token: &str) -> ApiResult<()> {
+        let service = check_push_token(service, token).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        debug_assert!(token.len() <= MAX_PUSH_TOKEN_LEN);
+        let key = format!("{person_id}\0{device_id}\0{}", service.name());
+        self.tree("push_tokens")?.insert(key.as_bytes(), token.as_bytes())?;
         Ok(())
     }
 
+    /// Forgets every push token of a device (a revoked device gets no doorbells).
+    pub(crate) fn drop_push_tokens(&self, person_id: &str, device_id: &str) -> ApiResult<usize> {
+        let tree = self.tree("push_tokens")?;
+        let prefix = format!("{person_id}\0{device_id}\0");
+        let mut dropped = 0;
+        for item in tree.scan_prefix(prefix.as_bytes()) {
+            let (k, _) = item?;
+            tree.remove(k)?;
+            dropped += 1;
+        }
+        Ok(dropped)
+    }
+
+    /// (service, token) of every device of the person.
     fn push_tokens(&self, person_id: &str) -> ApiResult<Vec<(String, String)>> {
         let prefix = format!("{person_id}\0");
         let mut out = Vec::new();
         for item in self.tree("push_tokens")?.scan_prefix(prefix.as_bytes()) {
-            let (k, _) = item?;
-            let text = String::from_utf8_lossy(&k).into_owned();
-            let mut parts = text.splitn(3, '\0');
-            if let (Some(_), Some(service), Some(token)) = (parts.next(), parts.next(), parts.next()) {
-                out.push((service.to_string(), token.to_string()));
+            let (k, v) = item?;
+            let key = String::from_utf8_lossy(&k).into_owned();
+            if let Some(service) = key.rsplit('\0').next() {
+                out.push((service.to_string(), String::from_utf8_lossy(&v).into_owned()));
             }
         }
         Ok(out)
@@ -238,15 +315,18 @@ impl Platform {
     pub fn outbox(&self, after: u64, person_id: Option<&str>, limit: usize) -> ApiResult<OutboxPage> {
         let mut pushes = Vec::new();
         let mut cursor = after;
-        for item in self.tree("push_outbox")?.range((after + 1).to_be_bytes()..) {
-            let (k, v) = item?;
-            let n = u64::from_be_bytes(k.as_ref().try_into().map_err(|_| ApiError::internal("bad outbox key"))?);
-            cursor = n;
-            let record: OutboxRecord = serde_json::from_slice(&v)?;
-            if person_id.is_none_or(|p| p == record.person_id) {
-                pushes.push(OutboxItem { n, person_id: record.person_id, push: record.push });
-                if pushes.len() == limit {
-                    break;
+        let start = after.saturating_add(1);
+        if start > after {
+            for item in self.tree("push_outbox")?.range(start.to_be_bytes()..) {
+                let (k, v) = item?;
+                let n = u64::from_be_bytes(k.as_ref().try_into().map_err(|_| ApiError::internal("bad outbox key"))?);
+                cursor = n;
+                let record: OutboxRecord = serde_json::from_slice(&v)?;
+                if person_id.is_none_or(|p| p == record.person_id) {
+                    pushes.push(OutboxItem { n, person_id: record.person_id, push: record.push });
+                    if pushes.len() == limit {
+                        break;
+                    }
                 }
             }
         }
@@ -256,5 +336,21 @@ impl Platform {
     pub fn push_keys(&self) -> Vec<wire::PushKey> {
         let key = self.push_key();
         vec![wire::PushKey { key_id: key.key_id, public_key: B64.encode(key.public_key()) }]
+    }
+}
+
+fn read_u64(v: Option<sled::IVec>) -> u64 {
+    v.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)).unwrap_or(0)
+}
+
+fn state_name(s: BillState) -> &'static str {
+    match s {
+        BillState::Pending => "pending",
+        BillState::Paying => "paying",
+        BillState::Paid => "paid",
+        BillState::Failed => "failed",
+        BillState::Expired => "expired",
+        BillState::Cancelled => "cancelled",
+        BillState::Refunded => "refunded",
     }
 }

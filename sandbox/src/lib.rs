@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod bills;
+pub mod durable;
 pub mod error;
 pub mod pharmacy;
 pub mod platform;
@@ -26,6 +27,8 @@ pub struct SandboxConfig {
     pub demo_seed: bool,
     /// Enables the admin routes (clinic, pharmacy, test-fixture roles) for this bearer token.
     pub admin_token: Option<String>,
+    /// How writes are made durable before they are answered.
+    pub durability: durable::DurabilityMode,
 }
 
 /// The router and the generated OpenAPI document.
@@ -72,6 +75,8 @@ impl RunningSandbox {
 
     /// Stops serving and waits until the server (and its hold on the database) is gone.
     pub async fn stop(mut self) {
+        // Live streams end first: the server then has no open response to wait for.
+        self.platform.shut_down();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -84,7 +89,7 @@ impl RunningSandbox {
 /// Binds `listen` (port 0 picks a free port) and serves in the background.
 pub async fn start(listen: SocketAddr, config: SandboxConfig) -> std::io::Result<RunningSandbox> {
     let platform = Arc::new(
-        Platform::open(&config.data_dir, config.demo_seed, config.admin_token.as_deref())
+        Platform::open(&config.data_dir, config.demo_seed, config.admin_token.as_deref(), config.durability)
             .map_err(|e| std::io::Error::other(e.to_string()))?,
     );
     let listener = TcpListener::bind(listen).await?;

@@ -35,6 +35,11 @@ enum Command {
         /// Bearer token for the admin routes (clinic, pharmacy, test fixtures); off without it.
         #[arg(long, env = "CAREPASS_ADMIN_TOKEN")]
         admin_token: Option<String>,
+        /// How writes are made durable before they are answered: group (group commit, the
+        /// default), per-write (one flush per write), relaxed (no wait; loses confirmed writes
+        /// on a crash — for measuring what durability costs only).
+        #[arg(long, value_enum, default_value = "group")]
+        durability: carepass_sandbox::durable::DurabilityMode,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -99,8 +104,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{}", bill.bill_id);
             Ok(())
         }
-        Command::Serve { listen, data, seed, admin_token } => {
-            let config = SandboxConfig { data_dir: data, demo_seed: matches!(seed, Some(Seed::Demo)), admin_token };
+        Command::Serve { listen, data, seed, admin_token, durability } => {
+            let config =
+                SandboxConfig { data_dir: data, demo_seed: matches!(seed, Some(Seed::Demo)), admin_token, durability };
             let running = carepass_sandbox::start(listen, config).await.map_err(|e| e.to_string())?;
             println!("listening on {}", running.url());
             use std::io::Write;

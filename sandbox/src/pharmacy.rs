@@ -257,7 +257,7 @@ impl Platform {
 
     fn save_order(&self, order: &Order) -> ApiResult<()> {
         self.tree("orders")?.insert(order.order_id.as_bytes(), serde_json::to_vec(order)?)?;
-        self.flush()
+        Ok(())
     }
 }
 

@@ -81,6 +81,14 @@ pub struct Caller {
 /// The sandbox platform.
 pub struct Platform {
     db: sled::Db,
+    durability: crate::durable::Durability,
+    /// Per recipient, the highest log sequence that is on disk (served and streamed).
+    heads: Mutex<std::collections::HashMap<String, u64>>,
+    /// Names this log: a platform whose data was replaced (restored, reset) has another one,
+    /// and phones then re-sync from scratch (`docs/bills.md` § 3).
+    epoch: String,
+    /// Set when the server shuts down: live streams end at once.
+    shutdown: tokio::sync::watch::Sender<bool>,
     clock: Arc<OffsetClock>,
     rng: SystemRandom,
     admin_token_digest: Option<Vec<u8>>,
@@ -99,8 +107,15 @@ pub struct Platform {
 impl Platform {
     /// Opens the platform's database in `dir`; seeds it with the demo data on first open
     /// when `demo_seed` is set.
-    pub fn open(dir: &Path, demo_seed: bool, admin_token: Option<&str>) -> Result<Platform, sled::Error> {
+    pub fn open(
+        dir: &Path,
+        demo_seed: bool,
+        admin_token: Option<&str>,
+        durability: crate::durable::DurabilityMode,
+    ) -> Result<Platform, sled::Error> {
         let db = sled::Config::new().path(dir).flush_every_ms(Some(200)).open()?;
+        let epoch = load_epoch(&db)?;
+        let durability = crate::durable::Durability::new(db.clone(), durability).map_err(sled::Error::Io)?;
         let offset = db
             .open_tree("meta")?
             .get("clock_offset_ms")?
@@ -115,6 +130,10 @@ impl Platform {
         );
         let platform = Platform {
             db,
+            durability,
+            heads: Mutex::new(std::collections::HashMap::new()),
+            epoch,
+            shutdown: tokio::sync::watch::channel(false).0,
             clock: Arc::new(OffsetClock::new(offset)),
             rng: SystemRandom::new(),
             admin_token_digest: admin_token.map(|t| digest(&SHA256, t.as_bytes()).as_ref().to_vec()),
@@ -247,7 +266,6 @@ impl Platform {
         };
         let tokens = self.new_session(&person.person_id, &device_id)?;
         let device_certificate = Some(self.certify(&device_id, &public_key)?);
-        self.db.flush()?;
         Ok(SessionGrant { person, device_id, tokens, device_certificate })
     }
 
@@ -313,7 +331,6 @@ impl Platform {
         })?;
         let tokens = self.new_session(&person.person_id, device_id)?;
         let device_certificate = Some(self.certify(device_id, &device.public_key)?);
-        self.db.flush()?;
         Ok(SessionGrant { person, device_id: device_id.into(), tokens, device_certificate })
     }
 
@@ -327,13 +344,12 @@ impl Platform {
         let mut record: TokenRecord = get_json_bytes(&refresh, &key)?.ok_or_else(unknown)?;
         let sessions = self.db.open_tree("sessions")?;
         let mut session: SessionRecord = get_json(&sessions, &record.session_id)?.ok_or_else(unknown)?;
-        if session.revoked {
+        if session.revoked || self.device(&session.device_id)?.is_none_or(|d| d.revoked) {
             return Err(ApiError::unauthorized(PlatformCode::Unauthorized, "the session has ended"));
         }
         if record.spent {
             session.revoked = true;
             put_json(&sessions, &record.session_id, &session)?;
-            self.db.flush()?;
             return Err(ApiError::unauthorized(
                 PlatformCode::RefreshTokenReused,
                 "refresh token already used; the session is ended",
@@ -348,7 +364,6 @@ impl Platform {
         record.spent = true;
         refresh.insert(key, serde_json::to_vec(&record)?)?;
         let tokens = self.issue_tokens(&record.session_id)?;
-        self.db.flush()?;
         Ok(tokens)
     }
 
@@ -463,7 +478,8 @@ impl Platform {
             let sequence = read_u64(&meta, "revocation_sequence")? + 1;
             meta.insert("revocation_sequence", &sequence.to_be_bytes())?;
         }
-        self.db.flush()?;
+        // A lost phone gets no more doorbells.
+        self.drop_push_tokens(&device.person_id, device_id)?;
         Ok(())
     }
 
@@ -550,17 +566,50 @@ impl Platform {
         Ok(self.db.open_tree(name)?)
     }
 
-    pub(crate) fn flush(&self) -> ApiResult<()> {
-        self.db.flush()?;
-        Ok(())
+    /// Returns once every write made before the call is durable (per the durability mode):
+    /// every handler that wrote awaits this before it answers.
+    pub async fn commit(&self) -> ApiResult<()> {
+        self.durability.commit().await
     }
 
-    /// A persistent counter, incremented and returned.
-    pub(crate) fn next_counter(&self, name: &str) -> ApiResult<u64> {
-        let meta = self.db.open_tree("meta")?;
-        let n = read_u64(&meta, name)? + 1;
-        meta.insert(name, &n.to_be_bytes())?;
-        Ok(n)
+    pub fn durability(&self) -> crate::durable::DurabilityMode {
+        self.durability.mode()
+    }
+
+    /// This log's epoch.
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// Moves a recipient's durable head to `seq` (never back).
+    pub(crate) fn note_durable(&self, person_id: &str, seq: u64) {
+        if let Ok(mut heads) = self.heads.lock() {
+            let head = heads.entry(person_id.to_string()).or_insert(0);
+            *head = (*head).max(seq);
+        }
+    }
+
+    /// A recipient's durable head: everything on disk at start, then what was published.
+    pub(crate) fn durable_head(&self, person_id: &str, log: &sled::Tree) -> ApiResult<u64> {
+        let mut heads = self.heads.lock().map_err(|_| ApiError::internal("heads lock poisoned"))?;
+        if let Some(head) = heads.get(person_id) {
+            return Ok(*head);
+        }
+        let on_disk = match log.last()? {
+            Some((k, _)) => u64::from_be_bytes(k.as_ref().try_into().map_err(|_| ApiError::internal("bad log key"))?),
+            None => 0,
+        };
+        heads.insert(person_id.to_string(), on_disk);
+        Ok(on_disk)
+    }
+
+    /// Ends every live stream and refuses new ones (graceful shutdown).
+    pub fn shut_down(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    pub fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 
     fn new_session(&self, person_id: &str, device_id: &str) -> ApiResult<SessionTokens> {
@@ -606,6 +655,20 @@ impl Platform {
     fn random_b64(&self, n: usize) -> ApiResult<String> {
         Ok(B64.encode(self.random_bytes(n)?))
     }
+}
+
+/// The log epoch, created (random) on first start and kept.
+fn load_epoch(db: &sled::Db) -> Result<String, sled::Error> {
+    let meta = db.open_tree("meta")?;
+    if let Some(v) = meta.get("log_epoch")? {
+        return Ok(String::from_utf8_lossy(&v).into_owned());
+    }
+    let mut bytes = [0u8; 8];
+    SystemRandom::new().fill(&mut bytes).map_err(|_| sled::Error::Unsupported("random generator failed".into()))?;
+    let epoch: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    meta.insert("log_epoch", epoch.as_bytes())?;
+    db.flush()?;
+    Ok(epoch)
 }
 
 /// A platform signing key (certificate issuer, push), created on first start and kept in

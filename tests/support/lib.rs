@@ -80,8 +80,12 @@ impl TestPlatform {
 }
 
 async fn serve(dir: &Path, addr: SocketAddr) -> RunningSandbox {
-    let config =
-        SandboxConfig { data_dir: dir.join("platform"), demo_seed: true, admin_token: Some(ADMIN_TOKEN.into()) };
+    let config = SandboxConfig {
+        data_dir: dir.join("platform"),
+        demo_seed: true,
+        admin_token: Some(ADMIN_TOKEN.into()),
+        durability: Default::default(),
+    };
     start(addr, config).await.expect("sandbox starts")
 }
 

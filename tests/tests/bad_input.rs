@@ -11,12 +11,19 @@ use carepass_core::{CoreError, SystemClock};
 use carepass_journeys::*;
 use std::sync::Arc;
 
+/// Short enough for the test that waits for a timeout on purpose.
 fn quick() -> ClientOptions {
     ClientOptions {
         timeout: Duration::from_millis(400),
         connect_timeout: Duration::from_millis(400),
         ..Default::default()
     }
+}
+
+/// Long enough that a server that does answer is never taken for one that hangs, however
+/// loaded the machine (the tests that expect an answer use this).
+fn patient() -> ClientOptions {
+    ClientOptions { timeout: Duration::from_secs(10), connect_timeout: Duration::from_secs(10), ..Default::default() }
 }
 
 #[tokio::test]
@@ -94,7 +101,7 @@ async fn a_server_that_answers_garbage_gives_an_undecodable_error() {
             dir.path(),
             &MemorySecretStore::new(),
             Arc::new(SystemClock),
-            quick(),
+            patient(),
         )
         .unwrap();
         let err = app.request_verification_code(PATIENT).await.unwrap_err();
@@ -107,7 +114,7 @@ async fn a_server_that_speaks_no_http_gives_a_network_error() {
     let addr = misbehaving_server(Some(b"\x00\x01garbage garbage garbage\r\n\r\n")).await;
     let dir = tempfile::tempdir().unwrap();
     let app =
-        phone_with(&format!("http://{addr}"), dir.path(), &MemorySecretStore::new(), Arc::new(SystemClock), quick())
+        phone_with(&format!("http://{addr}"), dir.path(), &MemorySecretStore::new(), Arc::new(SystemClock), patient())
             .unwrap();
     let err = app.enrol(PATIENT, CODE).await.unwrap_err();
     assert!(matches!(err, CoreError::Net(NetError::Network(_) | NetError::Undecodable(_))), "{err:?}");
@@ -119,7 +126,7 @@ async fn an_error_answer_that_is_not_json_keeps_its_status() {
     let addr = misbehaving_server(Some(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 5\r\n\r\noops!")).await;
     let dir = tempfile::tempdir().unwrap();
     let app =
-        phone_with(&format!("http://{addr}"), dir.path(), &MemorySecretStore::new(), Arc::new(SystemClock), quick())
+        phone_with(&format!("http://{addr}"), dir.path(), &MemorySecretStore::new(), Arc::new(SystemClock), patient())
             .unwrap();
     let err = app.request_verification_code(PATIENT).await.unwrap_err();
     match err {
@@ -152,7 +159,7 @@ async fn a_closed_port_is_a_network_error() {
     };
     let dir = tempfile::tempdir().unwrap();
     let app =
-        phone_with(&format!("http://{addr}"), dir.path(), &MemorySecretStore::new(), Arc::new(SystemClock), quick())
+        phone_with(&format!("http://{addr}"), dir.path(), &MemorySecretStore::new(), Arc::new(SystemClock), patient())
             .unwrap();
     let err = app.request_verification_code(PATIENT).await.unwrap_err();
     assert!(matches!(err, CoreError::Net(NetError::Network(_))), "{err:?}");

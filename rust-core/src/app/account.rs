@@ -132,13 +132,16 @@ impl CarePass {
     pub async fn logout(&self) -> CoreResult<SignedOut> {
         self.check_open()?;
         let actor = self.store.vault.get::<String>(super::session::KEY_ACTIVE)?.ok_or(CoreError::NotSignedIn)?;
-        let mut revoked_at_platform = false;
         // Only to the platform the session came from: a session is never sent elsewhere.
         let tokens = match self.tokens(&actor) {
             Ok(tokens) => Some(tokens),
             Err(CoreError::NotSignedIn | CoreError::OtherPlatform { .. }) => None,
             Err(e) => return Err(e),
         };
+        // Wiped first: from here on this phone is signed out, whatever the platform answers,
+        // and live streams end as signed out (not as a session the platform ended).
+        self.wipe_actor(&actor)?;
+        let mut revoked_at_platform = false;
         if let Some(tokens) = tokens {
             let revoked: Result<serde_json::Value, NetError> =
                 self.client.delete("v1/sessions/current", Some(&tokens.access_token)).await;
@@ -151,7 +154,6 @@ impl CarePass {
                 }
             }
         }
-        self.wipe_actor(&actor)?;
         Ok(SignedOut { revoked_at_platform })
     }
 }

@@ -67,9 +67,18 @@ impl CarePass {
             check_page(&page, cursor)?;
             self.check_recipients(&actor, &page.entries)?;
             let held = self.hold()?;
-            let applied = Inbox::new(&held, &actor.person_id).apply_page(&page.entries, page.cursor)?;
+            let inbox = Inbox::new(&held, &actor.person_id);
+            if inbox.log_replaced(&page.epoch, page.head)? {
+                log::warn!(target: "carepass::bills", "the platform's inbox log was replaced or went back; syncing from scratch");
+                inbox.start_over(&page.epoch)?;
+                held.flush()?;
+                self.touch_all(&held, &actor);
+                continue;
+            }
+            inbox.note_epoch(&page.epoch)?;
+            let applied = inbox.apply_page(&page.entries, page.cursor)?;
             held.flush()?;
-            self.announce(&held, &actor, &applied)?;
+            self.touch(&applied);
             changes.extend(applied);
             if !page.more || page.entries.is_empty() {
                 return Ok(changes);
@@ -146,11 +155,7 @@ impl CarePass {
                     inbox.note_rung(rung)?;
                     let changes = inbox.apply_loose(&entries)?;
                     held.flush()?;
-                    if let Ok(current) = self.actor() {
-                        if current.person_id == actor {
-                            self.announce(held, &current, &changes)?;
-                        }
-                    }
+                    self.touch(&changes);
                 }
             }
             Ok(())
@@ -180,14 +185,17 @@ impl CarePass {
         Ok(())
     }
 
-    /// The subject's bills now, then again after every change with the changes that led
-    /// there, while the live connection keeps them fresh (reconnecting with backoff and
-    /// resuming from the cursor, which is the resync). Changes pulled by `sync_inbox` or a
-    /// doorbell in this process arrive here too. Ends with `NotSignedIn`/`SessionExpired`
-    /// when the session ends and `Closed` when the core closes.
+    /// The subject's bills now, then again after every change with the changes since the
+    /// listener's last update, while the live connection keeps them fresh (reconnecting with
+    /// backoff and resuming from the cursor, which is the resync). Whoever brought a change —
+    /// this stream, a sync or a doorbell in this process, another process of the app on the
+    /// same store, an extension's spool — the listener hears of each bill once when it
+    /// arrives and again only when it changes: the stream compares the store with what it
+    /// last handed over. Ends with `NotSignedIn`/`SessionExpired` when the session ends and
+    /// `Closed` when the core closes.
     pub fn inbox_stream(self: &Arc<Self>, subject: Option<String>) -> CoreStream<InboxUpdate> {
         let core = Arc::downgrade(self);
-        let mut updates = self.inbox_changes.subscribe();
+        let mut touched = self.inbox_touched.subscribe();
         let mut session = self.session.subscribe();
         let mut closed = self.closed.subscribe();
         stream(move |sink: Sink<InboxUpdate>| async move {
@@ -198,6 +206,7 @@ impl CarePass {
                 let bills = core.bills(Some(&subject))?;
                 (actor, subject.clone(), InboxUpdate { subject, bills, changes: Vec::new() })
             };
+            let mut shown: HashMap<String, Bill> = first.bills.iter().map(|b| (b.bill_id.clone(), b.clone())).collect();
             if !sink.send(first).await {
                 return Ok(());
             }
@@ -210,16 +219,18 @@ impl CarePass {
             });
             loop {
                 tokio::select! {
-                    update = updates.recv() => match update {
-                        Ok(update) if update.subject == subject => {
-                            if !sink.send(update).await { return Ok(()); }
-                        }
-                        Ok(_) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                            // Missed some: the list now is still right.
+                    touch = touched.recv() => match touch {
+                        Ok(s) if s != subject => continue,
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                             let Some(core) = core.upgrade() else { return Err(CoreError::Closed) };
                             let bills = core.bills(Some(&subject))?;
-                            if !sink.send(InboxUpdate { subject: subject.clone(), bills, changes: Vec::new() }).await { return Ok(()); }
+                            drop(core);
+                            let changes = diff(&mut shown, &bills);
+                            if !changes.is_empty()
+                                && !sink.send(InboxUpdate { subject: subject.clone(), bills, changes }).await
+                            {
+                                return Ok(());
+                            }
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return Err(CoreError::Closed),
                     },
@@ -232,21 +243,24 @@ impl CarePass {
         })
     }
 
-    /// Tells this process's inbox streams what changed, with each subject's list as it is now.
-    fn announce(&self, held: &Held, actor: &Actor, changes: &[InboxChange]) -> CoreResult<()> {
-        if changes.is_empty() || self.inbox_changes.receiver_count() == 0 {
-            return Ok(());
-        }
+    /// Tells this process's inbox streams which subjects' bills may have changed.
+    fn touch(&self, changes: &[InboxChange]) {
         let mut subjects: Vec<&str> = changes.iter().map(|c| c.bill().person_id.as_str()).collect();
         subjects.sort_unstable();
         subjects.dedup();
-        let inbox = Inbox::new(held, &actor.person_id);
         for subject in subjects {
-            let bills = inbox.bills(subject, self.client.server_now_ms())?;
-            let changes = changes.iter().filter(|c| c.bill().person_id == subject).cloned().collect();
-            let _ = self.inbox_changes.send(InboxUpdate { subject: subject.to_string(), bills, changes });
+            let _ = self.inbox_touched.send(subject.to_string());
         }
-        Ok(())
+    }
+
+    /// Tells this process's inbox streams that every list may have changed (a start-over).
+    fn touch_all(&self, held: &Held, actor: &Actor) {
+        for name in held.section_names(&format!("s/{}/", actor.person_id)) {
+            if let Some(subject) = name.rsplit('/').next() {
+                let _ = self.inbox_touched.send(subject.to_string());
+            }
+        }
+        let _ = self.inbox_touched.send(actor.person_id.clone());
     }
 
     /// Every entry must be for the actor or a relative whose bills reach them.
@@ -264,6 +278,9 @@ impl CarePass {
 
     /// One live connection's events, applied as they come; `Ok` when the platform closed it.
     async fn stream_once(self: &Arc<Self>, actor: &Actor, backoff: &mut u64) -> CoreResult<()> {
+        // Every (re)connection starts with a pull: it is the resync, and it checks that the
+        // platform's log is still the one the cursor counts in.
+        self.sync_inbox().await?;
         let cursor = Inbox::new(&self.hold()?, &actor.person_id).cursor()?;
         let tokens = self.fresh_session(&actor.person_id).await?;
         let path = format!("v1/inbox/stream?after={cursor}");
@@ -288,8 +305,10 @@ impl CarePass {
                     let inbox = Inbox::new(&held, &actor.person_id);
                     // Not flushed: a crash before sled writes it out only means the change is
                     // pulled again (never listed twice).
-                    let changes = inbox.apply_loose(std::slice::from_ref(&entry))?;
-                    self.announce(&held, actor, &changes)?;
+                    inbox.apply_loose(std::slice::from_ref(&entry))?;
+                    // Touched even when another process applied it first: its listeners here
+                    // have not heard of it yet.
+                    let _ = self.inbox_touched.send(entry.bill.person_id.clone());
                     inbox.cursor()? < entry.seq
                 };
                 if behind {
@@ -312,6 +331,21 @@ impl CarePass {
         vault.put(KEY_PUSH_KEYS, &keys)?;
         Ok(decoded)
     }
+}
+
+/// What changed between the bills last handed to a listener and the bills now, in the order
+/// of the list now; `shown` becomes the list now.
+fn diff(shown: &mut HashMap<String, Bill>, now: &[Bill]) -> Vec<InboxChange> {
+    let mut changes = Vec::new();
+    for bill in now {
+        match shown.get(&bill.bill_id) {
+            None => changes.push(InboxChange::Added(bill.clone())),
+            Some(before) if before != bill => changes.push(InboxChange::Updated(bill.clone())),
+            Some(_) => {}
+        }
+    }
+    *shown = now.iter().map(|b| (b.bill_id.clone(), b.clone())).collect();
+    changes
 }
 
 /// Keeps the live connection open: reconnects with exponential backoff (200 ms to 10 s,

@@ -19,6 +19,7 @@ use crate::wire::InboxEntry;
 
 const CURSOR: &str = "inbox/cursor";
 const RUNG: &str = "inbox/rung";
+const EPOCH: &str = "inbox/epoch";
 const BILL_PREFIX: &str = "bill/";
 
 /// What an inbox stream hands its listener: a subject's bills as they are now (newest first,
@@ -65,6 +66,47 @@ impl<'a> Inbox<'a> {
     /// Whether a doorbell announced a change that has not been pulled yet.
     pub fn pull_owed(&self) -> Result<bool, StoreError> {
         Ok(self.rung()? > self.cursor()?)
+    }
+
+    /// Whether a page says the platform's log is not the one the cursor counts in: another
+    /// epoch (the log was replaced), or a head below the cursor (the log went back). A page
+    /// from a platform that states no epoch is taken as it is.
+    pub fn log_replaced(&self, epoch: &str, head: u64) -> Result<bool, StoreError> {
+        if epoch.is_empty() {
+            return Ok(false);
+        }
+        let known: Option<String> = self.section(&self.actor)?.get(EPOCH)?;
+        Ok(match known {
+            Some(known) => known != epoch || head < self.cursor()?,
+            None => head < self.cursor()?,
+        })
+    }
+
+    /// Remembers the log's epoch (the first page after a start-over, or ever).
+    pub fn note_epoch(&self, epoch: &str) -> Result<(), StoreError> {
+        if !epoch.is_empty() && self.section(&self.actor)?.get::<String>(EPOCH)?.as_deref() != Some(epoch) {
+            self.section(&self.actor)?.put(EPOCH, &epoch.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Starts over against a replaced log: every bill the actor holds (their own and their
+    /// relatives') is forgotten, the cursor and the rung go back to 0, and the new epoch is
+    /// kept; the next pull fetches the whole log again, so nothing the platform no longer has
+    /// stays on the phone.
+    pub fn start_over(&self, epoch: &str) -> Result<(), StoreError> {
+        for name in self.held.section_names(&format!("s/{}/", self.actor)) {
+            let section = self.held.section(&name)?;
+            for (key, _) in section.scan::<serde_json::Value>(BILL_PREFIX)? {
+                section.remove(&key)?;
+            }
+        }
+        let own = self.section(&self.actor)?;
+        let mut batch = own.batch();
+        batch.put(CURSOR, &0u64)?;
+        batch.put(RUNG, &0u64)?;
+        batch.put(EPOCH, &epoch.to_string())?;
+        batch.commit()
     }
 
     /// Records a verified doorbell before pulling.

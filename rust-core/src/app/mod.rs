@@ -97,8 +97,9 @@ pub struct CarePass {
     inbox_lock: tokio::sync::Mutex<()>,
     /// Who is signed in, for the session stream and to end live streams at once.
     session: tokio::sync::watch::Sender<SessionState>,
-    /// Every inbox change applied in this process, for the inbox streams.
-    inbox_changes: tokio::sync::broadcast::Sender<InboxUpdate>,
+    /// The subjects whose bills may have changed (applied here, or seen on the live stream
+    /// after another process applied them): the inbox streams re-read and diff.
+    inbox_touched: tokio::sync::broadcast::Sender<String>,
     /// Set by [`CarePass::close`]; every stream and call ends with [`CoreError::Closed`].
     closed: tokio::sync::watch::Sender<bool>,
     rotator: CodeRotator,
@@ -132,7 +133,7 @@ impl CarePass {
             refresh_lock: tokio::sync::Mutex::new(()),
             inbox_lock: tokio::sync::Mutex::new(()),
             session: tokio::sync::watch::channel(SessionState::SignedOut).0,
-            inbox_changes: tokio::sync::broadcast::channel(256).0,
+            inbox_touched: tokio::sync::broadcast::channel(256).0,
             closed: tokio::sync::watch::channel(false).0,
             rotator: CodeRotator::new(),
         };

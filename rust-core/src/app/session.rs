@@ -93,6 +93,9 @@ impl CarePass {
         let mut closed = self.closed.subscribe();
         stream(move |sink: Sink<SessionState>| async move {
             loop {
+                if *closed.borrow() {
+                    return Err(CoreError::Closed);
+                }
                 let state = changes.borrow_and_update().clone();
                 if !sink.send(state).await {
                     return Ok(());
@@ -147,9 +150,16 @@ impl CarePass {
     pub(crate) fn actor(&self) -> CoreResult<Actor> {
         self.check_open()?;
         let vault = &self.store.vault;
-        let person_id = vault.get::<String>(KEY_ACTIVE)?.ok_or(CoreError::NotSignedIn)?;
+        let Some(person_id) = vault.get::<String>(KEY_ACTIVE)? else {
+            // Perhaps another process of the app signed out: tell this one's session stream.
+            self.publish_session()?;
+            return Err(CoreError::NotSignedIn);
+        };
         // A session for another platform is named as such, before anything else.
-        self.tokens(&person_id)?;
+        if let Err(e) = self.tokens(&person_id) {
+            self.publish_session()?;
+            return Err(e);
+        }
         let enrolment = self.enrolment_of(&person_id)?.ok_or(CoreError::NotEnrolled)?;
         Ok(Actor { person_id, device_id: enrolment.device_id })
     }

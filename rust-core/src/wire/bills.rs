@@ -27,6 +27,13 @@ pub struct InboxPage {
     pub cursor: u64,
     /// More entries are readable after `cursor`.
     pub more: bool,
+    /// Names the platform's log; another epoch means the log was replaced and the phone
+    /// re-syncs from scratch.
+    #[serde(default)]
+    pub epoch: String,
+    /// The highest sequence in the log; below the phone's cursor, the log went back.
+    #[serde(default)]
+    pub head: u64,
 }
 
 /// A push token of the app's push service, registered for the signed-in person.

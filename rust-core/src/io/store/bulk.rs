@@ -186,6 +186,16 @@ impl Held {
         Ok(Section { tree, name: name.to_string(), sealer: &self.inner.sealer, _held: self })
     }
 
+    /// The names of the sections that start with `prefix`.
+    pub fn section_names(&self, prefix: &str) -> Vec<String> {
+        self.db
+            .tree_names()
+            .into_iter()
+            .filter(|n| n.starts_with(prefix.as_bytes()))
+            .map(|n| String::from_utf8_lossy(&n).into_owned())
+            .collect()
+    }
+
     /// Removes every section whose name starts with `prefix`; returns how many.
     pub fn drop_sections(&self, prefix: &str) -> Result<usize, StoreError> {
         let mut dropped = 0;
