@@ -1,16 +1,24 @@
-//! Pharmacy ranking with the R-tree against the naive full scan, in the same run, on a
+//! Pharmacy ranking with the R-tree against two scans and a floor, in the same run, on a
 //! national-scale generated catalogue (100,000 pharmacies in 20 cities,
 //! `CatalogueSpec::national`) and the 8-item demo prescription, searching 4 km around the demo
 //! city's centre (a city whose pharmacies spread over about 40 km: spread 8 km, 95 % within
-//! 19.6 km of the centre). Both rankings are checked to agree before timing, and the number of
-//! pharmacies inside the radius is printed (`pharmacy_candidates_in_radius: N`).
+//! 19.6 km of the centre):
+//! - `rank_scan`: the naive full scan (haversine on every pharmacy);
+//! - `rank_box_scan`: every pharmacy tested against the R-tree's search box, haversine and
+//!   pricing only inside it;
+//! - `price_candidates`: the floor, pricing the pharmacies the ranking prices (found before
+//!   timing) and nothing else.
 //!
-//! `scripts/bench-pharmacy.sh` runs this and prints the speed-up.
+//! The three rankings are checked to agree, and the floor to price exactly the candidates the
+//! ranking counts, before timing; the counts are printed (`pharmacy_candidates_in_radius: N`).
+//!
+//! `scripts/bench-pharmacy.sh` runs this and prints the speed-ups and the ratio to the floor.
 
 use std::hint::black_box;
 
 use carepass_core::money::Fen;
 use carepass_core::pharmacy::generate::{demo_city_centre, demo_prescription, generate, CatalogueSpec};
+use carepass_core::pharmacy::rank::{price_candidates, rank_box_scan, ranking_candidates};
 use carepass_core::pharmacy::{rank, rank_scan, Catalogue, RankOptions};
 use carepass_core::settlement::{PatientCoverage, SettlementPolicy, YearToDate};
 use carepass_core::wire::InsuranceType;
@@ -35,6 +43,16 @@ fn benches(c: &mut Criterion) {
     let indexed = rank(&catalogue, &policy, &patient, &prescription, &options).expect("indexed ranking");
     let scanned = rank_scan(&catalogue, &policy, &patient, &prescription, &options).expect("full scan");
     assert_eq!(indexed, scanned, "the indexed ranking and the full scan disagree");
+    let boxed = rank_box_scan(&catalogue, &policy, &patient, &prescription, &options).expect("box scan");
+    assert_eq!(indexed, boxed, "the indexed ranking and the box scan disagree");
+    let candidates = ranking_candidates(&catalogue, &policy, &patient, &prescription, &options).expect("candidates");
+    assert_eq!(candidates.len(), indexed.candidates as usize, "the floor prices other pharmacies than the ranking");
+    let priced = price_candidates(&catalogue, &policy, &patient, &prescription, &options, &candidates).expect("floor");
+    let ids = candidates.ids(&catalogue);
+    for quote in &indexed.quotes {
+        let at = ids.iter().position(|id| *id == quote.pharmacy_id).expect("a quoted pharmacy is a candidate");
+        assert_eq!(priced[at], quote.net_cost, "the floor prices {} differently", quote.pharmacy_id);
+    }
     println!("pharmacy_catalogue_size: {}", catalogue.len());
     println!("pharmacy_candidates_in_radius: {}", indexed.candidates);
     println!("pharmacy_complete_in_radius: {}", indexed.complete);
@@ -46,6 +64,15 @@ fn benches(c: &mut Criterion) {
     });
     group.bench_function("rank_scan", |b| {
         b.iter(|| rank_scan(&catalogue, &policy, &patient, black_box(&prescription), black_box(&options)).unwrap())
+    });
+    group.bench_function("rank_box_scan", |b| {
+        b.iter(|| rank_box_scan(&catalogue, &policy, &patient, black_box(&prescription), black_box(&options)).unwrap())
+    });
+    group.bench_function("price_candidates", |b| {
+        b.iter(|| {
+            price_candidates(&catalogue, &policy, &patient, black_box(&prescription), black_box(&options), &candidates)
+                .unwrap()
+        })
     });
     group.finish();
 }

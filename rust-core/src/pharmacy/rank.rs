@@ -5,16 +5,19 @@
 //! everything.
 //!
 //! [`rank`] finds candidates through the catalogue's R-tree; [`rank_scan`] measures every
-//! pharmacy and is the reference the property tests and the benchmark compare it with. Both
-//! share everything after the candidate search. No I/O and no clock: the time for "open now"
-//! is passed in.
+//! pharmacy and is the reference the property tests and the benchmark compare it with;
+//! [`rank_box_scan`] tests every pharmacy against the same search box the R-tree is asked for
+//! before measuring it (the honest scan baseline). All three share everything after the
+//! candidate search. [`ranking_candidates`] and [`price_candidates`] split out the one part no
+//! ranking can skip, pricing each pharmacy that passes the filters: the benchmark's floor.
+//! No I/O and no clock: the time for "open now" is passed in.
 
 use std::cmp::Ordering;
 
 use serde::{Deserialize, Serialize};
 
 use super::catalogue::Catalogue;
-use super::geo::{haversine_m, GeoPoint};
+use super::geo::{haversine_m, search_box, GeoBox, GeoPoint};
 use super::PharmacyError;
 use crate::money::Fen;
 use crate::settlement::{
@@ -250,6 +253,99 @@ pub fn rank_scan(
     query.finish(candidates)
 }
 
+/// Ranks by testing every pharmacy's coordinates against the box around the search circle
+/// that [`rank`] asks the R-tree for (the same box, the same inclusive test), then measuring
+/// and pricing those inside exactly as [`rank`] does: a scan without the index but without
+/// needless distance computations. Agrees with [`rank`] exactly.
+pub fn rank_box_scan(
+    catalogue: &Catalogue,
+    policy: &SettlementPolicy,
+    patient: &PatientCoverage,
+    prescription: &Prescription,
+    options: &RankOptions,
+) -> Result<Ranking, PharmacyError> {
+    let query = Query::new(catalogue, policy, patient, prescription, options)?;
+    let area = search_box(options.location, query.search_radius_m());
+    let mut candidates = Vec::new();
+    for pharmacy in 0..catalogue.len() {
+        // Fits: the catalogue holds at most u32::MAX pharmacies.
+        let pharmacy = pharmacy as u32;
+        if in_box(&area, catalogue.location_at(pharmacy)) {
+            query.consider(pharmacy, &mut candidates)?;
+        }
+    }
+    query.finish(candidates)
+}
+
+/// The R-tree's envelope test for a point, `[lon, lat]`, bounds included.
+#[inline]
+fn in_box(area: &GeoBox, p: GeoPoint) -> bool {
+    area.min[0] <= p.lon && p.lon <= area.max[0] && area.min[1] <= p.lat && p.lat <= area.max[1]
+}
+
+/// The pharmacies a ranking prices: those within the distance that pass its filters (open
+/// now, delivers to the address), whatever their stock, with the delivery fee each would
+/// add. Made by [`ranking_candidates`] for [`price_candidates`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RankingCandidates {
+    /// (position, delivery fee), in the order the index finds them (the order [`rank`] prices
+    /// them in).
+    pharmacies: Vec<(u32, Fen)>,
+}
+
+impl RankingCandidates {
+    pub fn len(&self) -> usize {
+        self.pharmacies.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pharmacies.is_empty()
+    }
+
+    /// Their pharmacy ids, in the same order.
+    pub fn ids<'c>(&self, catalogue: &'c Catalogue) -> Vec<&'c str> {
+        self.pharmacies.iter().map(|&(p, _)| catalogue.pharmacy_at(p).id.as_str()).collect()
+    }
+}
+
+/// The candidates [`rank`] would price for this request (found with the index).
+pub fn ranking_candidates(
+    catalogue: &Catalogue,
+    policy: &SettlementPolicy,
+    patient: &PatientCoverage,
+    prescription: &Prescription,
+    options: &RankOptions,
+) -> Result<RankingCandidates, PharmacyError> {
+    let query = Query::new(catalogue, policy, patient, prescription, options)?;
+    let mut found = Vec::new();
+    catalogue.near(options.location, query.search_radius_m(), |pharmacy| {
+        if let Some((_, fee, _)) = query.filter(pharmacy) {
+            found.push((pharmacy, fee));
+        }
+    });
+    Ok(RankingCandidates { pharmacies: found })
+}
+
+/// Prices each candidate exactly as the ranking does (which items it fills and what the
+/// patient would pay, through the fast path of the settlement rules) and nothing else: no
+/// search, no distance, no filter, no ordering, no full quotes. The net costs, in the
+/// candidates' order. The ranking's floor: no ranking of these pharmacies can do less.
+pub fn price_candidates(
+    catalogue: &Catalogue,
+    policy: &SettlementPolicy,
+    patient: &PatientCoverage,
+    prescription: &Prescription,
+    options: &RankOptions,
+    candidates: &RankingCandidates,
+) -> Result<Vec<Fen>, PharmacyError> {
+    let query = Query::new(catalogue, policy, patient, prescription, options)?;
+    candidates
+        .pharmacies
+        .iter()
+        .map(|&(pharmacy, fee)| query.price(pharmacy, fee).map(|(_, _, net_cost)| net_cost))
+        .collect()
+}
+
 /// A prescription item resolved against the catalogue.
 #[derive(Clone, Copy, Debug)]
 struct Wanted {
@@ -358,30 +454,37 @@ impl<'a> Query<'a> {
         self.options.max_distance_m
     }
 
-    /// Measures one pharmacy, applies the filters, and when it passes records what ordering
-    /// needs (its net cost through the fast path of the settlement rules).
-    fn consider(&self, pharmacy: u32, out: &mut Vec<Candidate>) -> Result<(), PharmacyError> {
+    /// Measures one pharmacy and applies the filters: `(distance, delivery fee, delivery
+    /// minutes)` when it passes.
+    #[inline]
+    fn filter(&self, pharmacy: u32) -> Option<(u32, Fen, Option<u32>)> {
         let distance_m = haversine_m(self.options.location, self.catalogue.location_at(pharmacy));
         if distance_m > self.options.max_distance_m {
-            return Ok(());
+            return None;
         }
         let site = self.catalogue.pharmacy_at(pharmacy);
         if let Some((weekday, minute)) = self.open_at {
             if !site.hours.is_open(weekday, minute) {
-                return Ok(());
+                return None;
             }
         }
-        let (delivery_fee, delivery_minutes) = if self.delivering() {
-            match &site.delivery {
-                Some(terms) if distance_m <= terms.radius_m => {
-                    let travel = distance_m.div_ceil(COURIER_METRES_PER_MINUTE);
-                    (terms.fee, Some(terms.dispatch_minutes.saturating_add(travel)))
-                }
-                _ => return Ok(()),
+        if !self.delivering() {
+            return Some((distance_m, Fen::ZERO, None));
+        }
+        match &site.delivery {
+            Some(terms) if distance_m <= terms.radius_m => {
+                let travel = distance_m.div_ceil(COURIER_METRES_PER_MINUTE);
+                Some((distance_m, terms.fee, Some(terms.dispatch_minutes.saturating_add(travel))))
             }
-        } else {
-            (Fen::ZERO, None)
-        };
+            _ => None,
+        }
+    }
+
+    /// What one pharmacy fills of the prescription and what the patient would pay there
+    /// (with `delivery_fee`), through the fast path of the settlement rules: `(fills, filled,
+    /// net cost)`.
+    #[inline]
+    fn price(&self, pharmacy: u32, delivery_fee: Fen) -> Result<(u64, u32, Fen), PharmacyError> {
         // One pass over the pharmacy's stock (sorted by drug) and the wanted items (also sorted
         // by drug), overflow checked once at the end.
         let stock = self.catalogue.stock_of(pharmacy);
@@ -415,6 +518,16 @@ impl<'a> Query<'a> {
             let fund = fund_share(self.rule, self.patient.year_to_date, Fen(eligible)).fund;
             Fen(total).checked_sub(fund)?.checked_add(delivery_fee)?
         };
+        Ok((fills, filled, net_cost))
+    }
+
+    /// Measures one pharmacy, applies the filters, and when it passes records what ordering
+    /// needs (its net cost through the fast path of the settlement rules).
+    fn consider(&self, pharmacy: u32, out: &mut Vec<Candidate>) -> Result<(), PharmacyError> {
+        let Some((distance_m, delivery_fee, delivery_minutes)) = self.filter(pharmacy) else {
+            return Ok(());
+        };
+        let (fills, filled, net_cost) = self.price(pharmacy, delivery_fee)?;
         out.push(Candidate { pharmacy, distance_m, delivery_minutes, delivery_fee, fills, filled, net_cost });
         Ok(())
     }
@@ -604,5 +717,123 @@ impl<'a> Query<'a> {
             first: first_quote,
             second: second_quote,
         }))
+    }
+}
+
+#[cfg(test)]
+mod baseline_tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::pharmacy::generate::{demo_city_centre, demo_prescription, generate, CatalogueSpec, CitySpec};
+    use crate::wire::InsuranceType;
+
+    fn retired() -> PatientCoverage {
+        PatientCoverage {
+            insurance_type: InsuranceType::EmployeeRetired,
+            pooling_region: "419900".to_string(),
+            year_to_date: YearToDate::default(),
+            account_balance: Fen(20_000),
+            use_account: true,
+        }
+    }
+
+    /// rank = rank_box_scan = rank_scan, and the floor prices exactly the pharmacies the
+    /// ranking counts, at the net costs its quotes carry.
+    fn check_all_agree(catalogue: &Catalogue, options: &RankOptions) -> Ranking {
+        let (policy, patient, rx) = (SettlementPolicy::demo(), retired(), demo_prescription());
+        let indexed = rank(catalogue, &policy, &patient, &rx, options).unwrap();
+        assert_eq!(rank_box_scan(catalogue, &policy, &patient, &rx, options).unwrap(), indexed, "{options:?}");
+        assert_eq!(rank_scan(catalogue, &policy, &patient, &rx, options).unwrap(), indexed, "{options:?}");
+        let candidates = ranking_candidates(catalogue, &policy, &patient, &rx, options).unwrap();
+        assert_eq!(candidates.len(), indexed.candidates as usize);
+        let priced = price_candidates(catalogue, &policy, &patient, &rx, options, &candidates).unwrap();
+        let by_id: HashMap<&str, Fen> = candidates.ids(catalogue).into_iter().zip(priced).collect();
+        assert_eq!(by_id.len(), candidates.len(), "each candidate once");
+        for q in &indexed.quotes {
+            assert_eq!(by_id.get(q.pharmacy_id.as_str()), Some(&q.net_cost), "{}", q.pharmacy_id);
+        }
+        indexed
+    }
+
+    #[test]
+    fn box_scan_and_floor_agree_with_the_ranking_on_a_national_catalogue() {
+        let catalogue = Catalogue::new(generate(&CatalogueSpec::national(2026, 20_000))).unwrap();
+        let mut listed = 0;
+        for (fulfilment, radius, open_at_ms, limit) in [
+            (Fulfilment::Pickup, 4_000, None, 10),
+            (Fulfilment::Pickup, 4_000, None, 200),
+            (Fulfilment::Delivery, 8_000, Some(1_795_440_000_000), 200),
+            (Fulfilment::Pickup, 100_000, Some(1_795_400_000_000), 50),
+        ] {
+            let options = RankOptions {
+                fulfilment,
+                max_distance_m: radius,
+                open_at_ms,
+                limit,
+                ..RankOptions::near(demo_city_centre())
+            };
+            let ranking = check_all_agree(&catalogue, &options);
+            assert!(ranking.complete > 0 && ranking.candidates > 10, "{options:?}: {ranking:?}");
+            listed += ranking.quotes.len();
+        }
+        assert!(listed >= 200, "{listed}");
+    }
+
+    fn arb_centre() -> impl Strategy<Value = GeoPoint> {
+        prop_oneof![
+            3 => (20.0f64..45.0, 100.0f64..125.0).prop_map(|(lat, lon)| GeoPoint::new(lat, lon)),
+            1 => (-85.0f64..85.0, -180.0f64..180.0).prop_map(|(lat, lon)| GeoPoint::new(lat, lon)),
+            1 => (-60.0f64..60.0, prop_oneof![Just(179.99f64), Just(-179.99f64)]).prop_map(|(lat, lon)| GeoPoint::new(lat, lon)),
+            1 => (prop_oneof![Just(89.5f64), Just(-89.5f64)], -180.0f64..180.0).prop_map(|(lat, lon)| GeoPoint::new(lat, lon)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        #[test]
+        fn box_scan_and_floor_agree_with_the_ranking_anywhere(
+            centre in arb_centre(),
+            seed in any::<u64>(),
+            spread_m in 300u32..20_000,
+            radius in prop_oneof![1u32..2_000, 2_000u32..30_000, Just(MAX_SEARCH_RADIUS_M)],
+            delivery in any::<bool>(),
+            open_at in proptest::option::of(1_790_000_000_000i64..1_800_000_000_000),
+            limit in 1u32..=MAX_LIMIT,
+            partial in any::<bool>(),
+            query_east_m in -5_000.0f64..5_000.0,
+        ) {
+            let city = CitySpec {
+                name: "c".into(),
+                region: "419900".into(),
+                centre,
+                spread_m,
+                weight: 1,
+            };
+            let catalogue = Catalogue::new(generate(&CatalogueSpec { seed, pharmacies: 400, cities: vec![city] })).unwrap();
+            let lon = centre.lon + query_east_m / (111_195.08 * centre.lat.to_radians().cos().max(0.01));
+            let location = GeoPoint::new(centre.lat, lon.clamp(-180.0, 180.0));
+            let options = RankOptions {
+                location,
+                fulfilment: if delivery { Fulfilment::Delivery } else { Fulfilment::Pickup },
+                max_distance_m: radius,
+                open_at_ms: open_at,
+                limit,
+                include_partial: partial,
+            };
+            let ranking = check_all_agree(&catalogue, &options);
+            // Independently of the ranking code: how many pharmacies pass the filters.
+            let local = open_at.and_then(china_local_time);
+            let expected = catalogue.pharmacies().iter().filter(|p| {
+                let d = haversine_m(location, p.location);
+                d <= radius
+                    && local.is_none_or(|(w, m)| p.hours.is_open(w, m))
+                    && (!delivery || p.delivery.as_ref().is_some_and(|t| d <= t.radius_m))
+            }).count() as u32;
+            prop_assert_eq!(ranking.candidates, expected);
+        }
     }
 }
