@@ -7,7 +7,10 @@
 //! - `rank_box_scan`: every pharmacy tested against the R-tree's search box, haversine and
 //!   pricing only inside it;
 //! - `price_candidates`: the floor, pricing the pharmacies the ranking prices (found before
-//!   timing) and nothing else.
+//!   timing) and nothing else;
+//! - to show where the rest goes: `ranking_candidates` (the index search, distances and
+//!   filters without pricing) and `rank_indexed_limit_1` (the same ranking asking for one
+//!   quote instead of ten: the difference is nine full quotes).
 //!
 //! The three rankings are checked to agree, and the floor to price exactly the candidates the
 //! ranking counts, before timing; the counts are printed (`pharmacy_candidates_in_radius: N`).
@@ -67,6 +70,15 @@ fn benches(c: &mut Criterion) {
     });
     group.bench_function("rank_box_scan", |b| {
         b.iter(|| rank_box_scan(&catalogue, &policy, &patient, black_box(&prescription), black_box(&options)).unwrap())
+    });
+    group.bench_function("ranking_candidates", |b| {
+        b.iter(|| {
+            ranking_candidates(&catalogue, &policy, &patient, black_box(&prescription), black_box(&options)).unwrap()
+        })
+    });
+    let one = RankOptions { limit: 1, ..options.clone() };
+    group.bench_function("rank_indexed_limit_1", |b| {
+        b.iter(|| rank(&catalogue, &policy, &patient, black_box(&prescription), black_box(&one)).unwrap())
     });
     group.bench_function("price_candidates", |b| {
         b.iter(|| {
