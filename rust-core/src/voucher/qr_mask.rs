@@ -38,7 +38,7 @@ pub const MASKS: [MaskPattern; 8] = [
     MaskPattern::Meadow,
 ];
 
-/// Penalty weights of the standard (Table 11 of ISO/IEC 18004:2015).
+/// Penalty weights of the standard's mask-scoring table.
 pub const N1: u32 = 3;
 pub const N2: u32 = 3;
 pub const N3: u32 = 40;
@@ -382,7 +382,7 @@ const fn mask_table<const P: usize>(by_row: bool) -> [[[u64; 3]; P]; 8] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Format information (ISO/IEC 18004 §7.9.1).
+// Format information (ISO/IEC 18004 §7.9).
 
 /// The 15 format bits for `ec_level` and mask number `mask`: five data bits, ten BCH(15,5)
 /// check bits (generator x¹⁰+x⁸+x⁵+x⁴+x²+x+1), XOR 101010000010010.
@@ -493,14 +493,14 @@ fn same_as_next<L: Lane>(line: L, pairs: L) -> L {
     !(line ^ (line >> 1)) & pairs
 }
 
-/// N1 points of one line, from its [`same_as_next`] bits: a run of `n ≥ 5` modules has
-/// `n − 4` windows of five equal modules; its points `n − 2` are those windows plus 2 for the
-/// run.
+/// N1 points of one line, from its [`same_as_next`] bits: a run of `5 + i` modules has
+/// `1 + i` windows of five equal modules, the first of which starts the run; it scores
+/// `N1 + i`, so N1 for each start and 1 for each other window.
 #[inline]
 fn run_points<L: Lane>(same: L) -> u32 {
     let five = same & (same >> 1) & (same >> 2) & (same >> 3);
-    let starts = five & !(five << 1);
-    five.count() + 2 * starts.count()
+    let runs = (five & !(five << 1)).count();
+    N1 * runs + (five.count() - runs)
 }
 
 /// How many 1011101 patterns with four light modules before or after start in `line`
