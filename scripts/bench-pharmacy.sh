@@ -3,8 +3,10 @@
 # ranking against the naive full scan, the bounding-box-filtered scan and the floor (pricing
 # the ranking's candidates alone), in the same run, on 100,000 generated pharmacies with the
 # 8-item demo prescription and a 4 km radius. Prints the speed-ups and the ratio to the floor
-# (ratios of median times) and how many pharmacies fell inside the radius. Built with cargo's
-# bench profile, which inherits [profile.release].
+# (ratios of criterion medians; each sample is its fastest short batch, see
+# rust-core/benches/support, so other processes on the shared machine do not decide them) and
+# how many pharmacies fell inside the radius. Built with cargo's bench profile, which inherits
+# [profile.release].
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"

@@ -4,8 +4,9 @@
 # - making a code (make_code) vs its floor: one raw P-256 signature + one QR encoding of the
 #   same text with one fixed mask through the qrcode crate's canvas (online and offline);
 # - verifying a code vs one raw P-256 verification.
-# Built with cargo's bench profile, which inherits [profile.release] (what ships); the script
-# prints those settings.
+# Each criterion sample is its fastest short batch (rust-core/benches/support), so other
+# processes on the shared machine do not decide the ratios. Built with cargo's bench profile,
+# which inherits [profile.release] (what ships); the script prints those settings.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
