@@ -5,16 +5,19 @@
 //! everything.
 //!
 //! [`rank`] finds candidates through the catalogue's R-tree; [`rank_scan`] measures every
-//! pharmacy and is the reference the property tests and the benchmark compare it with. Both
-//! share everything after the candidate search. No I/O and no clock: the time for "open now"
-//! is passed in.
+//! pharmacy and is the reference the property tests and the benchmark compare it with;
+//! [`rank_box_scan`] tests every pharmacy against the same search box the R-tree is asked for
+//! before measuring it (the honest scan baseline). All three share everything after the
+//! candidate search. [`ranking_candidates`] and [`price_candidates`] split out the one part no
+//! ranking can skip, pricing each pharmacy that passes the filters: the benchmark's floor.
+//! No I/O and no clock: the time for "open now" is passed in.
 
 use std::cmp::Ordering;
 
 use serde::{Deserialize, Serialize};
 
 use super::catalogue::Catalogue;
-use super::geo::{haversine_m, GeoPoint};
+use super::geo::{haversine_m, search_box, GeoBox, GeoPoint, EARTH_RADIUS_M};
 use super::PharmacyError;
 use crate::domain::money::Fen;
 use crate::domain::settlement::{
@@ -266,11 +269,12 @@ pub fn rank(
     options: &RankOptions,
 ) -> Result<Ranking, PharmacyError> {
     let query = Query::new(catalogue, policy, patient, prescription, options)?;
-    let mut candidates = Vec::new();
+    // Room for a city-centre search without regrowing many times.
+    let mut candidates = Vec::with_capacity(256);
     let mut failure = None;
     catalogue.near(options.location, query.search_radius_m(), |pharmacy| {
         if failure.is_none() {
-            if let Err(e) = query.consider(pharmacy, &mut candidates) {
+            if let Err(e) = query.consider(pharmacy, Measure::AsNeeded, &mut candidates) {
                 failure = Some(e);
             }
         }
@@ -295,14 +299,15 @@ pub fn quote_at(
     let query = Query::new(catalogue, policy, patient, prescription, options)?;
     let Some(position) = catalogue.position_of(pharmacy_id) else { return Ok(None) };
     let mut found = Vec::with_capacity(1);
-    query.consider(position, &mut found)?;
+    query.consider(position, Measure::AsNeeded, &mut found)?;
     match found.first() {
         Some(c) => Ok(Some(query.quote(c, c.fills, patient.year_to_date, Some(c.net_cost))?)),
         None => Ok(None),
     }
 }
 
-/// Ranks by measuring every pharmacy: the reference [`rank`] must agree with exactly.
+/// Ranks by measuring every pharmacy with [`haversine_m`]: the reference [`rank`] must agree
+/// with exactly (it shares the pricing and ordering, not the search or the distance shortcut).
 pub fn rank_scan(
     catalogue: &Catalogue,
     policy: &SettlementPolicy,
@@ -314,9 +319,102 @@ pub fn rank_scan(
     let mut candidates = Vec::new();
     for pharmacy in 0..catalogue.len() {
         // Fits: the catalogue holds at most u32::MAX pharmacies.
-        query.consider(pharmacy as u32, &mut candidates)?;
+        query.consider(pharmacy as u32, Measure::Haversine, &mut candidates)?;
     }
     query.finish(candidates)
+}
+
+/// Ranks by testing every pharmacy's coordinates against the box around the search circle
+/// that [`rank`] asks the R-tree for (the same box, the same inclusive test), then measuring
+/// and pricing those inside exactly as [`rank`] does: a scan without the index but without
+/// needless distance computations. Agrees with [`rank`] exactly.
+pub fn rank_box_scan(
+    catalogue: &Catalogue,
+    policy: &SettlementPolicy,
+    patient: &PatientCoverage,
+    prescription: &Prescription,
+    options: &RankOptions,
+) -> Result<Ranking, PharmacyError> {
+    let query = Query::new(catalogue, policy, patient, prescription, options)?;
+    let area = search_box(options.location, query.search_radius_m());
+    let mut candidates = Vec::new();
+    for pharmacy in 0..catalogue.len() {
+        // Fits: the catalogue holds at most u32::MAX pharmacies.
+        let pharmacy = pharmacy as u32;
+        if in_box(&area, catalogue.location_at(pharmacy)) {
+            query.consider(pharmacy, Measure::AsNeeded, &mut candidates)?;
+        }
+    }
+    query.finish(candidates)
+}
+
+/// The R-tree's envelope test for a point, `[lon, lat]`, bounds included.
+#[inline]
+fn in_box(area: &GeoBox, p: GeoPoint) -> bool {
+    area.min[0] <= p.lon && p.lon <= area.max[0] && area.min[1] <= p.lat && p.lat <= area.max[1]
+}
+
+/// The pharmacies a ranking prices: those within the distance that pass its filters (open
+/// now, delivers to the address), whatever their stock, with the delivery fee each would
+/// add. Made by [`ranking_candidates`] for [`price_candidates`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RankingCandidates {
+    /// (position, delivery fee), in the order the index finds them (the order [`rank`] prices
+    /// them in).
+    pharmacies: Vec<(u32, Fen)>,
+}
+
+impl RankingCandidates {
+    pub fn len(&self) -> usize {
+        self.pharmacies.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pharmacies.is_empty()
+    }
+
+    /// Their pharmacy ids, in the same order.
+    pub fn ids<'c>(&self, catalogue: &'c Catalogue) -> Vec<&'c str> {
+        self.pharmacies.iter().map(|&(p, _)| catalogue.pharmacy_at(p).id.as_str()).collect()
+    }
+}
+
+/// The candidates [`rank`] would price for this request (found with the index).
+pub fn ranking_candidates(
+    catalogue: &Catalogue,
+    policy: &SettlementPolicy,
+    patient: &PatientCoverage,
+    prescription: &Prescription,
+    options: &RankOptions,
+) -> Result<RankingCandidates, PharmacyError> {
+    let query = Query::new(catalogue, policy, patient, prescription, options)?;
+    let mut found = Vec::new();
+    catalogue.near(options.location, query.search_radius_m(), |pharmacy| {
+        if let Some((_, fee, _)) = query.filter(pharmacy, Measure::AsNeeded) {
+            found.push((pharmacy, fee));
+        }
+    });
+    Ok(RankingCandidates { pharmacies: found })
+}
+
+/// Prices each candidate exactly as the ranking does (which items it fills and what the
+/// patient would pay, through the fast path of the settlement rules) and nothing else: no
+/// search, no distance, no filter, no ordering, no full quotes. The net costs, in the
+/// candidates' order. The ranking's floor: no ranking of these pharmacies can do less.
+pub fn price_candidates(
+    catalogue: &Catalogue,
+    policy: &SettlementPolicy,
+    patient: &PatientCoverage,
+    prescription: &Prescription,
+    options: &RankOptions,
+    candidates: &RankingCandidates,
+) -> Result<Vec<Fen>, PharmacyError> {
+    let query = Query::new(catalogue, policy, patient, prescription, options)?;
+    candidates
+        .pharmacies
+        .iter()
+        .map(|&(pharmacy, fee)| query.price(pharmacy, fee).map(|(_, _, net_cost)| net_cost))
+        .collect()
 }
 
 /// A prescription item resolved against the catalogue.
@@ -333,7 +431,9 @@ struct Wanted {
 #[derive(Clone, Copy, Debug)]
 struct Candidate {
     pharmacy: u32,
-    distance_m: u32,
+    /// `None` when the pharmacy was accepted without measuring it ([`Distances::surely_within`]);
+    /// [`Query::distance_of`] measures it when the order or a quote needs it.
+    distance_m: Option<u32>,
     delivery_minutes: Option<u32>,
     delivery_fee: Fen,
     /// Bit `i` set when it fills prescription item `i`.
@@ -355,6 +455,97 @@ struct Query<'a> {
     all: u64,
     /// Local (UTC+8) ISO weekday and minute of `open_at_ms`.
     open_at: Option<(u8, u16)>,
+    distances: Distances,
+}
+
+/// How [`Query::filter`] measures a pharmacy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Measure {
+    /// Always [`haversine_m`] (the reference scan).
+    Haversine,
+    /// The same whole metres and the same verdicts, but a pharmacy surely beyond the radius is
+    /// refused and a pickup pharmacy surely inside it accepted without measuring; the
+    /// distance of the latter is measured later only if needed.
+    AsNeeded,
+}
+
+/// Distances from the query's location in whole metres, exactly as [`haversine_m`] gives them
+/// (the same floating-point operations in the same order; the location's own terms computed
+/// once), and tests without trigonometry for points surely within the radius or surely beyond
+/// it, so that only points within a few metres of the circle need measuring to be filtered.
+#[derive(Clone, Copy, Debug)]
+struct Distances {
+    from: GeoPoint,
+    phi1: f64,
+    cos_phi1: f64,
+    /// The largest cos φ over the latitudes within the radius of `from`.
+    cos_max: f64,
+    /// `Δφ² + (cos_max · Δλ)²` (radians²) at most this: the point is surely within the radius.
+    /// Negative when the radius is too small for the shortcut.
+    sure_inside: f64,
+    /// The smallest cos φ over the latitudes within the radius + 2 m of `from` (0 when they
+    /// reach a pole).
+    cos_min: f64,
+    /// `Δφ² + (cos_min · Δλ)²` (radians²) above this: the point is surely beyond the radius.
+    sure_beyond: f64,
+}
+
+impl Distances {
+    fn new(from: GeoPoint, radius_m: u32) -> Distances {
+        let phi1 = from.lat.to_radians();
+        let band = (f64::from(radius_m) + 1.0) / EARTH_RADIUS_M * (1.0 + 1e-6) + 1e-9;
+        let (lo, hi) = (phi1 - band, phi1 + band);
+        let cos_max = if lo <= 0.0 && hi >= 0.0 { 1.0 } else { lo.abs().min(hi.abs()).cos() };
+        // Surely within: a true distance of at most radius − 2 m, so the rounded haversine is
+        // at most radius − 1 whatever its floating-point error (far below a millimetre here).
+        let sure_inside = if radius_m > 2 {
+            let inner = f64::from(radius_m - 2) / EARTH_RADIUS_M * (1.0 - 1e-9);
+            inner * inner
+        } else {
+            -1.0
+        };
+        let outer = (f64::from(radius_m) + 2.0) / EARTH_RADIUS_M;
+        let widest = phi1.abs() + outer * (1.0 + 1e-6) + 1e-9;
+        let cos_min = if widest >= std::f64::consts::FRAC_PI_2 { 0.0 } else { widest.cos() * (1.0 - 1e-9) };
+        let sure_beyond = outer * outer * (1.0 + 1e-9);
+        Distances { from, phi1, cos_phi1: phi1.cos(), cos_max, sure_inside, cos_min, sure_beyond }
+    }
+
+    /// [`haversine_m`]`(from, to)`.
+    #[inline]
+    fn metres(&self, to: GeoPoint) -> u32 {
+        let phi2 = to.lat.to_radians();
+        let half_dphi = (phi2 - self.phi1) / 2.0;
+        let half_dlambda = (to.lon - self.from.lon).to_radians() / 2.0;
+        let h = half_dphi.sin().powi(2) + self.cos_phi1 * phi2.cos() * half_dlambda.sin().powi(2);
+        let central = 2.0 * h.clamp(0.0, 1.0).sqrt().asin();
+        (EARTH_RADIUS_M * central).round() as u32
+    }
+
+    /// Whether `to` is surely within the radius. On the sphere the great circle is no longer
+    /// than the straight path in (φ, λ), whose length is at most
+    /// `R·√(Δφ² + cos_max²·Δλ²)` while it stays in the latitudes `cos_max` covers — which it
+    /// does whenever this test passes, as then `|Δφ|` is below the radius.
+    #[inline]
+    fn surely_within(&self, to: GeoPoint) -> bool {
+        let dphi = (to.lat - self.from.lat).to_radians();
+        let dlambda = (to.lon - self.from.lon).to_radians() * self.cos_max;
+        dphi * dphi + dlambda * dlambda <= self.sure_inside
+    }
+
+    /// Whether `to` is surely farther than the radius. Were it within radius + 2 m, the great
+    /// circle to it would stay in the latitudes `cos_min` covers, where its length is at least
+    /// `R·√(Δφ² + cos_min²·Δλ²)` (its longitude change is |Δλ| when that is at most 180°).
+    #[inline]
+    fn surely_beyond(&self, to: GeoPoint) -> bool {
+        let dlon = to.lon - self.from.lon;
+        if dlon.abs() > 180.0 {
+            return false;
+        }
+        let dphi = (to.lat - self.from.lat).to_radians();
+        let dlambda = dlon.to_radians() * self.cos_min;
+        dphi * dphi + dlambda * dlambda > self.sure_beyond
+    }
 }
 
 /// ISO weekday (1 Monday … 7 Sunday) and minute of the day in China Standard Time.
@@ -408,7 +599,8 @@ impl<'a> Query<'a> {
         let all = if wanted.len() == 64 { u64::MAX } else { (1u64 << wanted.len()) - 1 };
         let mut by_drug = wanted.clone();
         by_drug.sort_unstable_by_key(|w| w.drug);
-        Ok(Query { catalogue, rule, patient, options, wanted, by_drug, codes, all, open_at })
+        let distances = Distances::new(options.location, options.max_distance_m);
+        Ok(Query { catalogue, rule, patient, options, wanted, by_drug, codes, all, open_at, distances })
     }
 
     fn delivering(&self) -> bool {
@@ -419,30 +611,51 @@ impl<'a> Query<'a> {
         self.options.max_distance_m
     }
 
-    /// Measures one pharmacy, applies the filters, and when it passes records what ordering
-    /// needs (its net cost through the fast path of the settlement rules).
-    fn consider(&self, pharmacy: u32, out: &mut Vec<Candidate>) -> Result<(), PharmacyError> {
-        let distance_m = haversine_m(self.options.location, self.catalogue.location_at(pharmacy));
-        if distance_m > self.options.max_distance_m {
-            return Ok(());
+    /// Measures one pharmacy (`how`) and applies the filters: `(distance, delivery fee,
+    /// delivery minutes)` when it passes; the distance is `None` when it was not needed.
+    #[inline]
+    fn filter(&self, pharmacy: u32, how: Measure) -> Option<(Option<u32>, Fen, Option<u32>)> {
+        let at = self.catalogue.location_at(pharmacy);
+        let distance_m = match how {
+            Measure::Haversine => Some(haversine_m(self.options.location, at)),
+            Measure::AsNeeded if self.distances.surely_beyond(at) => return None,
+            Measure::AsNeeded if !self.delivering() && self.distances.surely_within(at) => None,
+            Measure::AsNeeded => Some(self.distances.metres(at)),
+        };
+        if distance_m.is_some_and(|d| d > self.options.max_distance_m) {
+            return None;
         }
         let site = self.catalogue.pharmacy_at(pharmacy);
         if let Some((weekday, minute)) = self.open_at {
             if !site.hours.is_open(weekday, minute) {
-                return Ok(());
+                return None;
             }
         }
-        let (delivery_fee, delivery_minutes) = if self.delivering() {
-            match &site.delivery {
-                Some(terms) if distance_m <= terms.radius_m => {
-                    let travel = distance_m.div_ceil(COURIER_METRES_PER_MINUTE);
-                    (terms.fee, Some(terms.dispatch_minutes.saturating_add(travel)))
-                }
-                _ => return Ok(()),
+        if !self.delivering() {
+            return Some((distance_m, Fen::ZERO, None));
+        }
+        // Delivery always measures.
+        let distance_m = distance_m.unwrap_or_else(|| self.distances.metres(at));
+        match &site.delivery {
+            Some(terms) if distance_m <= terms.radius_m => {
+                let travel = distance_m.div_ceil(COURIER_METRES_PER_MINUTE);
+                Some((Some(distance_m), terms.fee, Some(terms.dispatch_minutes.saturating_add(travel))))
             }
-        } else {
-            (Fen::ZERO, None)
-        };
+            _ => None,
+        }
+    }
+
+    /// A candidate's distance in whole metres, measured now if it was not before.
+    #[inline]
+    fn distance_of(&self, c: &Candidate) -> u32 {
+        c.distance_m.unwrap_or_else(|| self.distances.metres(self.catalogue.location_at(c.pharmacy)))
+    }
+
+    /// What one pharmacy fills of the prescription and what the patient would pay there
+    /// (with `delivery_fee`), through the fast path of the settlement rules: `(fills, filled,
+    /// net cost)`.
+    #[inline]
+    fn price(&self, pharmacy: u32, delivery_fee: Fen) -> Result<(u64, u32, Fen), PharmacyError> {
         // One pass over the pharmacy's stock (sorted by drug) and the wanted items (also sorted
         // by drug), overflow checked once at the end.
         let stock = self.catalogue.stock_of(pharmacy);
@@ -476,6 +689,16 @@ impl<'a> Query<'a> {
             let fund = fund_share(self.rule, self.patient.year_to_date, Fen(eligible)).fund;
             Fen(total).checked_sub(fund)?.checked_add(delivery_fee)?
         };
+        Ok((fills, filled, net_cost))
+    }
+
+    /// Measures one pharmacy, applies the filters, and when it passes records what ordering
+    /// needs (its net cost through the fast path of the settlement rules).
+    fn consider(&self, pharmacy: u32, how: Measure, out: &mut Vec<Candidate>) -> Result<(), PharmacyError> {
+        let Some((distance_m, delivery_fee, delivery_minutes)) = self.filter(pharmacy, how) else {
+            return Ok(());
+        };
+        let (fills, filled, net_cost) = self.price(pharmacy, delivery_fee)?;
         out.push(Candidate { pharmacy, distance_m, delivery_minutes, delivery_fee, fills, filled, net_cost });
         Ok(())
     }
@@ -487,27 +710,38 @@ impl<'a> Query<'a> {
     /// The listing order (docs/pharmacy.md §3): complete first, then more items filled, net
     /// cost, delivery time (delivery only), distance, pharmacy id.
     fn order(&self, a: &Candidate, b: &Candidate) -> Ordering {
-        (a.fills != self.all)
-            .cmp(&(b.fills != self.all))
-            .then(b.filled.cmp(&a.filled))
-            .then(a.net_cost.cmp(&b.net_cost))
-            .then(a.delivery_minutes.cmp(&b.delivery_minutes))
-            .then(a.distance_m.cmp(&b.distance_m))
+        self.order_key(a)
+            .cmp(&self.order_key(b))
+            .then_with(|| self.distance_of(a).cmp(&self.distance_of(b)))
             .then_with(|| self.id(a).cmp(self.id(b)))
     }
 
+    /// The order's leading terms in one integer, smaller first: incomplete (1 bit), 64 − items
+    /// filled (7 bits), net cost (64 bits, sign flipped so the unsigned order is the signed
+    /// one), delivery minutes (33 bits: 0 for none, else minutes + 1).
+    #[inline]
+    fn order_key(&self, c: &Candidate) -> u128 {
+        let incomplete = u128::from(c.fills != self.all);
+        let fewer = u128::from(64 - c.filled.min(64));
+        let net = u128::from((c.net_cost.0 as u64) ^ (1 << 63));
+        let minutes = c.delivery_minutes.map_or(0, |m| u128::from(m) + 1);
+        incomplete << 104 | fewer << 97 | net << 33 | minutes
+    }
+
     fn finish(&self, candidates: Vec<Candidate>) -> Result<Ranking, PharmacyError> {
-        let count = |f: &dyn Fn(&Candidate) -> bool| candidates.iter().filter(|c| f(c)).count() as u32;
-        let complete = count(&|c| c.fills == self.all);
-        let no_stock = count(&|c| c.fills == 0);
-        let partial = candidates.len() as u32 - complete - no_stock;
+        // Fits: at most one candidate per pharmacy.
+        let total = candidates.len() as u32;
+        let (mut complete, mut no_stock) = (0u32, 0u32);
+        for c in &candidates {
+            complete += u32::from(c.fills == self.all);
+            no_stock += u32::from(c.fills == 0);
+        }
+        let partial = total - complete - no_stock;
         let best_pair = if complete == 0 { self.best_pair(&candidates)? } else { None };
 
-        let mut listed: Vec<Candidate> = candidates
-            .iter()
-            .filter(|c| c.fills == self.all || (self.options.include_partial && c.fills != 0))
-            .copied()
-            .collect();
+        // What is listed, kept in place.
+        let mut listed = candidates;
+        listed.retain(|c| c.fills == self.all || (self.options.include_partial && c.fills != 0));
         let limit = self.options.limit as usize;
         if listed.len() > limit {
             listed.select_nth_unstable_by(limit - 1, |a, b| self.order(a, b));
@@ -518,7 +752,7 @@ impl<'a> Query<'a> {
             .iter()
             .map(|c| self.quote(c, c.fills, self.patient.year_to_date, Some(c.net_cost)))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Ranking { quotes, candidates: candidates.len() as u32, complete, partial, no_stock, best_pair })
+        Ok(Ranking { quotes, candidates: total, complete, partial, no_stock, best_pair })
     }
 
     /// The full quote of `candidate` for the items in `items` (a subset of what it fills),
@@ -549,8 +783,15 @@ impl<'a> Query<'a> {
                 quantity: want.quantity,
             });
         }
-        let patient = PatientCoverage { year_to_date, ..self.patient.clone() };
-        let settlement = settle_with_rule(self.rule, &patient, &lines)?;
+        // The patient as given, or (the second of a pair) with the year-to-date after the first.
+        let after_first;
+        let patient = if year_to_date == self.patient.year_to_date {
+            self.patient
+        } else {
+            after_first = PatientCoverage { year_to_date, ..self.patient.clone() };
+            &after_first
+        };
+        let settlement = settle_with_rule(self.rule, patient, &lines)?;
         let net_cost = settlement.patient_pays().checked_add(candidate.delivery_fee)?;
         if expected_net.is_some_and(|expected| expected != net_cost) {
             return Err(PharmacyError::Invariant("the fast net cost differs from the full settlement"));
@@ -572,7 +813,7 @@ impl<'a> Query<'a> {
             settlement,
             delivery_fee: candidate.delivery_fee,
             net_cost,
-            distance_m: candidate.distance_m,
+            distance_m: self.distance_of(candidate),
             delivery_minutes: candidate.delivery_minutes,
         })
     }
@@ -624,28 +865,36 @@ impl<'a> Query<'a> {
     /// The cheapest pair among the [`PAIR_POOL`] nearest partial candidates (docs/pharmacy.md
     /// §5).
     fn best_pair(&self, candidates: &[Candidate]) -> Result<Option<PairQuote>, PharmacyError> {
-        let mut pool: Vec<&Candidate> = candidates.iter().filter(|c| c.fills != 0 && c.fills != self.all).collect();
-        pool.sort_unstable_by(|a, b| a.distance_m.cmp(&b.distance_m).then_with(|| self.id(a).cmp(self.id(b))));
+        // Measured, as the pool is chosen by distance.
+        let partial: Vec<(u32, Candidate)> = candidates
+            .iter()
+            .filter(|c| c.fills != 0 && c.fills != self.all)
+            .map(|c| (self.distance_of(c), *c))
+            .collect();
+        let mut pool: Vec<&(u32, Candidate)> = partial.iter().collect();
+        pool.sort_unstable_by(|(da, a), (db, b)| da.cmp(db).then_with(|| self.id(a).cmp(self.id(b))));
+        let mut pool: Vec<(u32, &Candidate)> = pool.into_iter().map(|(d, c)| (*d, c)).collect();
         pool.truncate(PAIR_POOL);
-        if pool.iter().fold(0u64, |acc, c| acc | c.fills) != self.all {
+        if pool.iter().fold(0u64, |acc, (_, c)| acc | c.fills) != self.all {
             return Ok(None);
         }
         // (net cost, slowest delivery, distance sum, first id, second id) — smaller is better.
         type Key<'k> = (Fen, Option<u32>, u64, &'k str, &'k str);
         let mut best: Option<(Key<'_>, &Candidate, &Candidate, [Fen; 2])> = None;
-        for (i, a) in pool.iter().enumerate() {
-            for b in &pool[i + 1..] {
+        for (i, &(da, a)) in pool.iter().enumerate() {
+            for &(db, b) in &pool[i + 1..] {
                 if a.fills | b.fills != self.all {
                     continue;
                 }
-                let (first, second) = if self.id(a) < self.id(b) { (*a, *b) } else { (*b, *a) };
+                let ((first, d_first), (second, d_second)) =
+                    if self.id(a) < self.id(b) { ((a, da), (b, db)) } else { ((b, db), (a, da)) };
                 let (to_first, to_second) = self.assign(first, second);
                 let (net_first, after) = self.share(first, to_first, self.patient.year_to_date)?;
                 let (net_second, _) = self.share(second, to_second, after)?;
                 let key: Key<'_> = (
                     net_first.checked_add(net_second)?,
                     first.delivery_minutes.max(second.delivery_minutes),
-                    u64::from(first.distance_m) + u64::from(second.distance_m),
+                    u64::from(d_first) + u64::from(d_second),
                     self.id(first),
                     self.id(second),
                 );
@@ -665,5 +914,195 @@ impl<'a> Query<'a> {
             first: first_quote,
             second: second_quote,
         }))
+    }
+}
+
+#[cfg(test)]
+mod baseline_tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::person::InsuranceType;
+    use crate::domain::pharmacy::generate::{demo_city_centre, demo_prescription, generate, CatalogueSpec, CitySpec};
+
+    fn retired() -> PatientCoverage {
+        PatientCoverage {
+            insurance_type: InsuranceType::EmployeeRetired,
+            pooling_region: "419900".to_string(),
+            year_to_date: YearToDate::default(),
+            account_balance: Fen(20_000),
+            use_account: true,
+        }
+    }
+
+    /// rank = rank_box_scan = rank_scan, and the floor prices exactly the pharmacies the
+    /// ranking counts, at the net costs its quotes carry.
+    fn check_all_agree(catalogue: &Catalogue, options: &RankOptions) -> Ranking {
+        let (policy, patient, rx) = (SettlementPolicy::demo(), retired(), demo_prescription());
+        let indexed = rank(catalogue, &policy, &patient, &rx, options).unwrap();
+        assert_eq!(rank_box_scan(catalogue, &policy, &patient, &rx, options).unwrap(), indexed, "{options:?}");
+        assert_eq!(rank_scan(catalogue, &policy, &patient, &rx, options).unwrap(), indexed, "{options:?}");
+        let candidates = ranking_candidates(catalogue, &policy, &patient, &rx, options).unwrap();
+        assert_eq!(candidates.len(), indexed.candidates as usize);
+        let priced = price_candidates(catalogue, &policy, &patient, &rx, options, &candidates).unwrap();
+        let by_id: HashMap<&str, Fen> = candidates.ids(catalogue).into_iter().zip(priced).collect();
+        assert_eq!(by_id.len(), candidates.len(), "each candidate once");
+        for q in &indexed.quotes {
+            assert_eq!(by_id.get(q.pharmacy_id.as_str()), Some(&q.net_cost), "{}", q.pharmacy_id);
+        }
+        // The first `limit` quotes are the first of the longest listing, which is in the
+        // documented order (checked here on the quotes' own fields).
+        let longest = RankOptions { limit: MAX_LIMIT, ..options.clone() };
+        let all = rank(catalogue, &policy, &patient, &rx, &longest).unwrap();
+        let n = indexed.quotes.len();
+        assert_eq!(indexed.quotes[..], all.quotes[..n], "{options:?}");
+        let key = |q: &PharmacyQuote| {
+            (
+                q.stock != StockStatus::Complete,
+                q.missing.len(),
+                q.net_cost,
+                q.delivery_minutes,
+                q.distance_m,
+                q.pharmacy_id.clone(),
+            )
+        };
+        assert!(all.quotes.windows(2).all(|w| key(&w[0]) < key(&w[1])), "{options:?}");
+        indexed
+    }
+
+    #[test]
+    fn box_scan_and_floor_agree_with_the_ranking_on_a_national_catalogue() {
+        let catalogue = Catalogue::new(generate(&CatalogueSpec::national(2026, 20_000))).unwrap();
+        let mut listed = 0;
+        for (fulfilment, radius, open_at_ms, limit) in [
+            (Fulfilment::Pickup, 4_000, None, 10),
+            (Fulfilment::Pickup, 4_000, None, 200),
+            (Fulfilment::Delivery, 8_000, Some(1_795_440_000_000), 200),
+            (Fulfilment::Pickup, 100_000, Some(1_795_400_000_000), 50),
+        ] {
+            let options = RankOptions {
+                fulfilment,
+                max_distance_m: radius,
+                open_at_ms,
+                limit,
+                ..RankOptions::near(demo_city_centre())
+            };
+            let ranking = check_all_agree(&catalogue, &options);
+            assert!(ranking.complete > 0 && ranking.candidates > 10, "{options:?}: {ranking:?}");
+            listed += ranking.quotes.len();
+        }
+        assert!(listed >= 200, "{listed}");
+    }
+
+    /// The point `metres` from `from` along `bearing` (radians) on the sphere.
+    fn destination(from: GeoPoint, bearing: f64, metres: f64) -> GeoPoint {
+        let delta = metres / EARTH_RADIUS_M;
+        let (p1, l1) = (from.lat.to_radians(), from.lon.to_radians());
+        let p2 = (p1.sin() * delta.cos() + p1.cos() * delta.sin() * bearing.cos()).asin();
+        let l2 = l1 + (bearing.sin() * delta.sin() * p1.cos()).atan2(delta.cos() - p1.sin() * p2.sin());
+        let mut lon = l2.to_degrees();
+        if lon > 180.0 {
+            lon -= 360.0;
+        } else if lon < -180.0 {
+            lon += 360.0;
+        }
+        GeoPoint::new(p2.to_degrees().clamp(-90.0, 90.0), lon)
+    }
+
+    #[test]
+    fn distances_are_the_haversine_metres_and_the_shortcuts_never_misjudge_a_point() {
+        let mut state = 0x0123_4567_89AB_CDEFu64;
+        let mut unit = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (mut shortcut, mut near_edge, mut refused, mut near_edge_out) = (0, 0, 0, 0);
+        for i in 0..200_000 {
+            let from = match i % 4 {
+                0 => GeoPoint::new(20.0 + 25.0 * unit(), 100.0 + 25.0 * unit()),
+                1 => GeoPoint::new(-89.9 + 179.8 * unit(), -180.0 + 360.0 * unit()),
+                2 => GeoPoint::new(-60.0 + 120.0 * unit(), if unit() < 0.5 { 179.999 } else { -179.999 }),
+                _ => GeoPoint::new(if unit() < 0.5 { 89.0 + unit() } else { -89.0 - unit() }, -180.0 + 360.0 * unit()),
+            };
+            let radius = [1, 3, 50, 4_000, 30_000, MAX_SEARCH_RADIUS_M][i % 6];
+            let distances = Distances::new(from, radius);
+            // Mostly near the edge of the circle, some anywhere inside or out to twice the radius.
+            let metres =
+                if unit() < 0.8 { f64::from(radius) + 12.0 * (unit() - 0.5) } else { 2.0 * f64::from(radius) * unit() };
+            let to = destination(from, std::f64::consts::TAU * unit(), metres.max(0.0));
+            let exact = haversine_m(from, to);
+            assert_eq!(distances.metres(to), exact, "{from:?} {to:?}");
+            if distances.surely_within(to) {
+                shortcut += 1;
+                assert!(exact < radius, "{from:?} {to:?}: {exact} m accepted for radius {radius}");
+                near_edge += usize::from(exact + 4 >= radius);
+            }
+            if distances.surely_beyond(to) {
+                refused += 1;
+                assert!(exact > radius, "{from:?} {to:?}: {exact} m refused for radius {radius}");
+                near_edge_out += usize::from(exact <= radius + 4);
+            }
+            assert!(!(distances.surely_within(to) && distances.surely_beyond(to)));
+        }
+        // The shortcuts do decide most points, right up to a few metres from the edge.
+        assert!(shortcut > 25_000 && near_edge > 1_000, "{shortcut} {near_edge}");
+        assert!(refused > 25_000 && near_edge_out > 1_000, "{refused} {near_edge_out}");
+    }
+
+    fn arb_centre() -> impl Strategy<Value = GeoPoint> {
+        prop_oneof![
+            3 => (20.0f64..45.0, 100.0f64..125.0).prop_map(|(lat, lon)| GeoPoint::new(lat, lon)),
+            1 => (-85.0f64..85.0, -180.0f64..180.0).prop_map(|(lat, lon)| GeoPoint::new(lat, lon)),
+            1 => (-60.0f64..60.0, prop_oneof![Just(179.99f64), Just(-179.99f64)]).prop_map(|(lat, lon)| GeoPoint::new(lat, lon)),
+            1 => (prop_oneof![Just(89.5f64), Just(-89.5f64)], -180.0f64..180.0).prop_map(|(lat, lon)| GeoPoint::new(lat, lon)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        #[test]
+        fn box_scan_and_floor_agree_with_the_ranking_anywhere(
+            centre in arb_centre(),
+            seed in any::<u64>(),
+            spread_m in 300u32..20_000,
+            radius in prop_oneof![1u32..2_000, 2_000u32..30_000, Just(MAX_SEARCH_RADIUS_M)],
+            delivery in any::<bool>(),
+            open_at in proptest::option::of(1_790_000_000_000i64..1_800_000_000_000),
+            limit in 1u32..=MAX_LIMIT,
+            partial in any::<bool>(),
+            query_east_m in -5_000.0f64..5_000.0,
+        ) {
+            let city = CitySpec {
+                name: "c".into(),
+                region: "419900".into(),
+                centre,
+                spread_m,
+                weight: 1,
+            };
+            let catalogue = Catalogue::new(generate(&CatalogueSpec { seed, pharmacies: 400, cities: vec![city] })).unwrap();
+            let lon = centre.lon + query_east_m / (111_195.08 * centre.lat.to_radians().cos().max(0.01));
+            let location = GeoPoint::new(centre.lat, lon.clamp(-180.0, 180.0));
+            let options = RankOptions {
+                location,
+                fulfilment: if delivery { Fulfilment::Delivery } else { Fulfilment::Pickup },
+                max_distance_m: radius,
+                open_at_ms: open_at,
+                limit,
+                include_partial: partial,
+            };
+            let ranking = check_all_agree(&catalogue, &options);
+            // Independently of the ranking code: how many pharmacies pass the filters.
+            let local = open_at.and_then(china_local_time);
+            let expected = catalogue.pharmacies().iter().filter(|p| {
+                let d = haversine_m(location, p.location);
+                d <= radius
+                    && local.is_none_or(|(w, m)| p.hours.is_open(w, m))
+                    && (!delivery || p.delivery.as_ref().is_some_and(|t| d <= t.radius_m))
+            }).count() as u32;
+            prop_assert_eq!(ranking.candidates, expected);
+        }
     }
 }

@@ -6,11 +6,13 @@
 //! - `cert`: issuing and checking the device certificate of the offline profile;
 //! - `verify`: the verifier (trust list, revocation list, replay cache, time window);
 //! - `rotator`: making the code for a period (`crate::app::codes` keeps the current one);
-//! - `render`: QR module matrix, SVG and terminal drawing.
+//! - `render`: QR module matrix, SVG and terminal drawing;
+//! - `qr_mask`: the standard's mask choice, scored fast on bit-packed rows and columns.
 
 pub mod base45;
 pub mod cert;
 pub mod format;
+pub mod qr_mask;
 pub mod render;
 pub mod rotator;
 pub mod verify;

@@ -1,8 +1,9 @@
 //! Drawing a code: the QR module matrix (error correction M) that the shells draw natively,
 //! an SVG, and Unicode half blocks for the terminal.
 
-use qrcode::{Color, EcLevel, QrCode, Version};
+use qrcode::{Color, EcLevel, Version};
 
+use super::qr_mask::Unmasked;
 use super::VoucherError;
 
 /// A QR code as modules, row-major, `true` = dark. No quiet zone: drawers add four modules.
@@ -22,16 +23,17 @@ impl QrMatrix {
 }
 
 /// Encodes `text` at error-correction level M in the smallest version (the encoder picks
-/// alphanumeric mode for base45 text).
+/// alphanumeric mode for base45 text), with the mask the standard's penalty rules choose
+/// (`qr_mask`: scored on bit-packed rows and columns, then drawn by the crate with that mask).
 pub fn encode_qr(text: &str) -> Result<QrMatrix, VoucherError> {
-    let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)
-        .map_err(|e| VoucherError::Render(e.to_string()))?;
-    let version = match code.version() {
-        Version::Normal(v) => v as u8,
+    let symbol = Unmasked::encode(text.as_bytes(), EcLevel::M).map_err(|e| VoucherError::Render(e.to_string()))?;
+    let version = match symbol.version() {
+        Version::Normal(v) => u8::try_from(v).map_err(|_| VoucherError::Render("QR version out of range".into()))?,
         Version::Micro(_) => return Err(VoucherError::Render("micro QR is not used".into())),
     };
-    let size = code.width() as u32;
-    let modules = code.to_colors().into_iter().map(|c| c == Color::Dark).collect();
+    let size = u32::try_from(symbol.width()).map_err(|_| VoucherError::Render("QR width out of range".into()))?;
+    let mask = symbol.best_mask();
+    let modules = symbol.into_colors(mask).into_iter().map(|c| c == Color::Dark).collect();
     Ok(QrMatrix { version, size, modules })
 }
 
