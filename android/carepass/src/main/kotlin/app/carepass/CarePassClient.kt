@@ -62,7 +62,9 @@ class CarePassClient private constructor(
      * Who is signed in: [SessionState.SignedOut], [SessionState.SignedIn] with the profile,
      * or [SessionState.Ended] (the platform ended the session: sign in again). Starts from
      * the core's state at [open] and follows the core's session stream ([session]); nothing
-     * else sets it. After [close] it keeps the last state.
+     * else sets it. It follows the stream asynchronously: just after a call that signs in or
+     * out returns, it may show the previous state for a moment, so collect it rather than
+     * reading it once. After [close] it keeps the last state.
      */
     val sessionState: StateFlow<SessionState> = session()
         // The stream ends only when the client closes; the last state stays.

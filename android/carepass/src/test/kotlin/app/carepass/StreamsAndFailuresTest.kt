@@ -102,7 +102,7 @@ class StreamsAndFailuresTest {
                 val missing = assertFailsWith<CarePassException.Platform> { client.order("ord_0000000000000000") }
                 assertEquals(PlatformErrorCode.NOT_FOUND, missing.code)
                 assertFailsWith<CarePassException.NotLinked> { client.prescriptions(subject = "P1004") }
-                assertEquals(SessionState.SignedIn(profile), client.sessionState.value)
+                client.awaitSession(SessionState.SignedIn(profile))
 
                 client.logout()
 
@@ -130,7 +130,7 @@ class StreamsAndFailuresTest {
 
                 sandbox.revokeDevice(profile.deviceId)
                 // The platform ended the session; the phone learns it at its next call.
-                assertEquals(SessionState.SignedIn(profile), client.sessionState.value)
+                client.awaitSession(SessionState.SignedIn(profile))
                 assertFailsWith<CarePassException.SessionExpired> { client.refreshProfile() }
                 // The facade wrote nothing of its own: the state is the stream's, old or new.
                 assertTrue(
@@ -210,6 +210,7 @@ class StreamsAndFailuresTest {
             codes.next()
             inbox.next()
             assertEquals(SessionState.SignedIn(profile), states.next())
+            client.awaitSession(SessionState.SignedIn(profile))
 
             client.close()
 

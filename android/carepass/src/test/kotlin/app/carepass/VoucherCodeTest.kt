@@ -258,12 +258,12 @@ class VoucherCodeTest {
 
                 assertEquals("revoked", scan(lostCode)["reason"])
                 assertEquals(profile, client.refreshProfile(), "the revoking device keeps its session")
-                assertEquals(SessionState.SignedIn(profile), client.sessionState.value)
+                client.awaitSession(SessionState.SignedIn(profile))
                 assertEquals(true, scan(client.currentCode(CodePurpose.PHARMACY_PURCHASE))["accepted"])
                 val unknown = assertFailsWith<CarePassException.Platform> { client.revokeDevice("dev_0000000000000000") }
                 assertEquals(PlatformErrorCode.UNKNOWN_DEVICE, unknown.code)
             }
-            assertEquals(SessionState.SignedIn(lostProfile), lost.sessionState.value, "nothing told the lost phone yet")
+            lost.awaitSession(SessionState.SignedIn(lostProfile)) // nothing told the lost phone yet
             assertFailsWith<CarePassException.SessionExpired> { lost.refreshProfile() }
             withTimeout(5.seconds) { lost.sessionState.first { it == SessionState.Ended } }
         }
@@ -272,9 +272,10 @@ class VoucherCodeTest {
     @Test
     fun `revoking something that is not a device id is InvalidInput`() = runBlocking<Unit> {
         open().use { client ->
-            client.enrolled()
+            val profile = client.enrolled()
             val refused = assertFailsWith<CarePassException.InvalidInput> { client.revokeDevice("not-a-device") }
             assertEquals(InputField.DEVICE_ID, refused.field)
+            client.awaitSession(SessionState.SignedIn(profile))
             assertEquals("P1001", client.sessionState.value.signedInProfile?.personId)
         }
     }
