@@ -1958,7 +1958,7 @@ public interface CarePassInterface {
      * Closes the client: every stream ends with `Closed`, every later call fails with it,
      * and the database is released. Idempotent.
      */
-    fun `close`()
+    fun `shutdown`()
     
     /**
      * The signed-in person from the phone's store (no network), or null.
@@ -2210,7 +2210,7 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
     /**
      * Closes the client: every stream ends with `Closed`, every later call fails with it,
      * and the database is released. Idempotent.
-     */override fun `close`()
+     */override fun `shutdown`()
         = 
     callWithHandle {
     uniffiRustCall() { _status ->

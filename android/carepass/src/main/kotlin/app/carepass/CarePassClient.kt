@@ -4,83 +4,93 @@ import app.carepass.ffi.CarePass
 import app.carepass.ffi.CarePassException
 import app.carepass.ffi.CodeListener
 import app.carepass.ffi.InboxListener
+import app.carepass.ffi.SessionListener
 import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
-import kotlinx.coroutines.NonCancellable
-import kotlinx.coroutines.channels.Channel
-import kotlinx.coroutines.channels.SendChannel
-import kotlinx.coroutines.channels.awaitClose
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.cancel
 import kotlinx.coroutines.flow.Flow
-import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.SharingStarted
 import kotlinx.coroutines.flow.StateFlow
-import kotlinx.coroutines.flow.asStateFlow
-import kotlinx.coroutines.flow.buffer
-import kotlinx.coroutines.flow.callbackFlow
-import kotlinx.coroutines.flow.conflate
-import kotlinx.coroutines.flow.distinctUntilChangedBy
-import kotlinx.coroutines.flow.onEach
+import kotlinx.coroutines.flow.catch
+import kotlinx.coroutines.flow.stateIn
 import kotlinx.coroutines.withContext
-import java.util.concurrent.ConcurrentHashMap
-import java.util.concurrent.atomic.AtomicBoolean
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
 
 /**
  * The CarePass core for a Kotlin app: one per data directory, opened with [open], closed
- * with [close]. Every rule (validation, sessions, storage, signing) is in the Rust core;
- * this class adapts it to coroutines and [StateFlow]s.
+ * with [close]. Every rule (validation, sessions, storage, signing, code rotation, the live
+ * inbox, session-end detection) is in the Rust core; each method here is one core call plus
+ * a type conversion, and each live value is one of the core's streams as a [Flow].
  *
- * Network calls are `suspend` and never block the caller's thread (the core runs them on
- * its own runtime); calls that read the on-disk store run on the IO dispatcher.
+ * Network calls are `suspend` and never block the caller's thread (the core runs them on its
+ * own runtime); calls that read the phone's store run on the IO dispatcher.
  *
- * Errors: every call throws [CarePassException] (a sealed class; the subclass is the
- * kind), listed per function below. Calls on a closed client throw [IllegalStateException].
- * Phone numbers are 11 digits starting with 1 and verification codes 6 digits; anything
- * else is [CarePassException.InvalidInput] before any network traffic.
+ * ## What the shell does after a failure
+ *
+ * One rule, the same in the Swift shell (`docs/architecture.md` § Streams and failures):
+ * 1. A failed call throws its typed [CarePassException] (a sealed class: the subclass is the
+ *    kind, and its enums say precisely what, e.g. [CarePassException.Platform.code] is a
+ *    [PlatformErrorCode]). The facade does nothing else: no re-read, no retry, no state change.
+ * 2. Who is signed in comes only from the core's session stream: [sessionState] and
+ *    [session]. A call that finds the session over throws `SessionExpired` after the core
+ *    has already published [SessionState.Ended]; the stream brings it to [sessionState]
+ *    within moments.
+ * 3. A [Flow] of this class ends with the error the core sent ([codes] and [inbox] with
+ *    `NotSignedIn` or `SessionExpired` when the session ends, every one with `Closed` when
+ *    the client closes), and nothing follows it.
+ * 4. Stopping a collection cancels the core task behind it.
+ * 5. After [close], every call and every new [Flow] fails with [CarePassException.Closed].
+ *
+ * Every call that is about a person takes `subject`: `null` is the signed-in person (the
+ * only subject until relatives arrive; another id is `NotLinked`).
+ *
+ * Errors every call may throw besides those listed: `Closed` (after [close]), `Internal`.
  */
 class CarePassClient private constructor(
     private val core: CarePass,
     private val io: CoroutineDispatcher,
-    initialProfile: Profile?,
-    initialBills: List<Bill>,
 ) : AutoCloseable {
 
-    private val signedIn = MutableStateFlow(initialProfile)
-
-    private val inboxBills = MutableStateFlow(initialBills)
-
-    /** Serialises [readInbox], so the last list published is from the last store read. */
-    private val inboxLock = Any()
-
-    private val closed = AtomicBoolean(false)
-
-    /** The core watches of the [codes] and [inboxChanges] flows being collected; [close] stops them. */
-    private val watches: MutableSet<RunningWatch> = ConcurrentHashMap.newKeySet()
+    /** Collects the core's session stream into [sessionState]; cancelled by [close]. */
+    private val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
 
     /**
-     * The signed-in person, or `null`. Starts from the store at [open]; updated by
-     * [enrol], [login], [signIn], [refreshProfile], [currentProfile] and [logout]. After a
-     * failed or cancelled call it is re-read from the store, which the core keeps
-     * authoritative.
+     * Who is signed in: [SessionState.SignedOut], [SessionState.SignedIn] with the profile,
+     * or [SessionState.Ended] (the platform ended the session: sign in again). Starts from
+     * the core's state at [open] and follows the core's session stream ([session]); nothing
+     * else sets it. It follows the stream asynchronously: just after a call that signs in or
+     * out returns, it may show the previous state for a moment, so collect it rather than
+     * reading it once. After [close] it keeps the last state.
      */
-    val profile: StateFlow<Profile?> = signedIn.asStateFlow()
+    val sessionState: StateFlow<SessionState> = session()
+        // The stream ends only when the client closes; the last state stays.
+        .catch { }
+        .stateIn(scope, SharingStarted.Eagerly, core.sessionState())
 
     /**
-     * The signed-in person's bills as [bills] lists them (newest first, expiry applied), or
-     * empty when nobody is signed in. Starts from the store at [open]; re-read from the store
-     * after [bills], [syncInbox], [handlePush], each change an [inboxChanges] flow hands
-     * over, and the calls that change [profile]. Nothing re-reads it on a timer, so a bill
-     * that passes its due time while the app watches shows as expired at the next of these.
+     * The core's session stream: the state now, then each change (sign-in, sign-out, the
+     * platform ending the session), until the client closes; then it fails with `Closed`.
+     * [sessionState] is this stream as a [StateFlow].
      */
-    val inbox: StateFlow<List<Bill>> = inboxBills.asStateFlow()
+    fun session(): Flow<SessionState> = coreFlow { onValue, onError ->
+        core.watchSession(object : SessionListener {
+            override fun onState(state: SessionState) = onValue(state)
+            override fun onError(error: CarePassException) = onError(error)
+        })
+    }
+
+    // ---- Account ------------------------------------------------------------------------
 
     /**
-     * Asks the platform to text a verification code to [phone].
+     * Asks the platform to text a verification code to [phone] (11 digits starting with 1).
      *
      * @return how long the code stays valid.
-     * @throws CarePassException `InvalidInput`, `Network`, `Timeout`, `Platform` (e.g. rate
-     *   limited), `InvalidServerAnswer`.
+     * @throws CarePassException `InvalidInput` (field `PHONE`), `Network`, `Timeout`,
+     *   `Platform` (e.g. `RATE_LIMITED` with `retryAfterS`), `InvalidServerAnswer`.
      */
     suspend fun requestVerificationCode(phone: String): Duration =
         core.requestVerificationCode(phone).toLong().seconds
@@ -89,11 +99,12 @@ class CarePassClient private constructor(
      * Enrols this device for the person who owns [phone] (registers the device key) and
      * signs them in.
      *
-     * @throws CarePassException `InvalidInput`, `WrongVerificationCode`, `Network`,
-     *   `Timeout`, `Platform`, `InvalidServerAnswer`, `KeyStore` (the device key failed),
-     *   `Storage`.
+     * @param code the 6-digit verification code.
+     * @throws CarePassException `InvalidInput` (`PHONE`, `VERIFICATION_CODE`),
+     *   `WrongVerificationCode`, `Network`, `Timeout`, `Platform`, `InvalidServerAnswer`,
+     *   `KeyStore` (the device key failed), `Storage`, `StoreBusy`.
      */
-    suspend fun enrol(phone: String, code: String): Profile = publishing { core.enrol(phone, code) }
+    suspend fun enrol(phone: String, code: String): Profile = core.enrol(phone, code)
 
     /**
      * Signs in again on a device already enrolled for [phone] (this data directory), proving
@@ -101,102 +112,103 @@ class CarePassClient private constructor(
      *
      * @throws CarePassException `NotEnrolled` (this directory, or the platform, does not know
      *   the device), `InvalidInput`, `WrongVerificationCode`, `KeyStore`, `Network`,
-     *   `Timeout`, `Platform`, `InvalidServerAnswer`, `Storage`.
+     *   `Timeout`, `Platform`, `InvalidServerAnswer`, `Storage`, `StoreBusy`.
      */
-    suspend fun login(phone: String, code: String): Profile = publishing { core.login(phone, code) }
+    suspend fun login(phone: String, code: String): Profile = core.login(phone, code)
 
     /**
-     * [login] when this device is already enrolled for [phone], [enrol] otherwise.
+     * [login] when this device is enrolled for [phone], [enrol] otherwise (also when the
+     * platform no longer knows the device).
      *
      * @throws CarePassException as [enrol] and [login].
      */
-    suspend fun signIn(phone: String, code: String): Profile = publishing { core.signIn(phone, code) }
+    suspend fun signIn(phone: String, code: String): Profile = core.signIn(phone, code)
 
     /**
-     * Fetches the signed-in person from the platform, refreshing the session if needed.
+     * Fetches the signed-in person from the platform (refreshing the session if needed) and
+     * keeps it; [sessionState] follows.
      *
      * @throws CarePassException `NotSignedIn`, `SessionExpired` (sign in again), `Network`,
-     *   `Timeout`, `Platform`, `InvalidServerAnswer`, `Storage`, `StoreTampered`.
+     *   `Timeout`, `Platform`, `InvalidServerAnswer`, `OtherPlatform`, `Storage`.
      */
-    suspend fun refreshProfile(): Profile = publishing { core.refreshProfile() }
+    suspend fun refreshProfile(): Profile = core.refreshProfile()
 
     /**
-     * The signed-in person from the store, without network; also re-publishes it to [profile].
+     * The signed-in person from the phone's store, without network; `null` when nobody is
+     * signed in or the session ended.
      *
      * @throws CarePassException `Storage`, `StoreTampered`.
      */
-    suspend fun currentProfile(): Profile? = withContext(io) { core.currentProfile() }.also { publish(it) }
+    suspend fun currentProfile(): Profile? = withContext(io) { core.currentProfile() }
 
     /**
-     * Ends the session: the platform revokes it (best effort, so this also works offline)
-     * and the person's local data is wiped. The device stays enrolled, so [login] works next.
+     * Signs out: the platform revokes the session (best effort, so this also works offline)
+     * and everything this device holds for the person is wiped. The device stays enrolled,
+     * so [login] works next.
      *
-     * @throws CarePassException `NotSignedIn`, `Storage`.
+     * @return whether the platform confirmed the revocation.
+     * @throws CarePassException `NotSignedIn`, `Storage`, `StoreBusy`.
      */
-    suspend fun logout() {
-        publishing { core.logout(); null }
+    suspend fun logout(): SignOutResult = core.logout()
+
+    /**
+     * Revokes one of the signed-in person's devices (a lost phone): its codes and sessions
+     * stop working on the platform at once. Revoking this device itself ends its session
+     * here too ([sessionState] becomes [SessionState.Ended]).
+     *
+     * @param deviceId `dev_` and 16 hex digits, e.g. [Profile.deviceId].
+     * @throws CarePassException `InvalidInput` (`DEVICE_ID`), `NotSignedIn`,
+     *   `SessionExpired`, `Platform` (`UNKNOWN_DEVICE`: not one of this person's devices),
+     *   `Network`, `Timeout`, `InvalidServerAnswer`, `Storage`.
+     */
+    suspend fun revokeDevice(deviceId: String) {
+        core.revokeDevice(deviceId)
     }
+
+    // ---- E-voucher codes ----------------------------------------------------------------
 
     /**
      * The e-voucher code to show now for [purpose], made on this device with no network and
-     * signed by the device key, on platform time (the phone's clock corrected by the offset
-     * learned from the platform; see [syncClock]). The same code comes back until its period
-     * (30 s) ends, as long as nothing asks for another purpose or profile in between.
+     * signed by the device key, on platform time (see [syncClock]). The same code comes back
+     * until its period ends.
      *
      * @param offline the offline profile: carries the device certificate, so scanners without
      *   a network verify it; a larger QR code.
-     * @throws CarePassException `NotSignedIn`, `NoOfflineCertificate` (offline, and the
-     *   platform issued no certificate), `KeyStore`, `Storage`, `StoreTampered`.
+     * @throws CarePassException `NotSignedIn`, `NotLinked`, `NoOfflineCertificate`,
+     *   `KeyStore`, `Storage`, `StoreTampered`.
      */
-    suspend fun currentCode(purpose: CodePurpose, offline: Boolean = false): VoucherCode =
-        withContext(io) { core.currentCode(purpose, offline) }
+    suspend fun currentCode(purpose: CodePurpose, offline: Boolean = false, subject: String? = null): VoucherCode =
+        withContext(io) { core.currentCode(purpose, offline, subject) }
 
     /**
-     * The codes to show for [purpose]: the current one at once, then a new one at each
-     * rotation (every 30 s, at [VoucherCode.refreshAtMs] platform time), until the collector
-     * stops. Cold: each collection starts its own watch in the core, and stopping the
-     * collection (cancelling it, or `first()`) stops that watch.
+     * The codes to show for [purpose], from the core's code stream: the current one at once,
+     * then each new one at its rotation (platform time), each once. Cold: each collection
+     * runs its own core stream, and stopping the collection stops it. Buffered, not
+     * conflated: apply `conflate()` to skip to the newest code on a slow collector.
      *
-     * Each code comes once (the core may hand the same code again when the phone's clock is
-     * adjusted); conflated: a collector slower than the rotation skips to the newest code,
-     * never an outdated one.
-     *
-     * The flow fails with the [CarePassException] that stopped the watch: `NotSignedIn` (also
-     * after [logout]), `NoOfflineCertificate`, `KeyStore`, `Storage`, `StoreTampered`. It
-     * completes when the client is [close]d; collecting it on a closed client throws
-     * [IllegalStateException].
+     * Fails with `NotSignedIn` or `SessionExpired` when the session ends, `Closed` when the
+     * client closes, or the error that stopped making codes (`NoOfflineCertificate`,
+     * `KeyStore`, `Storage`…).
      *
      * @param offline as in [currentCode].
      */
-    fun codes(purpose: CodePurpose, offline: Boolean = false): Flow<VoucherCode> = callbackFlow {
-        val listener = object : CodeListener {
-            // Called on the core's background thread; both calls are thread-safe and never block.
-            override fun onCode(code: VoucherCode) {
-                trySend(code)
-            }
-
-            override fun onError(error: CarePassException) {
-                close(error)
-            }
+    fun codes(purpose: CodePurpose, offline: Boolean = false, subject: String? = null): Flow<VoucherCode> =
+        coreFlow { onValue, onError ->
+            core.watchCodes(
+                purpose,
+                offline,
+                object : CodeListener {
+                    override fun onCode(code: VoucherCode) = onValue(code)
+                    override fun onError(error: CarePassException) = onError(error)
+                },
+                subject,
+            )
         }
-        val watch = core.watchCodes(purpose, offline, listener)
-        val running = RunningWatch(channel, endsWithSession = false) {
-            watch.cancel()
-            watch.close()
-        }
-        watches += running
-        // Either close() sees this watch in the set, or this sees the flag it set first.
-        if (closed.get()) running.stop()
-        awaitClose {
-            watches -= running
-            running.stop()
-        }
-    }.conflate().distinctUntilChangedBy { it.payload }
 
     /**
-     * Learns the platform's time (one small request) and remembers the offset in the store,
-     * so codes made later with no network are on platform time. Every platform answer updates
-     * the offset too; call this when the app comes to the foreground before showing codes.
+     * Learns the platform's time (one small request) and remembers the offset, so codes made
+     * later with no network are on platform time. Call it when the app comes to the
+     * foreground before showing codes.
      *
      * @return the new [serverClockOffset].
      * @throws CarePassException `Network`, `Timeout`, `Platform`, `InvalidServerAnswer`,
@@ -204,372 +216,203 @@ class CarePassClient private constructor(
      */
     suspend fun syncClock(): Duration = core.syncClock().milliseconds
 
+    /** Server clock minus phone clock, from the last platform answer (zero before any). */
+    val serverClockOffset: Duration
+        get() = core.serverClockOffsetMs().milliseconds
+
+    // ---- Pending bills ------------------------------------------------------------------
+
     /**
-     * Revokes one of the signed-in person's devices (a lost phone): its codes and sessions
-     * stop working on the platform at once.
+     * The subject's bills from the phone's store, newest first, with expiry applied on
+     * platform time. No network: what [syncInbox], [handlePush] and [inbox] brought in.
      *
-     * Revoking this device itself ends its session here too: [profile] becomes `null`, and
-     * the calls that need a session ([currentCode], [refreshProfile], [bills]…) throw
-     * `NotSignedIn`; codes it showed before are rejected by scanners as `revoked`. A device
-     * revoked from another phone learns it at its next call that needs the session: that
-     * call throws `SessionExpired` and [profile] becomes `null`.
-     *
-     * @param deviceId `dev_` and 16 hex digits, e.g. [Profile.deviceId].
-     * @throws CarePassException `InvalidInput` (not a device id), `NotSignedIn`,
-     *   `SessionExpired`, `Platform` (e.g. not one of this person's devices), `Network`,
-     *   `Timeout`, `InvalidServerAnswer`, `Storage`.
+     * @throws CarePassException `NotSignedIn`, `NotLinked`, `Storage`, `StoreBusy`,
+     *   `StoreTampered`.
      */
-    suspend fun revokeDevice(deviceId: String) {
-        publishing {
-            core.revokeDevice(deviceId)
-            withContext(io) { core.currentProfile() }
-        }
-    }
-
-    // ---- Pending bills -------------------------------------------------------------------
+    suspend fun bills(subject: String? = null): List<Bill> = withContext(io) { core.bills(subject) }
 
     /**
-     * The signed-in person's bills from the phone's store, newest first, with expiry applied
-     * on platform time (a pending bill past its due time is [BillState.EXPIRED]). No network:
-     * what [syncInbox], [handlePush] and [inboxChanges] brought in. Also published to [inbox].
-     * After the session ended (`SessionExpired`, or this device revoked) it still lists that
-     * person's bills from the store, until [logout] wipes them; [inbox] is empty then.
+     * Pulls every change after the phone's cursor from the platform and commits it. Call it
+     * when the app starts or comes to the foreground (in any case when [pullOwed] is true),
+     * and on pull-to-refresh.
      *
-     * @throws CarePassException `NotSignedIn`, `Storage`, `StoreTampered`.
-     */
-    suspend fun bills(): List<Bill> = withContext(io) { readInbox() }
-
-    /**
-     * Pulls every change after the phone's cursor from the platform and commits it to the
-     * store. Call it when the app starts or comes to the foreground (in any case when
-     * [pullOwed] is true), and on pull-to-refresh.
-     *
-     * @return the changes new to the phone (each bill once: [ChangeKind.ADDED] when first
-     *   seen, [ChangeKind.UPDATED] when its state or content changed); empty if none.
+     * @return the changes new to the phone; empty if none.
      * @throws CarePassException `NotSignedIn`, `SessionExpired`, `Network`, `Timeout`,
-     *   `Platform`, `InvalidServerAnswer`, `Storage`, `StoreTampered`.
+     *   `Platform`, `InvalidServerAnswer`, `Storage`, `StoreBusy`, `StoreTampered`.
      */
-    suspend fun syncInbox(): List<InboxChange> = afterwardsReloadingInbox { core.syncInbox() }
+    suspend fun syncInbox(): List<InboxChange> = core.syncInbox()
 
     /**
      * Hands over a push: the data map exactly as the push service delivered it. The push is
-     * only a signed doorbell ("something new for you"); the core verifies it (platform
-     * signature, recipient, age), then pulls the change over the authenticated API.
+     * only a signed doorbell; the core verifies it (platform signature, recipient, age), then
+     * pulls the change over the authenticated API.
      *
      * From Firebase Cloud Messaging, in the app's `FirebaseMessagingService`:
      * ```
      * override fun onMessageReceived(message: RemoteMessage) {
-     *     // Already on a background thread, with a few seconds to finish.
+     *     if (!isCarePassPush(message.data)) return
      *     runBlocking {
      *         try {
      *             when (val result = client.handlePush(message.data)) {
      *                 is PushResult.Pulled -> notifyNewBills(result.changes)
      *                 PushResult.AlreadySeen, PushResult.NotYetReadable -> Unit
      *             }
-     *         } catch (e: CarePassException.InvalidPush) {
-     *             // Not a doorbell of this platform for this person: ignore it.
      *         } catch (e: CarePassException) {
-     *             // Network and the like: the doorbell is remembered, see pullOwed().
+     *             // InvalidPush (e.kind says why): not for this phone. Anything else: the
+     *             // doorbell is remembered, and pullOwed() says to sync at the next start.
      *         }
      *     }
-     * }
-     *
-     * override fun onNewToken(token: String) {
-     *     // Needs a signed-in person: register again after each sign-in too.
-     *     scope.launch { client.registerPushToken("fcm", token) }
      * }
      * ```
      * Huawei Push Kit and Mi Push deliver the same map; pass it the same way.
      *
-     * A verified doorbell is remembered before the pull, so if the pull fails (or the process
-     * dies) [pullOwed] is true until a [syncInbox] brings the change in.
-     *
      * @return [PushResult.Pulled] with the changes new to the phone; [PushResult.AlreadySeen]
-     *   for a duplicate or late doorbell (its change is already in the store: FCM may deliver
-     *   twice, and the live stream may have been first); [PushResult.NotYetReadable] when the
-     *   platform does not serve the announced change yet after a few short retries (then
-     *   [pullOwed] is true and the next [syncInbox] brings it).
-     * @throws CarePassException `InvalidPush` (forged, stale, for another person, or not a
-     *   CarePass doorbell at all; nothing is pulled), `NotSignedIn`, `SessionExpired`,
-     *   `Network`, `Timeout`, `Platform`, `InvalidServerAnswer`, `Storage`, `StoreTampered`.
+     *   for a duplicate or late doorbell; [PushResult.NotYetReadable] when the platform does
+     *   not serve the announced change yet (then [pullOwed] is true).
+     * @throws CarePassException `InvalidPush` (its [PushRefusal] `kind`: forged, stale,
+     *   misdirected, malformed; nothing is pulled), `NotSignedIn`, `SessionExpired`,
+     *   `Network`, `Timeout`, `Platform`, `InvalidServerAnswer`, `Storage`, `StoreBusy`.
      */
-    suspend fun handlePush(data: Map<String, String>): PushResult = afterwardsReloadingInbox { core.handlePush(data) }
+    suspend fun handlePush(data: Map<String, String>): PushResult = core.handlePush(data)
 
     /**
-     * Whether a verified doorbell announced a change that is not in the store yet (the pull
-     * failed, or the app was killed in between). Check it when the app starts: if true, call
-     * [syncInbox].
+     * Whether a verified doorbell announced a change not in the store yet (the pull failed,
+     * or the app was killed in between). Check it when the app starts: if true, [syncInbox].
      *
-     * @throws CarePassException `NotSignedIn`, `Storage`, `StoreTampered`.
+     * @throws CarePassException `NotSignedIn`, `Storage`, `StoreBusy`, `StoreTampered`.
      */
     suspend fun pullOwed(): Boolean = withContext(io) { core.pullOwed() }
 
     /**
-     * Registers this app's push token for the signed-in person, so the platform rings their
-     * doorbell through it. Call it after each sign-in and whenever the push service hands a
-     * new token (FCM's `onNewToken`); registering the same token again is harmless.
+     * Registers this app's push token for the signed-in person. Call it after each sign-in
+     * and whenever the push service hands a new token (FCM's `onNewToken`).
      *
      * @param service `fcm`, `apns`, `huawei` or `xiaomi`.
-     * @param token the push service's registration token (1 to 4096 characters).
-     * @throws CarePassException `InvalidInput` (another service, or an empty or too long
-     *   token), `NotSignedIn`, `SessionExpired`, `Network`, `Timeout`, `Platform`,
-     *   `InvalidServerAnswer`, `Storage`.
+     * @throws CarePassException `InvalidInput` (`PUSH_SERVICE`, `PUSH_TOKEN`), `NotSignedIn`,
+     *   `SessionExpired`, `Network`, `Timeout`, `Platform`, `InvalidServerAnswer`, `Storage`.
      */
     suspend fun registerPushToken(service: String, token: String) {
         core.registerPushToken(service, token)
     }
 
     /**
-     * The changes to the signed-in person's bills as they happen, over the platform's live
-     * stream: collect it while the app is in the foreground (e.g. `repeatOnLifecycle(STARTED)`),
-     * and rely on [handlePush] in the background. Cold: each collection opens its own stream,
-     * and stopping the collection closes it.
+     * The subject's inbox from the core's inbox stream: first the bills now (newest first,
+     * expiry applied; [InboxUpdate.changes] empty), then the whole list again after every
+     * change with the changes that led there, each committed to the store before it is
+     * handed over. The core keeps the platform's live connection open meanwhile
+     * (reconnecting and resyncing by itself); changes pulled by [syncInbox] or [handlePush]
+     * arrive here too. Collect it while the app is in the foreground and rely on
+     * [handlePush] in the background. Cold, buffered, in order.
      *
-     * The stream starts from the phone's cursor, so changes the phone missed come first.
-     * Each change is committed to the store before it is emitted (so [bills] and [inbox]
-     * already list it), and comes once, even across reconnections and alongside [syncInbox]
-     * or [handlePush]. Buffered without limit, never conflated: a slow collector gets every
-     * change, in order.
-     *
-     * When the connection drops, the core reconnects by itself with backoff (200 ms to
-     * 10 s) and resyncs from the cursor; the flow does not fail for network trouble. It
-     * fails with the [CarePassException] that ended the session: `SessionExpired` or
-     * `NotSignedIn` (at once when [profile] becomes `null`: [logout], this device revoked, a
-     * session the platform ended). It completes when the client is [close]d; collecting it
-     * on a closed client throws [IllegalStateException].
+     * Fails with `NotSignedIn` or `SessionExpired` when the session ends, `Closed` when the
+     * client closes (network trouble never ends it).
      */
-    fun inboxChanges(): Flow<InboxChange> = callbackFlow {
-        val listener = object : InboxListener {
-            // Called on the core's background thread; both calls are thread-safe and never block
-            // (the channel is unlimited, so trySend never drops a change).
-            override fun onChange(change: InboxChange) {
-                trySend(change)
-            }
+    fun inbox(subject: String? = null): Flow<InboxUpdate> = coreFlow { onValue, onError ->
+        core.watchInbox(
+            object : InboxListener {
+                override fun onUpdate(update: InboxUpdate) = onValue(update)
+                override fun onError(error: CarePassException) = onError(error)
+            },
+            subject,
+        )
+    }
 
-            override fun onError(error: CarePassException) {
-                close(error)
-            }
-        }
-        val watch = core.watchInbox(listener)
-        val running = RunningWatch(channel, endsWithSession = true) {
-            watch.cancel()
-            watch.close()
-        }
-        watches += running
-        // Either close() sees this watch in the set, or this sees the flag it set first.
-        if (closed.get()) running.stop()
-        awaitClose {
-            watches -= running
-            running.stop()
-        }
-    }.buffer(Channel.UNLIMITED).onEach { withContext(io) { reloadInbox() } }
-
-    // ---- Prescriptions and pharmacies ----------------------------------------------------
+    // ---- Prescriptions and pharmacies ---------------------------------------------------
 
     /**
-     * The signed-in person's prescriptions from the platform, newest first (each valid for
-     * 90 days after it was issued: [Prescription.validUntilMs]).
+     * The subject's prescriptions from the platform, newest first.
      *
-     * @throws CarePassException `NotSignedIn`, `SessionExpired`, `Network`, `Timeout`,
-     *   `Platform`, `InvalidServerAnswer`, `Storage`.
+     * @throws CarePassException `NotSignedIn`, `NotLinked`, `SessionExpired`, `Network`,
+     *   `Timeout`, `Platform`, `InvalidServerAnswer`, `Storage`.
      */
-    suspend fun prescriptions(): List<Prescription> = core.prescriptions()
+    suspend fun prescriptions(subject: String? = null): List<Prescription> = core.prescriptions(subject)
 
     /**
-     * Nearby pharmacies ranked by what the patient pays for the prescription after insurance,
-     * with the signed-in person's coverage (the platform settles each quote under its policy):
-     * pharmacies that fill every item first, then by [PharmacyQuote.netCostFen] (list cost −
-     * fund + delivery fee), then by delivery time, distance and id. When no pharmacy has
-     * everything, [PharmacyRanking.bestPair] is the cheapest pair that does together.
+     * Nearby pharmacies ranked by what the patient pays after insurance, with the subject's
+     * coverage. The core fills in the defaults of [request] (5 km, 20 quotes, the newest
+     * prescription) and "open now" on platform time.
      *
-     * @param rxId the prescription ([Prescription.rxId]); `null` ranks the newest one.
-     * @param lat where the patient is, or the delivery address (WGS-84 degrees).
-     * @param lon see [lat].
-     * @param delivery home delivery to ([lat], [lon]): only pharmacies that deliver there,
-     *   their fee included and [PharmacyQuote.deliveryMinutes] set; otherwise pickup.
-     * @param maxDistanceM at most this far, in metres (`null`: 5 km).
-     * @param openNow only pharmacies open now (platform time).
-     * @param limit how many quotes at most, 1 to 200 (`null`: 20).
-     * @throws CarePassException `InvalidInput` (coordinates out of range, or no prescription
-     *   at all), `NotSignedIn`, `SessionExpired`, `Platform` (`not_found`: no such
-     *   prescription of this person; `invalid_request`: options out of range, e.g. [limit]),
-     *   `Network`, `Timeout`, `InvalidServerAnswer`, `Storage`.
+     * @throws CarePassException `InvalidInput` (`LOCATION`, `SEARCH_RADIUS`, `LIMIT`,
+     *   `PRESCRIPTION_ID`), `NoPrescription` (no `rxId` and none to rank), `NotSignedIn`,
+     *   `SessionExpired`, `Platform` (`NOT_FOUND`: no such prescription of the subject;
+     *   `EXPIRED`: the prescription expired), `Network`, `Timeout`, `InvalidServerAnswer`,
+     *   `Storage`.
      */
-    suspend fun rankPharmacies(
-        lat: Double,
-        lon: Double,
-        rxId: String? = null,
-        delivery: Boolean = false,
-        maxDistanceM: UInt? = null,
-        openNow: Boolean = false,
-        limit: UInt? = null,
-    ): PharmacyRanking = core.rankPharmacies(
-        RankRequest(
-            rxId = rxId,
-            lat = lat,
-            lon = lon,
-            delivery = delivery,
-            maxDistanceM = maxDistanceM,
-            openNow = openNow,
-            limit = limit,
-        ),
-    )
+    suspend fun rankPharmacies(request: RankRequest, subject: String? = null): PharmacyRanking =
+        core.rankPharmacies(request, subject)
 
     /**
-     * Orders prescription [rxId] from pharmacy [pharmacyId] (a [PharmacyQuote.pharmacyId] of
-     * [rankPharmacies]) at the platform's quote now, kept in [PharmacyOrder.quote]. The order
-     * starts [OrderStatus.ACCEPTED]; the pharmacy moves it on (`READY` then `COMPLETED` for
-     * pickup, `OUT_FOR_DELIVERY` then `COMPLETED` for delivery): read it with [order].
+     * Orders prescription [rxId] from pharmacy [pharmacyId] at the platform's quote now,
+     * kept in [PharmacyOrder.quote]. The order starts [OrderStatus.ACCEPTED].
      *
-     * @param delivery where to deliver (address 4 to 200 characters, an 11-digit contact
-     *   phone); `null` for pickup at the pharmacy.
-     * @throws CarePassException `InvalidInput` (a bad address or phone), `NotSignedIn`,
-     *   `SessionExpired`, `Platform` (`not_found`: no such prescription or pharmacy;
-     *   `invalid_request`: the pharmacy does not fill the whole prescription, or does not
-     *   deliver there), `Network`, `Timeout`, `InvalidServerAnswer`, `Storage`.
+     * @param delivery where to deliver; `null` for pickup at the pharmacy.
+     * @throws CarePassException `InvalidInput` (`DELIVERY_ADDRESS`, `CONTACT_PHONE`,
+     *   `LOCATION`…), `NotSignedIn`, `SessionExpired`, `Platform` (`INCOMPLETE_QUOTE`: the
+     *   pharmacy does not fill the whole prescription; `ALREADY_ORDERED`: the prescription
+     *   has a live or completed order; `EXPIRED`; `NOT_FOUND`; `CONFLICT`: the pharmacy does
+     *   not deliver there), `Network`, `Timeout`, `InvalidServerAnswer`, `Storage`.
      */
-    suspend fun placeOrder(rxId: String, pharmacyId: String, delivery: DeliveryDetails? = null): PharmacyOrder =
-        core.placeOrder(rxId, pharmacyId, delivery)
+    suspend fun placeOrder(
+        rxId: String,
+        pharmacyId: String,
+        delivery: DeliveryDetails? = null,
+        subject: String? = null,
+    ): PharmacyOrder = core.placeOrder(rxId, pharmacyId, delivery, subject)
 
     /**
-     * One of the signed-in person's orders as the platform has it now.
+     * The subject's orders, newest first.
      *
-     * @throws CarePassException `NotSignedIn`, `SessionExpired`, `Platform` (`not_found`: no
-     *   such order of this person), `Network`, `Timeout`, `InvalidServerAnswer`, `Storage`.
+     * @throws CarePassException as [order].
      */
-    suspend fun order(orderId: String): PharmacyOrder = core.order(orderId)
+    suspend fun orders(subject: String? = null): List<PharmacyOrder> = core.orders(subject)
 
     /**
-     * Cancels an order while it is [OrderStatus.ACCEPTED] (the pharmacy has not prepared it).
+     * One of the subject's orders as the platform has it now.
+     *
+     * @throws CarePassException `InvalidInput` (`ORDER_ID`), `NotSignedIn`, `SessionExpired`,
+     *   `Platform` (`NOT_FOUND`), `Network`, `Timeout`, `InvalidServerAnswer`, `Storage`.
+     */
+    suspend fun order(orderId: String, subject: String? = null): PharmacyOrder = core.order(orderId, subject)
+
+    /**
+     * Cancels an order while it is [OrderStatus.ACCEPTED].
      *
      * @return the order, now [OrderStatus.CANCELLED].
-     * @throws CarePassException `NotSignedIn`, `SessionExpired`, `Platform` (`not_found`: no
-     *   such order of this person; `invalid_request`: the pharmacy moved it on already),
-     *   `Network`, `Timeout`, `InvalidServerAnswer`, `Storage`.
+     * @throws CarePassException as [order], and `Platform` `CONFLICT` once the pharmacy
+     *   moved it on.
      */
-    suspend fun cancelOrder(orderId: String): PharmacyOrder = core.cancelOrder(orderId)
+    suspend fun cancelOrder(orderId: String, subject: String? = null): PharmacyOrder =
+        core.cancelOrder(orderId, subject)
 
-    /** Server clock minus phone clock, from the last platform answer (zero before any). */
-    val serverClockOffset: Duration
-        get() = core.serverClockOffsetMs().milliseconds
+    // ---- Lifecycle ----------------------------------------------------------------------
 
     /**
-     * Releases the native core and its store, so the data directory can be opened again.
-     * Idempotent. A call still running keeps the core alive until it returns; the [codes]
-     * and [inboxChanges] flows complete, and their watches in the core stop within
-     * milliseconds (until then they too keep the store open).
+     * Closes the core: every running stream ends with `Closed` (so does every [Flow] being
+     * collected), every later call and every new [Flow] fails with `Closed`, and the data
+     * directory is released at once, so it can be opened again. Idempotent.
+     *
+     * The native object itself is freed when this client is garbage collected: freeing it
+     * here would make later calls fail with [IllegalStateException] instead of `Closed`.
      */
     override fun close() {
-        closed.set(true)
-        // Iterated, not copied: the set's iterator tolerates flows ending concurrently
-        // (toList() checks the size first and fails when the last one leaves in between).
-        watches.forEach { it.stop() }
-        core.close()
-    }
-
-    /**
-     * Runs [call] and publishes its result; after a failure, re-reads the store instead.
-     * Either way [inbox] is re-read, since the person may have changed.
-     */
-    private suspend inline fun <T : Profile?> publishing(crossinline call: suspend () -> T): T {
-        val result = try {
-            call()
-        } catch (e: Throwable) {
-            withContext(NonCancellable + io) {
-                try {
-                    publish(core.currentProfile())
-                } catch (resync: Exception) {
-                    e.addSuppressed(resync)
-                }
-                reloadInbox()
-            }
-            throw e
-        }
-        publish(result)
-        withContext(NonCancellable + io) { reloadInbox() }
-        return result
-    }
-
-    /**
-     * Publishes [profile]; when nobody is signed in any more, also ends the [inboxChanges]
-     * flows with `NotSignedIn` (the core would keep their connection open until the next
-     * event or reconnection, although the session, and after [logout] the bills, are gone).
-     */
-    private fun publish(profile: Profile?) {
-        signedIn.value = profile
-        if (profile == null) {
-            watches.filter { it.endsWithSession }.forEach { it.stop(CarePassException.NotSignedIn("no one is signed in")) }
-        }
-    }
-
-    /** Runs [call], then re-reads [inbox] (also when it failed: it may have pulled some pages). */
-    private suspend inline fun <T> afterwardsReloadingInbox(crossinline call: suspend () -> T): T =
-        try {
-            call()
-        } finally {
-            withContext(NonCancellable + io) { reloadInbox() }
-        }
-
-    /**
-     * Reads the bills from the store and publishes them to [inbox] (an empty list while
-     * [profile] is `null`: the core still lists the last person's bills after their session
-     * ended). Blocking.
-     */
-    private fun readInbox(): List<Bill> = synchronized(inboxLock) {
-        core.bills().also { inboxBills.value = if (signedIn.value == null) emptyList() else it }
-    }
-
-    /**
-     * [readInbox] for the calls that only keep [inbox] current: nobody signed in publishes
-     * an empty list; other failures leave it as it was (the app sees them at its next call).
-     */
-    private fun reloadInbox() {
-        try {
-            readInbox()
-        } catch (e: CarePassException.NotSignedIn) {
-            synchronized(inboxLock) { inboxBills.value = emptyList() }
-        } catch (e: CarePassException) {
-            // Kept: the list stays as last read.
-        } catch (e: IllegalStateException) {
-            if (!closed.get()) throw e // the core was released by close(): nothing to refresh
-        }
-    }
-
-    /**
-     * A [codes] or [inboxChanges] flow's watch in the core and the channel it feeds;
-     * [endsWithSession]: stopped when [profile] becomes `null`.
-     */
-    private class RunningWatch(
-        private val channel: SendChannel<*>,
-        val endsWithSession: Boolean,
-        private val cancelWatch: () -> Unit,
-    ) {
-        private val stopped = AtomicBoolean(false)
-
-        /** Stops the watch and completes the flow, or fails it with [cause]; idempotent, from any thread. */
-        fun stop(cause: Throwable? = null) {
-            if (stopped.compareAndSet(false, true)) {
-                cancelWatch()
-            }
-            channel.close(cause)
-        }
+        core.shutdown()
+        scope.cancel()
     }
 
     companion object {
         /**
-         * Opens the core on [config]'s data directory (created if missing) on the IO dispatcher.
+         * Opens the core on [config]'s data directory (created if missing) on [ioDispatcher].
          *
          * @param secretStore holds the store's data key; the same one must be passed on every
          *   open of this directory.
          * @param keyStore the device key; `null` makes the core keep a software key sealed in
          *   its store (tests, previews). Apps pass `AndroidKeystoreDeviceKey`.
          * @param logger receives the core's log lines (process-wide: the last one wins).
-         * @param ioDispatcher where blocking store reads run.
+         * @param ioDispatcher where the calls that read the store run.
          * @throws CarePassException `InsecureServerUrl` (not https, nor http to loopback),
          *   `WrongDataKey` (the secret store holds another key for this store's data),
-         *   `MissingDataKey` (the store holds data but the secret store has no key for it);
-         *   in both cases nothing is changed, `Storage` (the directory cannot be used, e.g. it is still
-         *   open elsewhere), `KeyStore` (the secret store failed), `StoreTampered`.
+         *   `MissingDataKey` (the store holds data but the secret store has no key for it),
+         *   `Storage`, `StoreBusy`, `KeyStore` (the secret store failed), `StoreTampered`.
          */
         suspend fun open(
             config: CarePassConfig,
@@ -590,16 +433,6 @@ class CarePassClient private constructor(
             keyStore: DeviceKeyStore? = null,
             logger: Logger? = null,
             ioDispatcher: CoroutineDispatcher = Dispatchers.IO,
-        ): CarePassClient {
-            val core = CarePass.open(config, secretStore, keyStore, logger)
-            try {
-                val profile = core.currentProfile()
-                val bills = if (profile == null) emptyList() else core.bills()
-                return CarePassClient(core, ioDispatcher, profile, bills)
-            } catch (e: Throwable) {
-                core.close()
-                throw e
-            }
-        }
+        ): CarePassClient = CarePassClient(CarePass.open(config, secretStore, keyStore, logger), ioDispatcher)
     }
 }

@@ -6,21 +6,50 @@ package app.carepass
 /**
  * Every error a CarePass call reports. A sealed class: `when` over it is exhaustive.
  *
- * Each subclass has a `reason`, a sentence for developers (never personal data); the
- * subclass itself is the machine-readable kind the UI switches on:
- * `InvalidInput`, `InsecureServerUrl`, `Network`, `Timeout`, `Platform` (with the
- * platform's `code`), `InvalidServerAnswer`, `WrongVerificationCode`, `NotEnrolled`,
- * `NotSignedIn`, `SessionExpired`, `StoreTampered`, `WrongDataKey`, `MissingDataKey`, `Storage`,
- * `KeyStore`, `InvalidPush`, `NoOfflineCertificate`, `Internal`.
+ * The subclass is the kind the UI switches on, and the kinds that need more say it with an
+ * enum, never a string: `InvalidInput(field: InputField)`, `Platform(code: PlatformErrorCode,
+ * status, retryAfterS)`, `Refused(kind: RefusalKind)`, `InvalidPush(kind: PushRefusal)`.
+ * Every subclass has a `reason`, a sentence for developers (never personal data). The kinds:
+ * `InvalidInput`, `InsecureServerUrl`, `Network`, `Timeout`, `Platform`,
+ * `InvalidServerAnswer`, `WrongVerificationCode`, `NotEnrolled`, `NotSignedIn`,
+ * `SessionExpired`, `NotLinked`, `OtherPlatform`, `StoreTampered`, `WrongDataKey`,
+ * `MissingDataKey`, `StoreBusy`, `Storage`, `KeyStore`, `Refused`, `InvalidPush`,
+ * `NoOfflineCertificate`, `NoPrescription`, `Closed`, `NotInExtension`, `Internal`.
  *
  * A typealias cannot reach nested classes, so code that matches the kinds imports the class
  * itself: `import app.carepass.ffi.CarePassException`, then
- * `catch (e: CarePassException.WrongVerificationCode)` or `when (e) { is CarePassException.Timeout -> … }`.
+ * `catch (e: CarePassException.Platform) { if (e.code == PlatformErrorCode.ALREADY_ORDERED) … }`.
  */
 typealias CarePassException = app.carepass.ffi.CarePassException
 
 /** The signed-in person, as the app shows them (phone masked, age computed by the core). */
 typealias Profile = app.carepass.ffi.Profile
+
+/**
+ * Who is signed in, as the core's session stream tells it ([CarePassClient.sessionState]):
+ * `SignedOut`, `SignedIn(profile)`, or `Ended` (the platform ended the session: sign in
+ * again). Code that matches the cases imports `app.carepass.ffi.SessionState`.
+ */
+typealias SessionState = app.carepass.ffi.SessionState
+
+/** The profile of a [SessionState.SignedIn] state, `null` for the others. */
+val SessionState.signedInProfile: Profile?
+    get() = (this as? app.carepass.ffi.SessionState.SignedIn)?.profile
+
+/** What [CarePassClient.logout] did: whether the platform confirmed it revoked the session. */
+typealias SignOutResult = app.carepass.ffi.SignOutResult
+
+/** The input a [CarePassException] `InvalidInput` refuses (`PHONE`, `LIMIT`, `DELIVERY_ADDRESS`…). */
+typealias InputField = app.carepass.ffi.InputField
+
+/** The platform's error code in a [CarePassException] `Platform` (`NOT_FOUND`, `CONFLICT`, `ALREADY_ORDERED`…; `UNKNOWN` for a code newer than this library). */
+typealias PlatformErrorCode = app.carepass.ffi.PlatformErrorCode
+
+/** Which rule a [CarePassException] `Refused` applied (settlement, ranking, amounts). */
+typealias RefusalKind = app.carepass.ffi.RefusalKind
+
+/** Why a push is a [CarePassException] `InvalidPush`: malformed, unknown key, forged, wrong recipient, stale, from the future. */
+typealias PushRefusal = app.carepass.ffi.PushRefusal
 
 /** The person's insurance scheme. */
 typealias InsuranceType = app.carepass.ffi.InsuranceType
@@ -90,11 +119,17 @@ typealias ItemCategory = app.carepass.ffi.ItemCategory
 /** Where a [Bill] is: pending, paying, paid, failed, expired (unpaid past its due time), cancelled, refunded. */
 typealias BillState = app.carepass.ffi.BillState
 
-/** One change to the inbox ([CarePassClient.inboxChanges], [CarePassClient.syncInbox]): its [ChangeKind] and the bill as it now is. */
+/** One change to the inbox ([CarePassClient.inbox], [CarePassClient.syncInbox]): its [ChangeKind] and the bill as it now is. */
 typealias InboxChange = app.carepass.ffi.InboxChange
 
 /** `ADDED`: a bill the phone had not seen; `UPDATED`: a bill whose state or content changed. */
 typealias ChangeKind = app.carepass.ffi.ChangeKind
+
+/**
+ * What [CarePassClient.inbox] hands over: the subject's bills now (newest first, expiry
+ * applied) and the changes that led there (empty in the first update).
+ */
+typealias InboxUpdate = app.carepass.ffi.InboxUpdate
 
 /**
  * What [CarePassClient.handlePush] did: `Pulled(changes)`, `AlreadySeen` or `NotYetReadable`.
@@ -103,14 +138,17 @@ typealias ChangeKind = app.carepass.ffi.ChangeKind
  */
 typealias PushResult = app.carepass.ffi.PushResult
 
-
 /** A prescription of the signed-in person ([CarePassClient.prescriptions]): hospital, doctor, diagnosis, the drugs, issue and expiry times (ms). */
 typealias Prescription = app.carepass.ffi.Prescription
 
 /** A line of a [Prescription]: drug code and quantity. */
 typealias PrescribedDrug = app.carepass.ffi.PrescribedDrug
 
-/** What [CarePassClient.rankPharmacies] asks the platform; the facade builds it from named parameters. */
+/**
+ * What [CarePassClient.rankPharmacies] asks: where (`lat`, `lon`), and optionally the
+ * prescription (`null`: the newest), delivery, the radius (`null`: 5 km), open now, and how
+ * many quotes (`null`: 20). The core resolves the defaults.
+ */
 typealias RankRequest = app.carepass.ffi.RankRequest
 
 /**

@@ -4,16 +4,11 @@ import app.carepass.Sandbox.BillLine
 import app.carepass.Sandbox.Companion.CODE
 import app.carepass.Sandbox.Companion.ZHANG_WEI
 import app.carepass.ffi.CarePassException
+import app.carepass.ffi.InputField
+import app.carepass.ffi.PushRefusal
 import app.carepass.ffi.PushResult
-import kotlinx.coroutines.CancellationException
-import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineScope
-import kotlinx.coroutines.Dispatchers
-import kotlinx.coroutines.Job
-import kotlinx.coroutines.channels.Channel
-import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.first
-import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.AfterAll
@@ -28,7 +23,6 @@ import kotlin.test.assertFalse
 import kotlin.test.assertIs
 import kotlin.test.assertTrue
 import kotlin.time.Duration
-import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
 
 /**
@@ -65,24 +59,24 @@ class BillInboxTest {
         "fcm-token-${UUID.randomUUID()}".also { registerPushToken("fcm", it) }
 
     /**
-     * The changes of [CarePassClient.inboxChanges], collected on another thread as they come;
-     * [end] completes with the exception the flow failed with, or `null` when it completed.
+     * Collects [CarePassClient.inbox] and checks its first update: the bills in the store
+     * now, with no changes.
      */
-    private class Collected(scope: CoroutineScope, client: CarePassClient) {
-        val changes = Channel<InboxChange>(Channel.UNLIMITED)
-        val end = CompletableDeferred<Throwable?>()
-        val job: Job = scope.launch(Dispatchers.Default) {
-            try {
-                client.inboxChanges().collect { changes.send(it) }
-                end.complete(null)
-            } catch (e: CancellationException) {
-                throw e
-            } catch (e: Throwable) {
-                end.complete(e)
-            }
-        }
+    private suspend fun CoroutineScope.inboxOf(client: CarePassClient): Collected<InboxUpdate> {
+        val collected = Collected(this, client.inbox())
+        val first = collected.next()
+        assertEquals("P1001", first.subject)
+        assertEquals(emptyList(), first.changes, "the first update is the list as it is")
+        assertEquals(client.bills(), first.bills)
+        return collected
+    }
 
-        suspend fun next(timeout: Duration = 5.seconds): InboxChange = withTimeout(timeout) { changes.receive() }
+    /** The changes of the next updates, until there are [count] of them. */
+    private suspend fun Collected<InboxUpdate>.nextChanges(count: Int, timeout: Duration = 5.seconds): List<InboxChange> {
+        val changes = mutableListOf<InboxChange>()
+        while (changes.size < count) changes += next(timeout).changes
+        assertEquals(count, changes.size, "more changes than expected: $changes")
+        return changes
     }
 
     /** Issues a bill to Zhang Wei and returns the data map of its doorbell to [token]. */
@@ -105,10 +99,10 @@ class BillInboxTest {
         get() = this["bill_id"] as String
 
     @Test
-    fun `a bill the clinic issues reaches the flow through the live stream`() = runBlocking<Unit> {
+    fun `a bill the clinic issues reaches the inbox flow through the live stream`() = runBlocking<Unit> {
         open().use { client ->
             client.enrolled()
-            val collected = Collected(this, client)
+            val collected = inboxOf(client)
             try {
                 val issued = sandbox.issueBill(
                     ZHANG_WEI,
@@ -118,8 +112,10 @@ class BillInboxTest {
                     ),
                 )
 
-                val change = collected.next()
+                val update = collected.next()
 
+                assertEquals("P1001", update.subject)
+                val change = update.changes.single()
                 assertEquals(ChangeKind.ADDED, change.kind)
                 val bill = change.bill
                 assertEquals(issued.billId, bill.billId)
@@ -131,9 +127,9 @@ class BillInboxTest {
                 assertEquals(2u, bill.items[0].quantity)
                 assertEquals(5_000L, bill.items[0].amountFen)
                 assertEquals("血常规", bill.items[1].name)
-                // Committed to the store before it was handed over.
-                assertEquals(bill, client.inbox.value.single { it.billId == bill.billId })
-                assertEquals(bill, client.bills().first(), "newest first")
+                // The whole list, newest first, committed to the store before it was handed over.
+                assertEquals(bill, update.bills.first(), "newest first")
+                assertEquals(client.bills(), update.bills)
                 assertEquals(emptyList(), client.syncInbox())
             } finally {
                 collected.job.cancel()
@@ -145,15 +141,20 @@ class BillInboxTest {
     fun `a bill reaches the app through the push relay, and the same doorbell again is AlreadySeen`() = runBlocking<Unit> {
         open().use { client ->
             client.enrolled()
-            assertFailsWith<CarePassException.InvalidInput> { client.registerPushToken("gcm", "token") }
-            val token = client.withPushToken()
+            val service = assertFailsWith<CarePassException.InvalidInput> { client.registerPushToken("gcm", "token") }
+            assertEquals(InputField.PUSH_SERVICE, service.field)
+            val token = assertFailsWith<CarePassException.InvalidInput> { client.registerPushToken("fcm", "") }
+            assertEquals(InputField.PUSH_TOKEN, token.field)
+            val fcmToken = client.withPushToken()
 
-            val (issued, data) = issueAndRing(token)
+            val (issued, data) = issueAndRing(fcmToken)
 
             // The doorbell carries who and which change, signed: nothing about the bill itself.
             assertEquals(setOf("v", "k", "r", "s", "t", "g"), data.keys)
             assertEquals("P1001", data["r"])
             assertTrue(data.values.none { issued.billId in it })
+            assertTrue(isCarePassPush(data))
+            assertFalse(isCarePassPush(mapOf("title" to "hello")))
 
             val result = client.handlePush(data)
 
@@ -163,7 +164,7 @@ class BillInboxTest {
             assertEquals(issued.billId, change.bill.billId)
             assertEquals(issued["total_fen"], change.bill.totalFen)
             assertFalse(client.pullOwed())
-            assertTrue(client.inbox.value.any { it.billId == issued.billId })
+            assertTrue(client.bills().any { it.billId == issued.billId })
 
             assertEquals(PushResult.AlreadySeen, client.handlePush(data), "FCM may deliver twice")
             assertEquals(1, client.bills().count { it.billId == issued.billId })
@@ -178,11 +179,11 @@ class BillInboxTest {
         try {
             client.enrolled()
             val token = client.withPushToken()
-            val collected = Collected(this, client)
+            val collected = inboxOf(client)
             // Each bill reaches the phone by every route: the stream, its doorbell, a sync.
             val rung = List(2) { issueAndRing(token) }
             issuedIds = rung.map { it.first.billId }
-            assertEquals(issuedIds, List(2) { collected.next().bill.billId })
+            assertEquals(issuedIds, collected.nextChanges(2).map { it.bill.billId })
             for ((_, data) in rung) {
                 assertEquals(PushResult.AlreadySeen, client.handlePush(data))
             }
@@ -191,26 +192,16 @@ class BillInboxTest {
 
             client.close()
 
-            // close() completes the flow (normally) and stops the core's stream.
-            assertEquals(null, withTimeout(5.seconds) { collected.end.await() }, "the flow completed normally")
+            // close() ends the flow with Closed; nothing came twice before it.
+            collected.assertEndsWith<CarePassException.Closed>()
         } finally {
             client.close()
         }
 
-        // The stream's task lets go of the store a moment after close().
-        val reopened = withTimeout(5.seconds) {
-            var attempt: Result<CarePassClient>
-            while (true) {
-                attempt = runCatching { open() }
-                if (attempt.exceptionOrNull() !is CarePassException.Storage) break
-                delay(20)
-            }
-            attempt.getOrThrow()
-        }
-        reopened.use {
+        // The store is released at close(): the directory opens again at once.
+        open().use {
             val bills = it.bills()
             assertEquals(before, bills)
-            assertEquals(bills, it.inbox.value, "inbox starts from the store")
             assertEquals(bills.map { b -> b.billId }.distinct(), bills.map { b -> b.billId }, "no bill listed twice")
             assertTrue(bills.map { b -> b.billId }.containsAll(issuedIds))
             assertEquals(emptyList(), it.syncInbox())
@@ -239,14 +230,15 @@ class BillInboxTest {
                 g.substring(0, 10) + (if (g[10] == 'A') 'B' else 'A') + g.substring(11)
             })
             val refused = mapOf(
-                "another sequence" to otherSequence,
-                "another signature" to otherSignature,
-                "misdirected" to misdirected,
-                "not a doorbell" to mapOf("title" to "hello"),
-                "empty" to emptyMap(),
+                "another sequence" to (otherSequence to PushRefusal.FORGED),
+                "another signature" to (otherSignature to PushRefusal.FORGED),
+                "misdirected" to (misdirected to PushRefusal.WRONG_RECIPIENT),
+                "not a doorbell" to (mapOf("title" to "hello") to PushRefusal.MALFORMED),
+                "empty" to (emptyMap<String, String>() to PushRefusal.MALFORMED),
             )
-            for ((what, data) in refused) {
-                assertFailsWith<CarePassException.InvalidPush>(what) { client.handlePush(data) }
+            for ((what, case) in refused) {
+                val (data, kind) = case
+                assertEquals(kind, assertFailsWith<CarePassException.InvalidPush>(what) { client.handlePush(data) }.kind, what)
             }
 
             assertEquals(before, client.bills())
@@ -263,23 +255,24 @@ class BillInboxTest {
     fun `a cancelled bill arrives on the flow as UPDATED and CANCELLED`() = runBlocking<Unit> {
         open().use { client ->
             client.enrolled()
-            val collected = Collected(this, client)
+            val collected = inboxOf(client)
             try {
                 val issued = sandbox.issueBill(ZHANG_WEI)
-                val added = collected.next()
+                val added = collected.nextChanges(1).single()
                 assertEquals(ChangeKind.ADDED, added.kind)
                 assertEquals(issued.billId, added.bill.billId)
 
                 val cancelled = sandbox.cancelBill(issued.billId)
-                val updated = collected.next()
+                val update = collected.next()
+                val updated = update.changes.single()
 
                 assertEquals(ChangeKind.UPDATED, updated.kind)
                 assertEquals(issued.billId, updated.bill.billId)
                 assertEquals(BillState.CANCELLED, updated.bill.state)
                 assertEquals(cancelled["updated_at_ms"], updated.bill.updatedAtMs)
                 assertEquals(added.bill.copy(state = BillState.CANCELLED, updatedAtMs = updated.bill.updatedAtMs), updated.bill)
+                assertEquals(BillState.CANCELLED, update.bills.single { it.billId == issued.billId }.state)
                 assertEquals(BillState.CANCELLED, client.bills().single { it.billId == issued.billId }.state)
-                assertEquals(BillState.CANCELLED, client.inbox.value.single { it.billId == issued.billId }.state)
             } finally {
                 collected.job.cancel()
             }
@@ -290,24 +283,26 @@ class BillInboxTest {
     fun `the live stream reconnects by itself after a cut and a later bill arrives once`() = runBlocking<Unit> {
         open().use { client ->
             client.enrolled()
-            val collected = Collected(this, client)
+            val collected = inboxOf(client)
             try {
                 val first = sandbox.issueBill(ZHANG_WEI)
-                assertEquals(first.billId, collected.next().bill.billId, "the stream is up")
+                assertEquals(first.billId, collected.nextChanges(1).single().bill.billId, "the stream is up")
 
                 sandbox.cutStreams()
                 val afterCut = sandbox.issueBill(ZHANG_WEI)
-                val change = collected.next(15.seconds)
+                val change = collected.nextChanges(1, 15.seconds).single()
                 // Once the cut is through, only a new connection can carry this one.
                 val later = sandbox.issueBill(ZHANG_WEI)
-                val next = collected.next(15.seconds)
+                val next = collected.nextChanges(1, 15.seconds).single()
+                // A last bill as a marker: the next change is it, so nothing came twice before.
+                val marker = sandbox.issueBill(ZHANG_WEI)
+                val last = collected.nextChanges(1, 15.seconds).single()
 
                 assertEquals(ChangeKind.ADDED, change.kind)
                 assertEquals(afterCut.billId, change.bill.billId)
                 assertEquals(ChangeKind.ADDED, next.kind)
                 assertEquals(later.billId, next.bill.billId, "nothing came twice in between")
-                delay(500.milliseconds)
-                assertTrue(collected.changes.tryReceive().isFailure, "nothing came twice afterwards")
+                assertEquals(marker.billId, last.bill.billId, "nothing came twice afterwards")
                 val ids = client.bills().map { it.billId }
                 assertEquals(ids.distinct(), ids)
                 assertEquals(emptyList(), client.syncInbox())
@@ -322,13 +317,13 @@ class BillInboxTest {
         open().use { client ->
             client.enrolled()
             val token = client.withPushToken()
-            val (issued, data) = issueAndRing(token, readableAfterMs = 5_000)
+            val (issued, data) = issueAndRing(token, readableAfterMs = 60_000)
 
             assertEquals(PushResult.NotYetReadable, client.handlePush(data))
 
             assertTrue(client.pullOwed())
             assertTrue(client.bills().none { it.billId == issued.billId })
-            sandbox.advanceClock(6_000)
+            sandbox.advanceClock(61_000)
             assertEquals(listOf(issued.billId), client.syncInbox().map { it.bill.billId })
             assertFalse(client.pullOwed())
             assertEquals(PushResult.AlreadySeen, client.handlePush(data))
@@ -336,24 +331,39 @@ class BillInboxTest {
     }
 
     @Test
-    fun `logout ends the flow with NotSignedIn and empties the inbox`() = runBlocking<Unit> {
+    fun `logout ends the flow with NotSignedIn at once, and the bills are gone`() = runBlocking<Unit> {
         open().use { client ->
             client.enrolled()
-            val collected = Collected(this, client)
+            val collected = inboxOf(client)
             val issued = sandbox.issueBill(ZHANG_WEI)
-            assertEquals(issued.billId, collected.next().bill.billId)
-            assertTrue(client.inbox.value.isNotEmpty())
+            assertEquals(issued.billId, collected.nextChanges(1).single().bill.billId)
 
             client.logout()
 
-            // At once, not at the next event or reconnection.
-            assertIs<CarePassException.NotSignedIn>(withTimeout(1.seconds) { collected.end.await() })
-            assertEquals(emptyList(), client.inbox.value)
+            // At once, not at the next event or reconnection; nothing after the error.
+            collected.assertEndsWith<CarePassException.NotSignedIn>(timeout = 1.seconds)
             assertFailsWith<CarePassException.NotSignedIn> { client.bills() }
             assertFailsWith<CarePassException.NotSignedIn> { client.syncInbox() }
             assertFailsWith<CarePassException.NotSignedIn> {
-                withTimeout(5.seconds) { client.inboxChanges().first() }
+                withTimeout(5.seconds) { client.inbox().first() }
             }
+            // Signed in again, the wiped store starts empty and the platform's log refills it.
+            client.login(ZHANG_WEI, CODE)
+            assertEquals(emptyList(), client.bills())
+            assertTrue(client.syncInbox().any { it.bill.billId == issued.billId })
+        }
+    }
+
+    @Test
+    fun `the inbox of someone this phone does not act for is NotLinked`() = runBlocking<Unit> {
+        open().use { client ->
+            client.enrolled()
+
+            assertFailsWith<CarePassException.NotLinked> { client.bills(subject = "P1004") }
+            assertFailsWith<CarePassException.NotLinked> {
+                withTimeout(5.seconds) { client.inbox(subject = "P1004").first() }
+            }
+            assertEquals("P1001", withTimeout(5.seconds) { client.inbox(subject = "P1001").first() }.subject)
         }
     }
 

@@ -3,6 +3,8 @@ package app.carepass
 import app.carepass.Sandbox.Companion.CODE
 import app.carepass.Sandbox.Companion.ZHANG_WEI
 import app.carepass.ffi.CarePassException
+import app.carepass.ffi.SessionState
+import app.carepass.ffi.InputField
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterAll
 import org.junit.jupiter.api.BeforeAll
@@ -34,7 +36,7 @@ class CarePassClientTest {
     @Test
     fun `enrol returns Zhang Wei with computed age and masked phone and publishes him`() = runBlocking {
         open(InMemorySecretStore()).use { client ->
-            assertNull(client.profile.value, "a fresh data dir has nobody signed in")
+            assertEquals(SessionState.SignedOut, client.sessionState.value, "a fresh data dir has nobody signed in")
             assertTrue(client.requestVerificationCode(ZHANG_WEI).isPositive())
 
             val profile = client.enrol(ZHANG_WEI, CODE)
@@ -46,7 +48,7 @@ class CarePassClientTest {
             assertEquals("138****0001", profile.phoneMasked)
             assertEquals(InsuranceType.EMPLOYEE_ACTIVE, profile.insuranceType)
             assertTrue(profile.deviceId.isNotEmpty())
-            assertEquals(profile, client.profile.value)
+            client.awaitSession(SessionState.SignedIn(profile))
         }
     }
 
@@ -56,14 +58,14 @@ class CarePassClientTest {
         val enrolled = open(secrets).use { it.enrol(ZHANG_WEI, CODE) }
 
         open(secrets).use { client ->
-            assertEquals(enrolled, client.profile.value, "the flow starts from the stored session")
+            assertEquals(SessionState.SignedIn(enrolled), client.sessionState.value, "it starts from the stored session")
             assertEquals(enrolled, client.currentProfile())
 
             val refreshed = client.refreshProfile()
 
             assertEquals("P1001", refreshed.personId)
             assertEquals(enrolled.deviceId, refreshed.deviceId)
-            assertEquals(refreshed, client.profile.value)
+            client.awaitSession(SessionState.SignedIn(refreshed))
         }
     }
 
@@ -73,8 +75,8 @@ class CarePassClientTest {
         open(InMemorySecretStore(), keyStore = key).use { client ->
             val enrolled = client.enrol(ZHANG_WEI, CODE)
 
-            client.logout()
-            assertNull(client.profile.value)
+            assertTrue(client.logout().revokedAtPlatform)
+            client.awaitSession(SessionState.SignedOut)
             assertNull(client.currentProfile())
             assertEquals(0, key.signatures.get(), "enrolment registers the key without signing")
 
@@ -82,9 +84,32 @@ class CarePassClientTest {
 
             assertEquals("P1001", again.personId)
             assertEquals(enrolled.deviceId, again.deviceId, "the same device enrolment")
-            assertEquals(again, client.profile.value)
+            client.awaitSession(SessionState.SignedIn(again))
             assertEquals(1, key.signatures.get())
             assertEquals(0x30.toByte(), assertNotNull(key.lastSignature)[0], "the signature was DER")
+        }
+    }
+
+    @Test
+    fun `the session stream gives the state now, then each change in order`() = runBlocking<Unit> {
+        open(InMemorySecretStore()).use { client ->
+            val states = Collected(this, client.session())
+            try {
+                assertEquals(SessionState.SignedOut, states.next())
+
+                val enrolled = client.enrol(ZHANG_WEI, CODE)
+                assertEquals(SessionState.SignedIn(enrolled), states.next())
+                val signOut = client.logout()
+                assertTrue(signOut.revokedAtPlatform)
+                assertEquals(SessionState.SignedOut, states.next())
+                val again = client.login(ZHANG_WEI, CODE)
+                assertEquals(SessionState.SignedIn(again), states.next())
+
+                client.awaitSession(SessionState.SignedIn(again))
+                assertEquals(again, client.sessionState.value.signedInProfile)
+            } finally {
+                states.job.cancel()
+            }
         }
     }
 
@@ -94,7 +119,7 @@ class CarePassClientTest {
             assertFailsWith<CarePassException.WrongVerificationCode> {
                 client.enrol(ZHANG_WEI, "654321")
             }
-            assertNull(client.profile.value)
+            assertEquals(SessionState.SignedOut, client.sessionState.value)
             assertNull(client.currentProfile())
         }
     }
@@ -106,10 +131,15 @@ class CarePassClientTest {
             val enrolled = client.enrol(ZHANG_WEI, CODE)
 
             val error = assertFailsWith<CarePassException.InvalidInput> { client.enrol("12", CODE) }
+            assertEquals(InputField.PHONE, error.field)
             assertTrue(error.reason.isNotEmpty())
-            assertFailsWith<CarePassException.InvalidInput> { client.login("12", CODE) }
+            assertEquals(InputField.PHONE, assertFailsWith<CarePassException.InvalidInput> { client.login("12", CODE) }.field)
+            assertEquals(
+                InputField.VERIFICATION_CODE,
+                assertFailsWith<CarePassException.InvalidInput> { client.login(ZHANG_WEI, "12") }.field,
+            )
 
-            assertEquals(enrolled, client.profile.value)
+            client.awaitSession(SessionState.SignedIn(enrolled))
             assertEquals(enrolled, client.currentProfile())
         }
         open(secrets).use { client ->
@@ -139,7 +169,7 @@ class CarePassClientTest {
     fun `login on a fresh data dir is NotEnrolled`() = runBlocking {
         open(InMemorySecretStore()).use { client ->
             assertFailsWith<CarePassException.NotEnrolled> { client.login(ZHANG_WEI, CODE) }
-            assertNull(client.profile.value)
+            assertEquals(SessionState.SignedOut, client.sessionState.value)
         }
     }
 
@@ -155,7 +185,7 @@ class CarePassClientTest {
 
             assertEquals(1, key.signatures.get(), "second sign-in is a login")
             assertEquals(first.deviceId, second.deviceId)
-            assertEquals(second, client.profile.value)
+            client.awaitSession(SessionState.SignedIn(second))
         }
     }
 

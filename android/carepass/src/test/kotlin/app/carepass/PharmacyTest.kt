@@ -3,9 +3,11 @@ package app.carepass
 import app.carepass.Sandbox.Companion.CODE
 import app.carepass.Sandbox.Companion.ZHANG_WEI
 import app.carepass.ffi.CarePassException
+import app.carepass.ffi.InputField
+import app.carepass.ffi.PlatformErrorCode
 import kotlinx.coroutines.runBlocking
-import org.junit.jupiter.api.AfterAll
-import org.junit.jupiter.api.BeforeAll
+import org.junit.jupiter.api.AfterEach
+import org.junit.jupiter.api.BeforeEach
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
 import java.nio.file.Path
@@ -21,7 +23,8 @@ import kotlin.test.assertTrue
  * orders on through `/admin/v1/orders/{id}/advance`.
  *
  * Every test signs in as Zhang Wei (P1001, prescription [RX]) on a fresh data directory and
- * ranks near his home.
+ * ranks near his home, on a sandbox of its own: a prescription is filled once, so orders of
+ * one test would refuse those of the next.
  */
 class PharmacyTest {
 
@@ -50,6 +53,26 @@ class PharmacyTest {
     private val PharmacyQuote.expectedNet: Long
         get() = listCostFen - fundFen + deliveryFeeFen
 
+    /** A ranking near home with the core's defaults for everything else. */
+    private fun nearHome(
+        rxId: String? = RX,
+        delivery: Boolean = false,
+        maxDistanceM: UInt? = null,
+        limit: UInt? = null,
+    ) = RankRequest(rxId = rxId, lat = HOME_LAT, lon = HOME_LON, delivery = delivery, maxDistanceM = maxDistanceM, limit = limit)
+
+    private lateinit var sandbox: Sandbox
+
+    @BeforeEach
+    fun startSandbox() {
+        sandbox = Sandbox.start()
+    }
+
+    @AfterEach
+    fun stopSandbox() {
+        if (::sandbox.isInitialized) sandbox.close()
+    }
+
     @Test
     fun `the demo patient has his chronic prescription`() = runBlocking<Unit> {
         open().use { client ->
@@ -70,7 +93,7 @@ class PharmacyTest {
         open().use { client ->
             client.signedIn()
 
-            val ranking = client.rankPharmacies(HOME_LAT, HOME_LON, rxId = RX)
+            val ranking = client.rankPharmacies(nearHome())
 
             assertEquals(RX, ranking.rxId)
             val quotes = ranking.quotes
@@ -92,7 +115,7 @@ class PharmacyTest {
                 assertTrue(quote.fundFen in 0..quote.listCostFen, quote.pharmacyId)
             }
             // The newest prescription is the same one here.
-            assertEquals(RX, client.rankPharmacies(HOME_LAT, HOME_LON, limit = 3u).also { assertTrue(it.quotes.size <= 3) }.rxId)
+            assertEquals(RX, client.rankPharmacies(nearHome(rxId = null, limit = 3u)).also { assertTrue(it.quotes.size <= 3) }.rxId)
         }
     }
 
@@ -101,7 +124,7 @@ class PharmacyTest {
         open().use { client ->
             client.signedIn()
 
-            val ranking = client.rankPharmacies(HOME_LAT, HOME_LON, rxId = RX, delivery = true)
+            val ranking = client.rankPharmacies(nearHome(delivery = true))
 
             assertTrue(ranking.quotes.isNotEmpty(), "nobody delivers home")
             for (quote in ranking.quotes) {
@@ -116,7 +139,7 @@ class PharmacyTest {
     fun `a delivery order from the best quote is accepted at its net cost, then delivered`() = runBlocking<Unit> {
         open().use { client ->
             client.signedIn()
-            val best = client.rankPharmacies(HOME_LAT, HOME_LON, rxId = RX, delivery = true).quotes.first()
+            val best = client.rankPharmacies(nearHome(delivery = true)).quotes.first()
             assertTrue(best.complete)
 
             val placed = client.placeOrder(RX, best.pharmacyId, home())
@@ -140,6 +163,12 @@ class PharmacyTest {
             assertEquals(OrderStatus.COMPLETED, completed.status)
             assertEquals(placed.quote, completed.quote, "the quote it was placed on is kept")
             assertEquals(placed.createdAtMs, completed.createdAtMs)
+            assertEquals(listOf(completed), client.orders())
+
+            // A prescription is filled once.
+            val again = assertFailsWith<CarePassException.Platform> { client.placeOrder(RX, best.pharmacyId, home()) }
+            assertEquals(PlatformErrorCode.ALREADY_ORDERED, again.code)
+            assertEquals(409.toUShort(), again.status)
         }
     }
 
@@ -147,24 +176,29 @@ class PharmacyTest {
     fun `a pickup order can be cancelled while accepted, not once the pharmacy prepared it`() = runBlocking<Unit> {
         open().use { client ->
             client.signedIn()
-            val best = client.rankPharmacies(HOME_LAT, HOME_LON, rxId = RX).quotes.first()
+            val best = client.rankPharmacies(nearHome()).quotes.first()
 
             val placed = client.placeOrder(RX, best.pharmacyId, delivery = null)
             assertEquals(OrderStatus.ACCEPTED, placed.status)
             assertNull(placed.delivery)
             assertEquals(best.netCostFen, placed.quote.netCostFen)
 
+            val live = assertFailsWith<CarePassException.Platform> { client.placeOrder(RX, best.pharmacyId) }
+            assertEquals(PlatformErrorCode.ALREADY_ORDERED, live.code, "a second order while the first is live")
+
             val cancelled = client.cancelOrder(placed.orderId)
             assertEquals(OrderStatus.CANCELLED, cancelled.status)
             assertEquals(placed.orderId, cancelled.orderId)
             assertEquals(OrderStatus.CANCELLED, client.order(placed.orderId).status)
 
+            // Once cancelled, the prescription can be ordered again.
             val prepared = client.placeOrder(RX, best.pharmacyId)
             assertEquals("ready", sandbox.advanceOrder(prepared.orderId).state)
             assertEquals(OrderStatus.READY, client.order(prepared.orderId).status)
             val refused = assertFailsWith<CarePassException.Platform> { client.cancelOrder(prepared.orderId) }
-            assertEquals("invalid_request", refused.code)
+            assertEquals(PlatformErrorCode.CONFLICT, refused.code)
             assertEquals(OrderStatus.READY, client.order(prepared.orderId).status)
+            assertEquals(listOf(prepared.orderId, placed.orderId), client.orders().map { it.orderId }, "newest first")
         }
     }
 
@@ -172,14 +206,17 @@ class PharmacyTest {
     fun `a bad contact phone or address is InvalidInput`() = runBlocking<Unit> {
         open().use { client ->
             client.signedIn()
-            val best = client.rankPharmacies(HOME_LAT, HOME_LON, rxId = RX, delivery = true).quotes.first()
+            val best = client.rankPharmacies(nearHome(delivery = true)).quotes.first()
 
-            assertFailsWith<CarePassException.InvalidInput> {
+            val phone = assertFailsWith<CarePassException.InvalidInput> {
                 client.placeOrder(RX, best.pharmacyId, home(contactPhone = "12345"))
             }
-            assertFailsWith<CarePassException.InvalidInput> {
+            assertEquals(InputField.CONTACT_PHONE, phone.field)
+            val address = assertFailsWith<CarePassException.InvalidInput> {
                 client.placeOrder(RX, best.pharmacyId, home().copy(address = "家"))
             }
+            assertEquals(InputField.DELIVERY_ADDRESS, address.field)
+            assertEquals(emptyList(), client.orders(), "nothing was ordered")
         }
     }
 
@@ -187,18 +224,24 @@ class PharmacyTest {
     fun `an order the pharmacy cannot fill and options out of range are refused`() = runBlocking<Unit> {
         open().use { client ->
             client.signedIn()
-            val ranking = client.rankPharmacies(HOME_LAT, HOME_LON, rxId = RX, limit = 200u)
+            val ranking = client.rankPharmacies(nearHome(limit = 200u))
             val partial = ranking.quotes.firstOrNull { !it.complete }
             assertNotNull(partial, "no partial pharmacy near home among ${ranking.candidates}")
 
             val refused = assertFailsWith<CarePassException.Platform> { client.placeOrder(RX, partial.pharmacyId) }
 
-            assertEquals("invalid_request", refused.code)
-            val options = assertFailsWith<CarePassException.Platform> {
-                client.rankPharmacies(HOME_LAT, HOME_LON, rxId = RX, limit = 201u)
+            assertEquals(PlatformErrorCode.INCOMPLETE_QUOTE, refused.code)
+            // The core checks the query before any request.
+            val limit = assertFailsWith<CarePassException.InvalidInput> { client.rankPharmacies(nearHome(limit = 201u)) }
+            assertEquals(InputField.LIMIT, limit.field)
+            val radius = assertFailsWith<CarePassException.InvalidInput> {
+                client.rankPharmacies(nearHome(maxDistanceM = 100_001u))
             }
-            assertEquals("invalid_request", options.code)
-            assertFailsWith<CarePassException.InvalidInput> { client.rankPharmacies(91.0, HOME_LON, rxId = RX) }
+            assertEquals(InputField.SEARCH_RADIUS, radius.field)
+            val location = assertFailsWith<CarePassException.InvalidInput> {
+                client.rankPharmacies(nearHome().copy(lat = 91.0))
+            }
+            assertEquals(InputField.LOCATION, location.field)
         }
     }
 
@@ -207,12 +250,28 @@ class PharmacyTest {
         open(otherDataDir).use { other ->
             other.signIn(ANOTHER_PERSON, CODE)
 
-            val refused = assertFailsWith<CarePassException.Platform> {
-                other.rankPharmacies(HOME_LAT, HOME_LON, rxId = RX)
-            }
+            val refused = assertFailsWith<CarePassException.Platform> { other.rankPharmacies(nearHome()) }
 
-            assertEquals("not_found", refused.code)
-            assertTrue(other.prescriptions().none { it.rxId == RX })
+            assertEquals(PlatformErrorCode.NOT_FOUND, refused.code)
+            assertEquals(emptyList(), other.prescriptions())
+            assertFailsWith<CarePassException.NoPrescription> { other.rankPharmacies(nearHome(rxId = null)) }
+        }
+    }
+
+    @Test
+    fun `an expired prescription is EXPIRED for ranking and ordering`() = runBlocking<Unit> {
+        open().use { client ->
+            client.signedIn()
+            val best = client.rankPharmacies(nearHome()).quotes.first()
+
+            sandbox.advanceClock(91L * 24 * 3600 * 1000)
+            client.signedIn() // the session of 91 days ago is long over
+
+            val ranking = assertFailsWith<CarePassException.Platform> { client.rankPharmacies(nearHome()) }
+            assertEquals(PlatformErrorCode.EXPIRED, ranking.code)
+            val order = assertFailsWith<CarePassException.Platform> { client.placeOrder(RX, best.pharmacyId) }
+            assertEquals(PlatformErrorCode.EXPIRED, order.code)
+            assertEquals(emptyList(), client.orders())
         }
     }
 
@@ -224,21 +283,7 @@ class PharmacyTest {
         private const val HOME_LAT = 30.5952
         private const val HOME_LON = 114.2999
 
-        /** Another person of the demo seed. */
+        /** Another person of the demo seed: Zhang Xiaoyu (P1003), who has no prescription. */
         private const val ANOTHER_PERSON = "13800000003"
-
-        private lateinit var sandbox: Sandbox
-
-        @JvmStatic
-        @BeforeAll
-        fun startSandbox() {
-            sandbox = Sandbox.start()
-        }
-
-        @JvmStatic
-        @AfterAll
-        fun stopSandbox() {
-            if (::sandbox.isInitialized) sandbox.close()
-        }
     }
 }

@@ -54,6 +54,9 @@ internal class Sandbox private constructor(
     fun scan(payload: String, purpose: String): Map<String, Any?> =
         Json.parseObject(admin("/v1/scans", """{"payload":${Json.quote(payload)},"purpose":${Json.quote(purpose)}}"""))
 
+    /** The platform's time now (ms): `GET /admin/v1/clock`. */
+    fun now(): Long = Json.parseObject(adminGet("/admin/v1/clock"))["server_time_ms"] as Long
+
     /** Moves platform time forward by [advanceMs]; returns the platform's new time (ms). */
     fun advanceClock(advanceMs: Long): Long =
         Json.parseObject(admin("/admin/v1/clock", """{"advance_ms":$advanceMs}"""))["server_time_ms"] as Long
@@ -62,7 +65,7 @@ internal class Sandbox private constructor(
     data class BillLine(
         val itemCode: String = "110200001",
         val name: String = "普通门诊诊查费",
-        /** `a`, `b` or `c`. */
+        /** `A`, `B` or `C` (甲类, 乙类, 丙类), as on the wire. */
         val category: String = "A",
         val quantity: Int = 1,
         val unitPriceFen: Long = 2500,
@@ -112,6 +115,14 @@ internal class Sandbox private constructor(
      */
     fun advanceOrder(orderId: String): Map<String, Any?> =
         Json.parseObject(admin("/admin/v1/orders/$orderId/advance", null))
+
+    /**
+     * Revokes a device as the platform's admin (`POST /admin/v1/devices/{id}/revoke`): its
+     * sessions end at the platform, and the phone learns it at its next call.
+     */
+    fun revokeDevice(deviceId: String) {
+        admin("/admin/v1/devices/$deviceId/revoke", null)
+    }
 
     /** Ends every open live stream now (`POST /admin/v1/streams/cut`); clients reconnect. */
     fun cutStreams() {

@@ -3,15 +3,12 @@ package app.carepass
 import app.carepass.Sandbox.Companion.CODE
 import app.carepass.Sandbox.Companion.ZHANG_WEI
 import app.carepass.ffi.CarePassException
+import app.carepass.ffi.SessionState
 import app.carepass.ffi.FfiConverterTypeCodeListener
+import app.carepass.ffi.InputField
+import app.carepass.ffi.PlatformErrorCode
 import app.carepass.ffi.qrSvg
-import kotlinx.coroutines.Dispatchers
-import kotlinx.coroutines.channels.Channel
-import kotlinx.coroutines.delay
-import kotlinx.coroutines.launch
 import kotlinx.coroutines.flow.first
-import kotlinx.coroutines.flow.take
-import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.AfterAll
@@ -142,89 +139,87 @@ class VoucherCodeTest {
     }
 
     @Test
-    fun `codes emits the current code at once and first() stops the watch`() = runBlocking<Unit> {
+    fun `codes emits the current code at once and first() stops the core stream`() = runBlocking<Unit> {
         open().use { client ->
             client.enrolled()
-            val listenersBefore = FfiConverterTypeCodeListener.handleMap.size
-            // Stay clear of a period boundary, so both reads fall in the same period.
-            client.currentCode(CodePurpose.OUTPATIENT_SETTLEMENT).let {
-                if (it.secondsLeft < 3u) delay((it.secondsLeft.toLong() + 1).seconds)
-            }
-            val current = client.currentCode(CodePurpose.OUTPATIENT_SETTLEMENT)
+            eventually("no code stream left from earlier tests") { FfiConverterTypeCodeListener.handleMap.size == 0 }
+            val before = client.currentCode(CodePurpose.OUTPATIENT_SETTLEMENT)
 
             val emitted = withTimeout(5.seconds) { client.codes(CodePurpose.OUTPATIENT_SETTLEMENT).first() }
 
-            assertEquals(current.payload, emitted.payload, "the same code within a period")
-            assertEquals(current.validFromMs, emitted.validFromMs)
+            // The core's rotator: the same code within a period, the next one after it.
+            if (emitted.validFromMs == before.validFromMs) {
+                assertEquals(before.payload, emitted.payload, "the same code within a period")
+            } else {
+                assertEquals(before.refreshAtMs, emitted.validFromMs, "the code of the next period")
+            }
             assertEquals(emitted.qrSize.toInt() * emitted.qrSize.toInt(), emitted.qrModules.size)
             assertTrue(emitted.qrModules.all { it == 0.toByte() || it == 1.toByte() })
             assertTrue(emitted.isDark(0, 0), "the top-left finder pattern is dark")
             assertFalse(emitted.isDark(7, 7), "the finder pattern's separator is light")
             assertFalse(emitted.isDark(-1, 0), "the quiet zone is light")
-
-            // The core releases the listener once its watch has stopped.
-            withTimeout(5.seconds) {
-                while (FfiConverterTypeCodeListener.handleMap.size > listenersBefore) delay(20)
-            }
+            // The core releases the listener once its stream's task has ended.
+            eventually("the code stream's listener released") { FfiConverterTypeCodeListener.handleMap.size == 0 }
         }
     }
 
     @Test
-    fun `codes hands a new code at the next rotation`() = runBlocking<Unit> {
+    fun `codes hands a new code at the next rotation on platform time`() = runBlocking<Unit> {
         open().use { client ->
             client.enrolled()
+            val codes = Collected(this, client.codes(CodePurpose.REGISTRATION, offline = true))
+            try {
+                val first = codes.next()
 
-            val (first, second) = withTimeout(45.seconds) {
-                client.codes(CodePurpose.REGISTRATION, offline = true).take(2).toList()
+                // Platform time moves to the middle of the next period; the phone learns it.
+                sandbox.advanceClock(first.refreshAtMs - sandbox.now() + 15_000)
+                client.syncClock()
+                val second = codes.next(10.seconds)
+
+                assertTrue(first.offline && second.offline)
+                assertEquals(first.refreshAtMs, second.validFromMs)
+                assertNotEquals(first.payload, second.payload)
+                assertEquals(true, scan(first)["accepted"], "the previous code is still within its window")
+                assertEquals(true, scan(second)["accepted"])
+            } finally {
+                codes.job.cancel()
             }
-
-            assertTrue(first.offline && second.offline)
-            assertEquals(first.refreshAtMs, second.validFromMs)
-            assertNotEquals(first.payload, second.payload)
-            assertEquals(true, scan(first)["accepted"], "the previous code is still within its window")
-            assertEquals(true, scan(second)["accepted"])
         }
     }
 
     @Test
-    fun `closing the client completes its code flows and frees the store`() = runBlocking<Unit> {
+    fun `closing the client ends its code flows with Closed and frees the store at once`() = runBlocking<Unit> {
         val secrets = InMemorySecretStore()
         val client = CarePassClient.openBlocking(carePassConfig(sandbox.url, dataDir.toFile()), secrets)
         client.enrolled()
-        val received = Channel<VoucherCode>(Channel.UNLIMITED)
-        val collecting = launch(Dispatchers.Default) { client.codes(CodePurpose.REGISTRATION).collect { received.send(it) } }
-        withTimeout(5.seconds) { received.receive() }
+        val codes = Collected(this, client.codes(CodePurpose.REGISTRATION))
+        codes.next()
 
         client.close()
 
-        withTimeout(5.seconds) { collecting.join() }
-        assertFalse(collecting.isCancelled, "the flow completed normally")
-        assertFailsWith<IllegalStateException> { client.codes(CodePurpose.REGISTRATION).first() }
-        // The core's watch ends a moment after close(); then the directory opens again.
-        val reopened = withTimeout(5.seconds) {
-            var attempt: Result<CarePassClient>
-            while (true) {
-                attempt = runCatching { CarePassClient.openBlocking(carePassConfig(sandbox.url, dataDir.toFile()), secrets) }
-                if (attempt.exceptionOrNull() !is CarePassException.Storage) break
-                delay(20)
-            }
-            attempt.getOrThrow()
+        codes.assertEndsWith<CarePassException.Closed>()
+        assertFailsWith<CarePassException.Closed> { client.codes(CodePurpose.REGISTRATION).first() }
+        assertFailsWith<CarePassException.Closed> { client.currentCode(CodePurpose.REGISTRATION) }
+        CarePassClient.openBlocking(carePassConfig(sandbox.url, dataDir.toFile()), secrets).use {
+            assertEquals("P1001", it.currentProfile()?.personId)
         }
-        reopened.use { assertEquals("P1001", it.currentProfile()?.personId) }
     }
 
     @Test
-    fun `after logout currentCode is NotSignedIn and codes fails with it`() = runBlocking<Unit> {
+    fun `logout ends a code flow with NotSignedIn, and currentCode and new flows fail with it`() = runBlocking<Unit> {
         open().use { client ->
             client.enrolled()
-            client.currentCode(CodePurpose.REGISTRATION)
+            val codes = Collected(this, client.codes(CodePurpose.REGISTRATION))
+            codes.next()
 
-            client.logout()
+            assertTrue(client.logout().revokedAtPlatform)
 
+            codes.assertEndsWith<CarePassException.NotSignedIn>()
             assertFailsWith<CarePassException.NotSignedIn> { client.currentCode(CodePurpose.REGISTRATION) }
             assertFailsWith<CarePassException.NotSignedIn> {
                 withTimeout(5.seconds) { client.codes(CodePurpose.REGISTRATION).first() }
             }
+            assertEquals(SessionState.SignedOut, withTimeout(5.seconds) { client.sessionState.first { it == SessionState.SignedOut } })
         }
     }
 
@@ -241,11 +236,11 @@ class VoucherCodeTest {
             val outcome = scan(before)
             assertEquals(false, outcome["accepted"], "$outcome")
             assertEquals("revoked", outcome["reason"])
-            assertNull(client.profile.value)
+            withTimeout(5.seconds) { client.sessionState.first { it == SessionState.Ended } }
             assertNull(client.currentProfile())
-            assertEquals(emptyList(), client.inbox.value)
             assertFailsWith<CarePassException.NotSignedIn> { client.currentCode(CodePurpose.OUTPATIENT_SETTLEMENT) }
             assertFailsWith<CarePassException.NotSignedIn> { client.refreshProfile() }
+            assertFailsWith<CarePassException.NotSignedIn> { client.bills() }
         }
     }
 
@@ -263,18 +258,25 @@ class VoucherCodeTest {
 
                 assertEquals("revoked", scan(lostCode)["reason"])
                 assertEquals(profile, client.refreshProfile(), "the revoking device keeps its session")
+                client.awaitSession(SessionState.SignedIn(profile))
                 assertEquals(true, scan(client.currentCode(CodePurpose.PHARMACY_PURCHASE))["accepted"])
+                val unknown = assertFailsWith<CarePassException.Platform> { client.revokeDevice("dev_0000000000000000") }
+                assertEquals(PlatformErrorCode.UNKNOWN_DEVICE, unknown.code)
             }
+            lost.awaitSession(SessionState.SignedIn(lostProfile)) // nothing told the lost phone yet
             assertFailsWith<CarePassException.SessionExpired> { lost.refreshProfile() }
+            withTimeout(5.seconds) { lost.sessionState.first { it == SessionState.Ended } }
         }
     }
 
     @Test
     fun `revoking something that is not a device id is InvalidInput`() = runBlocking<Unit> {
         open().use { client ->
-            client.enrolled()
-            assertFailsWith<CarePassException.InvalidInput> { client.revokeDevice("not-a-device") }
-            assertEquals("P1001", client.profile.value?.personId)
+            val profile = client.enrolled()
+            val refused = assertFailsWith<CarePassException.InvalidInput> { client.revokeDevice("not-a-device") }
+            assertEquals(InputField.DEVICE_ID, refused.field)
+            client.awaitSession(SessionState.SignedIn(profile))
+            assertEquals("P1001", client.sessionState.value.signedInProfile?.personId)
         }
     }
 
