@@ -83,6 +83,14 @@ class AndroidCarePassRobolectricTest {
     }
 
     @Test
+    fun `the tests run inside Robolectric's sandbox on Android 14`() {
+        assertEquals(ROBOLECTRIC_SDK, android.os.Build.VERSION.SDK_INT)
+        // Framework classes as Robolectric instrumented them, not the compile-time jar's.
+        assertTrue(org.robolectric.internal.bytecode.ShadowedObject::class.java.isAssignableFrom(context.javaClass))
+        assertTrue(context.javaClass.classLoader !== ClassLoader.getSystemClassLoader())
+    }
+
+    @Test
     fun `the device name follows the manufacturer and model rules`() {
         ShadowBuild.setManufacturer("HUAWEI")
         ShadowBuild.setModel("HUAWEI Mate 60")
