@@ -43,7 +43,7 @@ while IFS= read -r file; do
   fi
   classes=$((classes + 1))
   tests=$((tests + t))
-done < <(grep -rl --include='*.kt' 'RobolectricTestRunner' "$src" | sort)
+done < <(grep -rlF --include='*.kt' '@RunWith(RobolectricTestRunner::class)' "$src" | sort)
 
 # The other way round: a *RobolectricTest file without the runner.
 while IFS= read -r file; do
