@@ -120,17 +120,27 @@ class AndroidCarePassRobolectricTest {
                 val line = withTimeout(10.seconds) {
                     var found: ShadowLog.LogItem? = null
                     while (found == null) {
-                        found = ShadowLog.getLogsForTag("CarePass").firstOrNull { "live stream" in it.msg }
+                        found = ShadowLog.getLogsForTag("CarePass").firstOrNull()
                         if (found == null) delay(50)
                     }
                     found
                 }
-                assertEquals(Log.INFO, line.type)
-                assertTrue(line.msg.startsWith("carepass::bills: "), line.msg)
+                // "<target>: <message>" from the core's own thread.
+                assertTrue(Regex("^carepass[a-z_:]*: .+").matches(line.msg), line.msg)
             } finally {
                 collector.cancel()
             }
         }
+    }
+
+    @Test
+    fun `LogcatLogger maps each level to its Logcat priority under its tag`() {
+        val logger = LogcatLogger("CarePassTest")
+        LogLevel.entries.forEach { logger.log(it, "carepass::test", "line at $it") }
+
+        val lines = ShadowLog.getLogsForTag("CarePassTest")
+        assertEquals(listOf(Log.ERROR, Log.WARN, Log.INFO, Log.DEBUG), lines.map { it.type })
+        assertEquals(LogLevel.entries.map { "carepass::test: line at $it" }, lines.map { it.msg })
     }
 
     @Test
