@@ -27,9 +27,10 @@ import kotlin.test.assertTrue
  * crypto providers of the Android runtime, the real core and the real sandbox.
  *
  * What Robolectric cannot emulate, and so is not tested here:
- * - the AndroidKeyStore JCA provider: `KeyStore.getInstance("AndroidKeyStore")` fails, because
- *   Robolectric runs no keystore2 service; hence [AndroidKeystoreWrappingKey] and
- *   [AndroidKeystoreDeviceKey] cannot make or use a key (the last test pins that down);
+ * - the AndroidKeyStore JCA provider: Robolectric does not install it (nor is there a keystore2
+ *   system service behind it), so `KeyStore.getInstance("AndroidKeyStore")` throws
+ *   KeyStoreException and [AndroidKeystoreWrappingKey] and [AndroidKeystoreDeviceKey] cannot
+ *   make or use a key (the last test pins that down);
  * - the TEE and StrongBox (`setIsStrongBoxBacked`, StrongBoxUnavailableException and the
  *   fallback to the TEE), non-exportable key material, key invalidation by the system.
  * Those need a device or an emulator (an instrumented test on a machine with the SDK).
