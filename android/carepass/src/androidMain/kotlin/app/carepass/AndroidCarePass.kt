@@ -32,8 +32,10 @@ object AndroidCarePass {
      *
      * Open it once per process (e.g. in `Application.onCreate`, off the main thread) and share
      * it: a second open of the same directory fails with `Storage` until the first is closed.
-     * Nothing needs to happen when the process dies: the store is on disk (see
-     * [CarePassClient.pullOwed] for a doorbell whose pull was cut short).
+     * Nothing needs to happen when the process dies: the next process opens the same
+     * directory and finds what the core committed (changes of its last second or so, not yet
+     * flushed, are pulled again; [CarePassClient.pullOwed] tells of a doorbell whose pull was
+     * cut short).
      *
      * @throws CarePassException as [CarePassClient.open].
      */
