@@ -16,25 +16,41 @@ object AndroidCarePass {
         context: Context,
         serverUrl: String,
         configure: CarePassConfigBuilder.() -> Unit = {},
-    ): CarePassConfig = carePassConfig(serverUrl, File(context.noBackupFilesDir, DATA_DIR_NAME)) {
+    ): CarePassConfig = carePassConfig(serverUrl, dataDir(context)) {
         deviceName = deviceModel()
         configure()
     }
 
+    /** Where [config] puts the store: `noBackupFilesDir/carepass`. */
+    fun dataDir(context: Context): File = File(context.noBackupFilesDir, DATA_DIR_NAME)
+
     /**
-     * Opens CarePass with [KeystoreSecretStore], [AndroidKeystoreDeviceKey] and [LogcatLogger].
+     * Opens CarePass on [config]'s directory with the Android adapters: by default
+     * [KeystoreSecretStore], [AndroidKeystoreDeviceKey] and [LogcatLogger]. Apps keep the
+     * defaults; the parameters exist so that tests on the host JVM, which has no Android
+     * Keystore, can pass software keys through the same adapters.
+     *
+     * Open it once per process (e.g. in `Application.onCreate`, off the main thread) and share
+     * it: a second open of the same directory fails with `Storage` until the first is closed.
+     * Nothing needs to happen when the process dies: the next process opens the same
+     * directory and finds what the core committed (changes of its last second or so, not yet
+     * flushed, are pulled again; [CarePassClient.pullOwed] tells of a doorbell whose pull was
+     * cut short).
      *
      * @throws CarePassException as [CarePassClient.open].
      */
     suspend fun open(
         context: Context,
         serverUrl: String,
+        secretStore: SecretStore = KeystoreSecretStore(context),
+        deviceKey: DeviceKeyStore = AndroidKeystoreDeviceKey(),
+        logger: Logger? = LogcatLogger(),
         configure: CarePassConfigBuilder.() -> Unit = {},
     ): CarePassClient = CarePassClient.open(
         config = config(context, serverUrl, configure),
-        secretStore = KeystoreSecretStore(context),
-        keyStore = AndroidKeystoreDeviceKey(),
-        logger = LogcatLogger(),
+        secretStore = secretStore,
+        keyStore = deviceKey,
+        logger = logger,
     )
 
     private fun deviceModel(): String {

@@ -13,15 +13,16 @@ import javax.crypto.SecretKey
 import javax.crypto.spec.GCMParameterSpec
 
 /**
- * A [SecretStore] for the core's data key: each value is encrypted with AES-256-GCM under a
- * key held in the Android Keystore (it never leaves it), and the IV and ciphertext are kept
- * in the app-private SharedPreferences file [prefsName]. The value's name is the GCM
- * associated data, so a ciphertext copied to another name does not decrypt.
+ * A [SecretStore] for the core's data key: each value is encrypted with AES-256-GCM under the
+ * wrapping key of [wrappingKey] (by default [AndroidKeystoreWrappingKey]: a key held in the
+ * Android Keystore, which never leaves it), and the IV and ciphertext are kept in the
+ * app-private SharedPreferences file [prefsName]. The value's name is the GCM associated data,
+ * so a ciphertext copied to another name does not decrypt.
  *
  * Exclude [prefsName] (and the core's data directory) from Auto Backup: restored on another
- * device they could not be decrypted. If the keystore key is gone while a ciphertext remains
+ * device they could not be decrypted. If the wrapping key is gone while a ciphertext remains
  * (restored backup, keystore reset), [load] answers `null`: the core then starts a fresh store
- * in an empty directory, or reports [CarePassException.WrongDataKey] for one holding data.
+ * in an empty directory, or reports [CarePassException.MissingDataKey] for one holding data.
  *
  * Failures are reported as [PlatformException.Failed]; the core turns them into
  * [CarePassException.KeyStore].
@@ -29,7 +30,7 @@ import javax.crypto.spec.GCMParameterSpec
 class KeystoreSecretStore @JvmOverloads constructor(
     context: Context,
     private val prefsName: String = DEFAULT_PREFS_NAME,
-    private val keyAlias: String = DEFAULT_KEY_ALIAS,
+    private val wrappingKey: WrappingKey = AndroidKeystoreWrappingKey(),
 ) : SecretStore {
 
     private val prefs: SharedPreferences =
@@ -38,7 +39,7 @@ class KeystoreSecretStore @JvmOverloads constructor(
     @Synchronized
     override fun load(name: String): ByteArray? = platformCall("load") {
         val stored = prefs.getString(prefKey(name), null) ?: return@platformCall null
-        val key = existingKey() ?: return@platformCall null
+        val key = wrappingKey.existing() ?: return@platformCall null
         val parts = stored.split(SEPARATOR)
         if (parts.size != 3 || parts[0] != FORMAT_V1) {
             throw PlatformException.Failed("stored secret has an unknown format")
@@ -56,8 +57,8 @@ class KeystoreSecretStore @JvmOverloads constructor(
     override fun save(name: String, value: ByteArray) {
         platformCall("save") {
             val cipher = Cipher.getInstance(TRANSFORMATION).apply {
-                // The keystore picks a fresh random IV (randomized encryption is required).
-                init(Cipher.ENCRYPT_MODE, existingKey() ?: createKey())
+                // The provider picks a fresh random IV (the Keystore requires randomized encryption).
+                init(Cipher.ENCRYPT_MODE, wrappingKey.existing() ?: wrappingKey.create())
                 updateAAD(name.toByteArray(Charsets.UTF_8))
             }
             val ciphertext = cipher.doFinal(value)
@@ -75,23 +76,6 @@ class KeystoreSecretStore @JvmOverloads constructor(
 
     private fun prefKey(name: String) = "secret.$name"
 
-    private fun existingKey(): SecretKey? {
-        val keyStore = KeyStore.getInstance(ANDROID_KEYSTORE).apply { load(null) }
-        return keyStore.getKey(keyAlias, null) as? SecretKey
-    }
-
-    private fun createKey(): SecretKey =
-        KeyGenerator.getInstance(KeyProperties.KEY_ALGORITHM_AES, ANDROID_KEYSTORE).run {
-            init(
-                KeyGenParameterSpec.Builder(keyAlias, KeyProperties.PURPOSE_ENCRYPT or KeyProperties.PURPOSE_DECRYPT)
-                    .setBlockModes(KeyProperties.BLOCK_MODE_GCM)
-                    .setEncryptionPaddings(KeyProperties.ENCRYPTION_PADDING_NONE)
-                    .setKeySize(KEY_BITS)
-                    .build(),
-            )
-            generateKey()
-        }
-
     private inline fun <T> platformCall(what: String, block: () -> T): T =
         try {
             block()
@@ -103,12 +87,58 @@ class KeystoreSecretStore @JvmOverloads constructor(
 
     companion object {
         const val DEFAULT_PREFS_NAME: String = "carepass.secrets"
-        const val DEFAULT_KEY_ALIAS: String = "carepass.secret-store.v1"
-        private const val ANDROID_KEYSTORE = "AndroidKeyStore"
         private const val TRANSFORMATION = "AES/GCM/NoPadding"
-        private const val KEY_BITS = 256
         private const val TAG_BITS = 128
         private const val FORMAT_V1 = "v1"
         private const val SEPARATOR = ":"
+    }
+}
+
+/**
+ * Where [KeystoreSecretStore]'s AES-256 wrapping key lives: [AndroidKeystoreWrappingKey] on
+ * devices. Another implementation (a software key in tests on the host JVM, where there is no
+ * Android Keystore) exercises the same store code; apps keep the default.
+ *
+ * The key must be usable for `AES/GCM/NoPadding` with a 128-bit tag, and let the cipher pick
+ * the IV when encrypting.
+ */
+interface WrappingKey {
+    /** The key, or `null` while there is none (first run, or the keystore lost it). */
+    fun existing(): SecretKey?
+
+    /** Makes the key; called only after [existing] answered `null`. */
+    fun create(): SecretKey
+}
+
+/**
+ * The wrapping key in the Android Keystore under [alias]: AES-256 for GCM, made on first use,
+ * never leaving the keystore (the TEE or StrongBox, as the device has). It needs no user
+ * authentication: the core reads its data key at [CarePassClient.open].
+ */
+class AndroidKeystoreWrappingKey @JvmOverloads constructor(
+    private val alias: String = DEFAULT_ALIAS,
+) : WrappingKey {
+
+    override fun existing(): SecretKey? {
+        val keyStore = KeyStore.getInstance(ANDROID_KEYSTORE).apply { load(null) }
+        return keyStore.getKey(alias, null) as? SecretKey
+    }
+
+    override fun create(): SecretKey =
+        KeyGenerator.getInstance(KeyProperties.KEY_ALGORITHM_AES, ANDROID_KEYSTORE).run {
+            init(
+                KeyGenParameterSpec.Builder(alias, KeyProperties.PURPOSE_ENCRYPT or KeyProperties.PURPOSE_DECRYPT)
+                    .setBlockModes(KeyProperties.BLOCK_MODE_GCM)
+                    .setEncryptionPaddings(KeyProperties.ENCRYPTION_PADDING_NONE)
+                    .setKeySize(KEY_BITS)
+                    .build(),
+            )
+            generateKey()
+        }
+
+    companion object {
+        const val DEFAULT_ALIAS: String = "carepass.secret-store.v1"
+        private const val ANDROID_KEYSTORE = "AndroidKeyStore"
+        private const val KEY_BITS = 256
     }
 }

@@ -247,7 +247,9 @@ class CarePassClient private constructor(
      * only a signed doorbell; the core verifies it (platform signature, recipient, age), then
      * pulls the change over the authenticated API.
      *
-     * From Firebase Cloud Messaging, in the app's `FirebaseMessagingService`:
+     * On Android, the push services' callbacks call `CarePassPush.onMessageReceived`, which
+     * routes the map here and turns the outcome into a value. By hand, from Firebase Cloud
+     * Messaging, in the app's `FirebaseMessagingService`:
      * ```
      * override fun onMessageReceived(message: RemoteMessage) {
      *     if (!isCarePassPush(message.data)) return

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Writes android/THIRD_PARTY_LICENSES.md: the third-party code in the Android library.
+
+- Rust crates compiled into libcarepass_ffi.so: `cargo tree` over Cargo.lock for carepass-ffi
+  as build-native.sh builds it (no default features, normal dependencies) for each Android
+  target (no build or procedural-macro dependencies: they are not linked in), with the licence
+  each crate declares in its Cargo.toml.
+- Java/Kotlin libraries the AAR depends on: the runtime dependencies of android/pom.xml
+  (`mvn dependency:list`), with the licences their POMs declare (following parent POMs in the
+  local repository, where Maven resolved them).
+
+    android/third-party-licenses.py           # (re)write the file
+    android/third-party-licenses.py --check   # fail if the file is not what it would write (CI)
+"""
+
+import difflib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OUTPUT = HERE / "THIRD_PARTY_LICENSES.md"
+# Keep in step with build-native.sh.
+ANDROID_TARGETS = ["aarch64-linux-android", "armv7-linux-androideabi", "x86_64-linux-android"]
+FFI_CRATE = "carepass-ffi"
+
+
+def run(cmd, cwd=ROOT):
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stderr}")
+    return result.stdout
+
+
+def rust_crates():
+    """{(name, version): (licence, repository)} over the Android targets; and the project's own crates."""
+    crates, own = {}, set()
+    for target in ANDROID_TARGETS:
+        out = run([
+            "cargo", "tree", "--locked", "-p", FFI_CRATE, "--no-default-features", "--target", target,
+            "-e", "normal,no-proc-macro", "--prefix", "none", "--format", "{p}\t{l}\t{r}",
+        ])
+        for line in out.splitlines():
+            line = line.removesuffix(" (*)")
+            if not line.strip():
+                continue
+            package, licence, repository = (line.split("\t") + ["", ""])[:3]
+            m = re.fullmatch(r"(\S+) v(\S+)(?: \((.*)\))?", package.strip())
+            if not m:
+                sys.exit(f"cannot read cargo tree line: {line!r}")
+            name, version, source = m.groups()
+            if source and not source.startswith(("registry", "proc-macro")) and "/" in source:
+                own.add((name, licence.strip()))  # a path dependency: this workspace
+                continue
+            crates[(name, version)] = (licence.strip() or "(no licence field: see the crate)", repository.strip())
+    return crates, own
+
+
+def pom_licences(pom: Path, repo: Path, seen=0):
+    """The licences a POM declares, or its parent's."""
+    if seen > 10 or not pom.is_file():
+        return []
+    root = ET.parse(pom).getroot()
+    ns = {"m": root.tag[1:].split("}")[0]} if root.tag.startswith("{") else {"m": ""}
+    q = (lambda p: "/".join(f"m:{x}" for x in p.split("/"))) if ns["m"] else (lambda p: p)
+    licences = []
+    for lic in root.findall(q("licenses/license"), ns):
+        name = (lic.findtext(q("name"), default="", namespaces=ns) or "").strip()
+        url = (lic.findtext(q("url"), default="", namespaces=ns) or "").strip()
+        licences.append((name, url))
+    if licences:
+        return licences
+    parent = root.find(q("parent"), ns)
+    if parent is None:
+        return []
+    g, a, v = (parent.findtext(q(x), default="", namespaces=ns).strip() for x in ("groupId", "artifactId", "version"))
+    return pom_licences(repo / g.replace(".", "/") / a / v / f"{a}-{v}.pom", repo, seen + 1)
+
+
+def maven_libraries():
+    """[(group:artifact, version, [(licence, url)])] of the pom's runtime classpath."""
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = Path(tmp) / "deps.txt"
+        run([
+            "mvn", "-B", "-q", "-Dstyle.color=never", "-f", str(HERE / "pom.xml"), "dependency:list",
+            "-DincludeScope=runtime", "-DoutputAbsoluteArtifactFilename=true", f"-DoutputFile={listing}",
+        ])
+        text = listing.read_text()
+    libraries = []
+    for line in text.splitlines():
+        m = re.match(r"\s+([^:\s]+):([^:\s]+):([^:\s]+):(?:([^:\s]+):)?([^:\s]+):(compile|runtime):(\S+)", line)
+        if not m:
+            continue
+        group, artifact, _type, _classifier, version, _scope, path = m.groups()
+        jar = Path(path)
+        repo = jar.parents[len(group.split(".")) + 2]
+        pom = jar.with_name(f"{artifact}-{version}.pom")
+        libraries.append((f"{group}:{artifact}", version, pom_licences(pom, repo)))
+    if not libraries:
+        sys.exit(f"mvn dependency:list listed nothing:\n{text}")
+    return sorted(libraries)
+
+
+def render():
+    crates, own = rust_crates()
+    libraries = maven_libraries()
+    lines = [
+        "# Third-party licences of the Android library",
+        "",
+        "Generated by `android/third-party-licenses.py` from `Cargo.lock` and `android/pom.xml`; do not edit.",
+        "CI (`scripts/test-all.sh`) fails when it is not current: run the script and commit.",
+        "",
+        "## Rust crates compiled into `libcarepass_ffi.so`",
+        "",
+        f"`{FFI_CRATE}` as `android/build-native.sh` builds it (no default features; normal dependencies, without",
+        "build scripts' and procedural macros' own, which run at build time only) for",
+        ", ".join(f"`{t}`" for t in ANDROID_TARGETS) + ",",
+        "with the licence each crate declares. CarePass's own crates: "
+        + ", ".join(f"`{n}` ({lic})" for n, lic in sorted(own)) + ".",
+        "",
+        "| Licence | Crates |",
+        "|---|---|",
+    ]
+    for licence, count in sorted(Counter(lic for lic, _ in crates.values()).items(), key=lambda kv: (-kv[1], kv[0])):
+        lines.append(f"| {licence} | {count} |")
+    lines += ["", "| Crate | Version | Licence | Repository |", "|---|---|---|---|"]
+    for (name, version), (licence, repository) in sorted(crates.items()):
+        lines.append(f"| {name} | {version} | {licence} | {repository} |")
+    lines += [
+        "",
+        "## Java and Kotlin libraries the AAR depends on",
+        "",
+        "The runtime dependencies of `android/pom.xml`, with the licences their POMs declare. The Gradle build",
+        "(`carepass/build.gradle.kts`) depends on the same libraries, resolved for Android: JNA as its AAR (which",
+        "carries `libjnidispatch.so` for each ABI), and `kotlinx-coroutines-android`, of the same project and licence",
+        "as `kotlinx-coroutines-core-jvm`. They are dependencies of the AAR, not copied into it.",
+        "",
+        "| Library | Version | Licence (as in the POM) |",
+        "|---|---|---|",
+    ]
+    for coordinates, version, licences in libraries:
+        text = "; ".join(f"[{name}]({url})" if url else name for name, url in licences) or "(no licence in the POM)"
+        lines.append(f"| {coordinates} | {version} | {text} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    check = sys.argv[1:] == ["--check"]
+    if sys.argv[1:] not in ([], ["--check"]):
+        sys.exit(f"usage: {sys.argv[0]} [--check]")
+    text = render()
+    if not check:
+        OUTPUT.write_text(text)
+        print(f"wrote {OUTPUT.relative_to(ROOT)}")
+        return
+    current = OUTPUT.read_text() if OUTPUT.is_file() else ""
+    if current != text:
+        diff = difflib.unified_diff(current.splitlines(), text.splitlines(), str(OUTPUT.relative_to(ROOT)), "regenerated", lineterm="")
+        sys.stderr.write("\n".join(list(diff)[:60]) + "\n")
+        sys.exit(f"{OUTPUT.relative_to(ROOT)} is not current: run android/third-party-licenses.py and commit")
+    print(f"{OUTPUT.relative_to(ROOT)} is current")
+
+
+if __name__ == "__main__":
+    main()
