@@ -14,9 +14,9 @@
 # (`rustup target add aarch64-linux-android armv7-linux-androideabi x86_64-linux-android`).
 #
 # Without the NDK (as in CI here) the cargo-ndk build is skipped, and the same mechanism runs
-# on the host instead: the library is linked for the host with the same page-size flag, read
-# from .cargo/config.toml, into target/page16k, and check-16k.sh must pass on it and must fail
-# on target/debug/libcarepass_ffi.so, which the ordinary build links without the flag.
+# on the host instead: the library is relinked for the host with the same page-size flag, read
+# from .cargo/config.toml (a copy lands in target/page16k), and check-16k.sh must pass on it
+# and must fail on the ordinary debug build, which is linked without the flag.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -73,16 +73,20 @@ cdylib_args=(rustc -q -p carepass-ffi --lib --no-default-features --crate-type c
 
 host_check() {
   local out="target/page16k"
-  local lib="$out/debug/libcarepass_ffi.so"
-  local unflagged="target/debug/libcarepass_ffi.so"
-  echo "host check: linking libcarepass_ffi.so for $(uname -m) with -C $page_flag into $out"
-  cargo rustc -q -p carepass-ffi --lib --no-default-features --crate-type cdylib --target-dir "$out" -- -C "$page_flag"
-  "$here/check-16k.sh" "$lib"
+  local lib="target/debug/libcarepass_ffi.so"
+  local unflagged="$out/unflagged/libcarepass_ffi.so"
+  mkdir -p "$out/unflagged"
+  # The ordinary debug build (the one the JVM tests load) is linked without the flag: keep a
+  # copy, then relink in the same target dir with the flag. Only carepass-ffi itself is
+  # compiled again; every dependency comes from the ordinary build's cache.
+  cargo build -q -p carepass-ffi --lib
+  cp "$lib" "$unflagged"
+  echo "host check: relinking libcarepass_ffi.so for $(uname -m) with -C $page_flag"
+  cargo rustc -q -p carepass-ffi --lib --crate-type cdylib -- -C "$page_flag"
+  cp "$lib" "$out/libcarepass_ffi.so"
+  "$here/check-16k.sh" "$out/libcarepass_ffi.so"
 
   # The check must reject a library linked without the flag, or it proves nothing.
-  if [ ! -f "$unflagged" ]; then
-    cargo build -q -p carepass-ffi --lib
-  fi
   echo "host check: the same check on $unflagged (linked without the flag) must fail:"
   if "$here/check-16k.sh" "$unflagged"; then
     echo "check-16k.sh accepted $unflagged, which is linked without the 16 KB flag: the check is broken" >&2

@@ -30,8 +30,8 @@ target/debug/uniffi-bindgen generate --library "$lib" --language swift --out-dir
 if [ "$check" = 1 ]; then
   if ! diff -r -x .gitkeep "$out/kotlin" bindings/generated/kotlin >/dev/null || ! diff -r "$out/swift" bindings/generated/swift >/dev/null; then
     echo "generated bindings have drifted from the library: run bindings/generate.sh and commit" >&2
-    diff -r -x .gitkeep "$out/kotlin" bindings/generated/kotlin | head -40 >&2 || true
-    diff -r "$out/swift" bindings/generated/swift | head -40 >&2 || true
+    diff -r -x .gitkeep "$out/kotlin" bindings/generated/kotlin | sed -n 1,40p >&2 || true
+    diff -r "$out/swift" bindings/generated/swift | sed -n 1,40p >&2 || true
     exit 1
   fi
   echo "generated bindings match the library"

@@ -127,7 +127,7 @@ cargo run -q -p carepass-ffi --bin uniffi-bindgen -- generate \
 for f in CarePassFFI.swift carepass_ffiFFI.h; do
   [ -f "$work/swift/$f" ] || die "uniffi-bindgen did not write $f"
   if ! cmp -s "$work/swift/$f" "$committed/$f"; then
-    diff -u "$committed/$f" "$work/swift/$f" | head -40 >&2 || true
+    diff -u "$committed/$f" "$work/swift/$f" | sed -n 1,40p >&2 || true
     die "bindings/generated/swift/$f does not match the library just built: run bindings/generate.sh, commit, and build again"
   fi
 done

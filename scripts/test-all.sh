@@ -27,7 +27,11 @@ if ! python3 -c "import zxingcpp, PIL" >/dev/null 2>&1; then
   echo "installing zxing-cpp and Pillow from PyPI"
   python3 -m pip install --quiet zxing-cpp pillow
 fi
-cargo --version; javac -version 2>&1; mvn -v 2>/dev/null | head -1
+cargo --version; javac -version 2>&1
+# Read whole, then print the first line: `mvn -v | head -1` fails at random under pipefail
+# (SIGPIPE to mvn while it still writes).
+mvn_version="$(mvn -v 2>/dev/null || true)"
+printf '%s\n' "${mvn_version%%$'\n'*}"
 
 section "cargo fmt --check"
 cargo fmt --all -- --check
@@ -46,16 +50,20 @@ section "generated bindings match the library"
 bindings/generate.sh --check
 
 section "Kotlin JUnit 5 and Robolectric on the host JVM (real libcarepass_ffi.so, real sandbox binary)"
-cargo build -q -p carepass-ffi --lib -p carepass-sandbox
+# Two commands: `-p carepass-ffi --lib -p carepass-sandbox` would apply --lib to the sandbox
+# too and build no sandbox binary.
+cargo build -q -p carepass-ffi --lib
+cargo build -q -p carepass-sandbox --bin carepass-sandbox
 rm -rf android/target/surefire-reports
 mvn -B -q -Dstyle.color=never -f android/pom.xml test
 kt_passed=0; kt_failed=0
 for report in android/target/surefire-reports/TEST-*.xml; do
   [ -f "$report" ] || continue
-  t=$(sed -n 's/.*<testsuite [^>]*tests="\([0-9]*\)".*/\1/p' "$report" | head -1)
-  f=$(sed -n 's/.*<testsuite [^>]*failures="\([0-9]*\)".*/\1/p' "$report" | head -1)
-  e=$(sed -n 's/.*<testsuite [^>]*errors="\([0-9]*\)".*/\1/p' "$report" | head -1)
-  s=$(sed -n 's/.*<testsuite [^>]*skipped="\([0-9]*\)".*/\1/p' "$report" | head -1)
+  # sed stops at its first match itself (no pipe into head: see above).
+  t=$(sed -n 's/.*<testsuite [^>]*tests="\([0-9]*\)".*/\1/p;T;q' "$report")
+  f=$(sed -n 's/.*<testsuite [^>]*failures="\([0-9]*\)".*/\1/p;T;q' "$report")
+  e=$(sed -n 's/.*<testsuite [^>]*errors="\([0-9]*\)".*/\1/p;T;q' "$report")
+  s=$(sed -n 's/.*<testsuite [^>]*skipped="\([0-9]*\)".*/\1/p;T;q' "$report")
   kt_passed=$((kt_passed + ${t:-0} - ${f:-0} - ${e:-0} - ${s:-0}))
   kt_failed=$((kt_failed + ${f:-0} + ${e:-0}))
 done

@@ -9,6 +9,7 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
+import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.junit.AfterClass
@@ -110,7 +111,9 @@ class AndroidCarePassRobolectricTest {
             client.enrol(ZHANG_WEI, CODE)
             client.syncInbox()
             val changes = Channel<InboxChange>(Channel.UNLIMITED)
-            val collector = launch(Dispatchers.Default) { client.inboxChanges().collect { changes.send(it) } }
+            val collector = launch(Dispatchers.Default) {
+                client.inbox().collect { update -> update.changes.forEach { changes.send(it) } }
+            }
             try {
                 // The stream is up once it carries a bill; the platform cutting it makes the core log.
                 sandbox.issueBill(ZHANG_WEI)
@@ -157,7 +160,7 @@ class AndroidCarePassRobolectricTest {
             val issued = sandbox.issueBill(ZHANG_WEI)
             val pulled = CarePassPush.onMessageReceived(firstRun, sandbox.doorbell("fcm", token, cursor))
             assertIs<PushResult.Pulled>(assertIs<PushOutcome.Handled>(pulled).result)
-            assertTrue(firstRun.inbox.value.any { it.billId == issued.billId })
+            assertTrue(firstRun.bills().any { it.billId == issued.billId })
 
             // A doorbell whose bill the platform does not serve yet: the pull is owed.
             val (_, cursor2) = sandbox.pushOutbox()
@@ -172,10 +175,10 @@ class AndroidCarePassRobolectricTest {
         }
 
         open().use { secondRun ->
-            val profile = assertNotNull(secondRun.profile.value, "still signed in, read from the store")
+            val profile = assertNotNull(secondRun.currentProfile(), "still signed in, read from the store")
             assertEquals("P1001", profile.personId)
             assertEquals(before, secondRun.bills())
-            assertEquals(before, secondRun.inbox.value)
+            assertEquals(before, secondRun.inbox().first().bills, "the inbox stream starts from the store")
             assertTrue(secondRun.pullOwed(), "the owed pull survived the process")
             // No network needed for a code; the device key is the same.
             val signaturesBefore = deviceKey.signatures.get()

@@ -118,7 +118,7 @@ class KeystoreSecretStoreRobolectricTest {
         val enrolled = open(key).use { it.enrol(ZHANG_WEI, CODE) }
         assertTrue(prefs.all.keys.any { it.startsWith("secret.") }, "the core saved its data key: ${prefs.all.keys}")
 
-        open(key).use { assertEquals(enrolled, it.profile.value, "the store opened with the same key") }
+        open(key).use { assertEquals(enrolled, runBlocking { it.currentProfile() }, "the store opened with the same key") }
 
         // Another key that exists: the stored key does not decrypt, the core reports KeyStore.
         val other = SoftwareWrappingKey().apply { create() }

@@ -76,7 +76,7 @@ class PushHandOverRobolectricTest {
                 val pulled = assertIs<PushResult.Pulled>(assertIs<PushOutcome.Handled>(outcome).result)
                 assertEquals(listOf(issued.billId), pulled.changes.map { it.bill.billId })
                 assertEquals(ChangeKind.ADDED, pulled.changes.single().kind)
-                assertTrue(client.inbox.value.any { it.billId == issued.billId }, "in the inbox flow")
+                assertTrue(runBlocking { client.bills() }.any { it.billId == issued.billId }, "in the inbox")
 
                 val again = service.submit<PushOutcome> { CarePassPush.onMessageReceivedBlocking(client, data) }
                     .get(30, TimeUnit.SECONDS)
