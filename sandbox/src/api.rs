@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRequest, FromRequestParts, State};
-use axum::extract::{Path, Query};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -26,6 +25,16 @@ pub type AppState = Arc<Platform>;
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct Body<T>(pub T);
+
+/// Query parameters whose rejections answer with the platform's error body.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Params<T>(pub T);
+
+/// Path parameters whose rejections answer with the platform's error body.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Segment<T>(pub T);
 
 /// The bearer token of a request, if any.
 fn bearer(parts: &Parts) -> Option<&str> {
@@ -120,6 +129,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin_advance_order))
         .routes(routes!(admin_clock, admin_advance_clock))
         .routes(routes!(admin_persons))
+        .routes(routes!(admin_prune))
 }
 
 /// Adds the server time header to every answer.
@@ -139,8 +149,12 @@ async fn healthz(State(state): State<AppState>) -> Json<Health> {
 /// for phones the platform does not know.
 #[utoipa::path(post, path = "/v1/verification-codes", tag = "account", request_body = wire::VerificationCodeRequest,
     responses((status = 200, body = wire::VerificationCodeSent), (status = 400, body = ErrorBody)))]
-async fn request_code(Body(req): Body<wire::VerificationCodeRequest>) -> ApiResult<Json<wire::VerificationCodeSent>> {
-    carepass_core::domain::account::check_phone(&req.phone).map_err(|e| ApiError::bad_request(e.to_string()))?;
+async fn request_code(
+    State(state): State<AppState>,
+    Body(req): Body<wire::VerificationCodeRequest>,
+) -> ApiResult<Json<wire::VerificationCodeSent>> {
+    state.request_code(&req.phone)?;
+    state.commit().await?;
     Ok(Json(wire::VerificationCodeSent { expires_in_s: CODE_TTL_S }))
 }
 
@@ -213,7 +227,7 @@ async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Per
 async fn revoke_own_device(
     State(state): State<AppState>,
     caller: Caller,
-    Path(device_id): Path<String>,
+    Segment(device_id): Segment<String>,
 ) -> ApiResult<Json<Revoked>> {
     state.revoke_device(&device_id, Some(&caller.person_id))?;
     state.commit().await?;
@@ -256,7 +270,7 @@ async fn revocation_list(State(state): State<AppState>) -> ApiResult<Json<wire::
 async fn admin_revoke_device(
     State(state): State<AppState>,
     _admin: Admin,
-    Path(device_id): Path<String>,
+    Segment(device_id): Segment<String>,
 ) -> ApiResult<Json<Revoked>> {
     state.revoke_device(&device_id, None)?;
     state.commit().await?;
@@ -278,9 +292,14 @@ struct InboxQuery {
 async fn inbox(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<InboxQuery>,
+    Params(q): Params<InboxQuery>,
 ) -> ApiResult<Json<wire::InboxPage>> {
-    state.inbox_page(&caller.person_id, q.after, q.limit.unwrap_or(200).clamp(1, 500)).map(Json)
+    let limit = match q.limit {
+        None => 200,
+        Some(n @ 1..=500) => n,
+        Some(_) => return Err(ApiError::bad_request("limit is 1 to 500")),
+    };
+    state.inbox_page(&caller.person_id, q.after, limit).map(Json)
 }
 
 /// Live stream of the caller's inbox changes (server-sent events): first every readable
@@ -291,8 +310,17 @@ async fn inbox(
 async fn inbox_stream(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<InboxQuery>,
-) -> Sse<impl tokio_stream::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    Params(q): Params<InboxQuery>,
+) -> ApiResult<Sse<impl tokio_stream::Stream<Item = Result<Event, std::convert::Infallible>>>> {
+    state.limits().open_stream(&caller.session_id)?;
+    // Gives the session's stream place back however the stream task ends.
+    struct Place(AppState, String);
+    impl Drop for Place {
+        fn drop(&mut self) {
+            self.0.limits().release_stream(&self.1);
+        }
+    }
+    let place = Place(state.clone(), caller.session_id.clone());
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Event, std::convert::Infallible>>(64);
     let person_id = caller.person_id;
     let mut wake = state.subscribe_inbox();
@@ -300,6 +328,7 @@ async fn inbox_stream(
     cuts.mark_unchanged();
     let mut shutdown = state.shutdown_signal();
     tokio::spawn(async move {
+        let _place = place;
         let mut cursor = q.after;
         loop {
             let page = match state.inbox_page(&person_id, cursor, 200) {
@@ -330,8 +359,8 @@ async fn inbox_stream(
             }
         }
     });
-    Sse::new(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)).text("ping"))
+    Ok(Sse::new(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)).text("ping")))
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -379,7 +408,7 @@ async fn admin_issue_bill(
 async fn admin_cancel_bill(
     State(state): State<AppState>,
     _clinic: Admin,
-    Path(bill_id): Path<String>,
+    Segment(bill_id): Segment<String>,
 ) -> ApiResult<Json<wire::Bill>> {
     let (bill, change) = state.set_bill_state(&bill_id, wire::BillState::Cancelled)?;
     state.commit().await?;
@@ -400,7 +429,7 @@ struct NewState {
 async fn admin_set_bill_state(
     State(state): State<AppState>,
     _admin: Admin,
-    Path(bill_id): Path<String>,
+    Segment(bill_id): Segment<String>,
     Body(req): Body<NewState>,
 ) -> ApiResult<Json<wire::Bill>> {
     let (bill, change) = state.set_bill_state(&bill_id, req.state)?;
@@ -423,7 +452,7 @@ struct OutboxQuery {
 async fn admin_push_outbox(
     State(state): State<AppState>,
     _admin: Admin,
-    Query(q): Query<OutboxQuery>,
+    Params(q): Params<OutboxQuery>,
 ) -> ApiResult<Json<crate::bills::OutboxPage>> {
     state.outbox(q.after, q.person_id.as_deref(), 500).map(Json)
 }
@@ -488,7 +517,7 @@ async fn list_orders(State(state): State<AppState>, caller: Caller) -> ApiResult
 async fn get_order(
     State(state): State<AppState>,
     caller: Caller,
-    Path(order_id): Path<String>,
+    Segment(order_id): Segment<String>,
 ) -> ApiResult<Json<wire::Order>> {
     state.order(Some(&caller.subject), &order_id).map(Json)
 }
@@ -499,7 +528,7 @@ async fn get_order(
 async fn cancel_order(
     State(state): State<AppState>,
     caller: Caller,
-    Path(order_id): Path<String>,
+    Segment(order_id): Segment<String>,
 ) -> ApiResult<Json<wire::Order>> {
     let answer = state.cancel_order(&caller.subject, &order_id);
     state.commit().await?;
@@ -512,7 +541,7 @@ async fn cancel_order(
 async fn admin_advance_order(
     State(state): State<AppState>,
     _pharmacy: Admin,
-    Path(order_id): Path<String>,
+    Segment(order_id): Segment<String>,
 ) -> ApiResult<Json<wire::Order>> {
     let answer = state.advance_order(&order_id);
     state.commit().await?;
@@ -544,4 +573,14 @@ async fn admin_advance_clock(
     responses((status = 200, body = Vec<PersonRecord>), (status = 403, body = ErrorBody)))]
 async fn admin_persons(State(state): State<AppState>, _admin: Admin) -> ApiResult<Json<Vec<PersonRecord>>> {
     state.persons().map(Json)
+}
+
+/// Test-fixture role: prune now what no rule needs any more (the platform also does it every
+/// minute).
+#[utoipa::path(post, path = "/admin/v1/prune", tag = "admin", security(("admin" = [])),
+    responses((status = 200, body = crate::platform::PruneReport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn admin_prune(State(state): State<AppState>, _admin: Admin) -> ApiResult<Json<crate::platform::PruneReport>> {
+    let report = state.prune()?;
+    state.commit().await?;
+    Ok(Json(report))
 }

@@ -12,11 +12,13 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: PlatformCode,
     pub message: String,
+    /// Sent as `Retry-After` (a rate-limited answer).
+    pub retry_after_s: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: PlatformCode, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), retry_after_s: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -27,6 +29,14 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
     }
 
+    /// `429 rate_limited`, to be retried after `seconds`.
+    pub fn rate_limited(seconds: u64, message: impl Into<String>) -> Self {
+        ApiError {
+            retry_after_s: Some(seconds),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, PlatformCode::RateLimited, message)
+        }
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, PlatformCode::Internal, message)
     }
@@ -34,7 +44,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { code: self.code, message: self.message })).into_response()
+        let mut response = (self.status, Json(ErrorBody { code: self.code, message: self.message })).into_response();
+        if let Some(seconds) = self.retry_after_s {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        response
     }
 }
 
@@ -47,6 +63,18 @@ impl From<sled::Error> for ApiError {
 impl From<serde_json::Error> for ApiError {
     fn from(e: serde_json::Error) -> Self {
         ApiError::internal(format!("stored record unreadable: {e}"))
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(r: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::bad_request(r.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(r: axum::extract::rejection::PathRejection) -> Self {
+        ApiError::bad_request(r.body_text())
     }
 }
 

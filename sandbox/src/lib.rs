@@ -6,6 +6,7 @@ pub mod api;
 pub mod bills;
 pub mod durable;
 pub mod error;
+pub mod limits;
 pub mod pharmacy;
 pub mod platform;
 pub mod seed;
@@ -96,7 +97,25 @@ pub async fn start(listen: SocketAddr, config: SandboxConfig) -> std::io::Result
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let router = app(platform.clone());
+    // Pruning, every minute, off the request path.
+    let pruner = {
+        let platform = Arc::downgrade(&platform);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let Some(platform) = platform.upgrade() else { return };
+                match tokio::task::spawn_blocking(move || platform.prune()).await {
+                    Ok(Ok(report)) => log::info!("pruned {report:?}"),
+                    Ok(Err(e)) => log::warn!("pruning failed: {}", e.message),
+                    Err(_) => return,
+                }
+            }
+        })
+    };
     let task = tokio::spawn(async move {
+        let _pruner = AbortOnDrop(pruner);
         let _ = axum::serve(listener, router)
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
@@ -104,4 +123,13 @@ pub async fn start(listen: SocketAddr, config: SandboxConfig) -> std::io::Result
             .await;
     });
     Ok(RunningSandbox { addr, platform, stop: Some(stop), task: Some(task) })
+}
+
+/// Aborts a background task when the server it belongs to stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

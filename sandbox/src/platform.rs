@@ -68,6 +68,16 @@ struct ChallengeRecord {
     expires_at_ms: i64,
 }
 
+/// What a pruning pass dropped.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PruneReport {
+    pub challenges: usize,
+    pub access_tokens: usize,
+    pub refresh_tokens: usize,
+    pub used_codes: usize,
+    pub limits: usize,
+}
+
 /// Who a valid access token speaks for (the actor), and whom the request is about (the
 /// subject: the actor, unless the request names someone in `x-carepass-subject`).
 #[derive(Debug, Clone)]
@@ -82,6 +92,7 @@ pub struct Caller {
 pub struct Platform {
     db: sled::Db,
     durability: crate::durable::Durability,
+    limits: crate::limits::Limits,
     /// Per recipient, the highest log sequence that is on disk (served and streamed).
     heads: Mutex<std::collections::HashMap<String, u64>>,
     /// Names this log: a platform whose data was replaced (restored, reset) has another one,
@@ -116,6 +127,7 @@ impl Platform {
         let db = sled::Config::new().path(dir).flush_every_ms(Some(200)).open()?;
         let epoch = load_epoch(&db)?;
         let durability = crate::durable::Durability::new(db.clone(), durability).map_err(sled::Error::Io)?;
+        let limits = crate::limits::Limits::new(db.open_tree("limits")?);
         let offset = db
             .open_tree("meta")?
             .get("clock_offset_ms")?
@@ -131,6 +143,7 @@ impl Platform {
         let platform = Platform {
             db,
             durability,
+            limits,
             heads: Mutex::new(std::collections::HashMap::new()),
             epoch,
             shutdown: tokio::sync::watch::channel(false).0,
@@ -208,14 +221,50 @@ impl Platform {
 
     /// The person a phone and verification code identify. Unknown phones get the same answer
     /// as wrong codes, so the API does not tell who is insured.
-    fn authenticate_phone(&self, phone: &str, code: &str) -> ApiResult<PersonRecord> {
+    ///
+    /// Wrong codes count against the phone and against the device trying (its key or id):
+    /// a few in a row lock both out for a while, and while locked out even the right code is
+    /// refused with `429`.
+    fn authenticate_phone(&self, phone: &str, code: &str, device: &str) -> ApiResult<PersonRecord> {
         account::check_phone(phone).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let keys = [format!("code/phone/{phone}"), format!("code/device/{device}")];
+        let now = self.now_ms();
+        self.limits.code_allowed(&keys, now)?;
         let wrong =
             || ApiError::unauthorized(PlatformCode::WrongVerificationCode, "the verification code is wrong or expired");
-        if code != seed::SANDBOX_CODE {
-            return Err(wrong());
-        }
-        self.person_by_phone(phone)?.ok_or_else(wrong)
+        let person = match self.person_by_phone(phone)? {
+            Some(person) if code == seed::SANDBOX_CODE => person,
+            _ => {
+                self.limits.wrong_code(&keys, now)?;
+                return Err(wrong());
+            }
+        };
+        self.limits.right_code(&keys)?;
+        Ok(person)
+    }
+
+    /// The SMS code request: one per 30 s and a daily cap per phone (the same answer for
+    /// phones the platform does not know).
+    pub fn request_code(&self, phone: &str) -> ApiResult<()> {
+        account::check_phone(phone).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let now = self.now_ms();
+        self.limits.spaced(
+            &format!("sms/spacing/{phone}"),
+            crate::limits::SMS_INTERVAL_MS,
+            now,
+            "a code was just sent",
+        )?;
+        self.limits.windowed(
+            &format!("sms/day/{phone}"),
+            crate::limits::SMS_PER_DAY,
+            crate::limits::DAY_MS,
+            now,
+            "too many codes sent to this phone today",
+        )
+    }
+
+    pub fn limits(&self) -> &crate::limits::Limits {
+        &self.limits
     }
 
     // ---- enrolment and sessions -------------------------------------------------------
@@ -228,10 +277,19 @@ impl Platform {
         name: &str,
         platform: &str,
     ) -> ApiResult<SessionGrant> {
-        let person = self.authenticate_phone(phone, code)?;
         let public_key =
             B64.decode(public_key_b64).map_err(|_| ApiError::bad_request("device_public_key is not base64url"))?;
-        keys::check_public_key(&public_key).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        keys::check_public_key(&public_key).map_err(|_| {
+            ApiError::bad_request("device_public_key is not a P-256 point (65 bytes SEC1 uncompressed, on the curve)")
+        })?;
+        let person = self.authenticate_phone(phone, code, &hex(&digest(&SHA256, &public_key).as_ref()[..8]))?;
+        self.limits.windowed(
+            &format!("enrol/{phone}"),
+            crate::limits::ENROLMENTS_PER_DAY,
+            crate::limits::DAY_MS,
+            self.now_ms(),
+            "too many enrolments for this phone today",
+        )?;
         if name.chars().count() > 64 || !matches!(platform, "android" | "ios" | "terminal") {
             return Err(ApiError::bad_request(
                 "device_name is at most 64 characters; platform is android, ios or terminal",
@@ -274,6 +332,13 @@ impl Platform {
     }
 
     pub fn challenge(&self, device_id: &str) -> ApiResult<(String, i64)> {
+        self.limits.windowed(
+            &format!("challenge/{device_id}"),
+            crate::limits::CHALLENGES_PER_MINUTE,
+            crate::limits::MINUTE_MS,
+            self.now_ms(),
+            "too many login challenges for this device",
+        )?;
         match self.device(device_id)? {
             Some(d) if !d.revoked => {}
             _ => {
@@ -302,7 +367,7 @@ impl Platform {
         nonce: &str,
         signature_b64: &str,
     ) -> ApiResult<SessionGrant> {
-        let person = self.authenticate_phone(phone, code)?;
+        let person = self.authenticate_phone(phone, code, device_id)?;
         let _w = self.lock()?;
         let challenges = self.db.open_tree("challenges")?;
         let bad_challenge =
@@ -603,6 +668,41 @@ impl Platform {
         Ok(on_disk)
     }
 
+    /// Drops what no rule needs any more: login challenges, access and refresh tokens past
+    /// their expiry (a spent refresh token is kept until then, to catch its replay), replay
+    /// entries past their window, rate-limit counters over a day old.
+    pub fn prune(&self) -> ApiResult<PruneReport> {
+        let now = self.now_ms();
+        let expired_json = |tree: &str, field: &str| -> ApiResult<usize> {
+            let tree = self.db.open_tree(tree)?;
+            let mut dropped = 0;
+            for item in tree.iter() {
+                let (k, v) = item?;
+                let value: serde_json::Value = serde_json::from_slice(&v)?;
+                if value[field].as_i64().is_some_and(|t| t <= now) {
+                    tree.remove(k)?;
+                    dropped += 1;
+                }
+            }
+            Ok(dropped)
+        };
+        let challenges = expired_json("challenges", "expires_at_ms")?;
+        let access_tokens = expired_json("access_tokens", "expires_at_ms")?;
+        let refresh_tokens = expired_json("refresh_tokens", "expires_at_ms")?;
+        let used = self.db.open_tree("used_codes")?;
+        let mut used_codes = 0;
+        for item in used.iter() {
+            let (k, v) = item?;
+            let until = v.as_ref().try_into().map(i64::from_be_bytes).unwrap_or(i64::MAX);
+            if until <= now {
+                used.remove(k)?;
+                used_codes += 1;
+            }
+        }
+        let limits = self.limits.prune(now)?;
+        Ok(PruneReport { challenges, access_tokens, refresh_tokens, used_codes, limits })
+    }
+
     /// Ends every live stream and refuses new ones (graceful shutdown).
     pub fn shut_down(&self) {
         self.shutdown.send_replace(true);
@@ -702,7 +802,7 @@ impl DeviceDirectory for PlatformDirectory {
 }
 
 /// Used codes, in sled: key → the time until which it must be remembered. Entries past
-/// that are pruned as new codes arrive.
+/// that are swept by [`Platform::prune`].
 struct SledReplayCache(sled::Tree);
 
 impl ReplayCache for SledReplayCache {
@@ -712,20 +812,15 @@ impl ReplayCache for SledReplayCache {
             .compare_and_swap(key, None as Option<&[u8]>, Some(&keep_until_ms.to_be_bytes()[..]))
             .map_err(|e| e.to_string())?
             .is_ok();
-        if fresh && key[15] == 0 {
-            // About one scan in 256 sweeps out expired entries.
-            for entry in self.0.iter().flatten() {
-                let until = entry.1.as_ref().try_into().map(i64::from_be_bytes).unwrap_or(i64::MAX);
-                if until <= now_ms {
-                    let _ = self.0.remove(entry.0);
-                }
-            }
-        }
-        if fresh {
-            self.0.flush().map_err(|e| e.to_string())?;
-        }
+        // Durable before the scan is answered: the handler's commit (group commit) covers it.
+        // Expired entries are swept by the platform's pruning, not on this path.
+        let _ = now_ms;
         Ok(fresh)
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn token_digest(token: &str) -> Vec<u8> {

@@ -84,13 +84,13 @@ pub fn sign_fixed(keys: &dyn DeviceKeyStore, message: &[u8]) -> Result<[u8; SIGN
     normalize_signature(&keys.sign(message)?)
 }
 
-/// Checks a public key is a 65-byte uncompressed point on P-256.
+/// Checks a public key is a 65-byte uncompressed point that lies on P-256 (not the point at
+/// infinity, coordinates below the field prime, the curve equation holds).
 pub fn check_public_key(public_key: &[u8]) -> Result<(), KeyError> {
     if public_key.len() != PUBLIC_KEY_LEN || public_key[0] != 0x04 {
         return Err(KeyError::BadPublicKey);
     }
-    // Whether the point is on the curve is checked by ring when a signature is verified.
-    Ok(())
+    p256::PublicKey::from_sec1_bytes(public_key).map(|_| ()).map_err(|_| KeyError::BadPublicKey)
 }
 
 /// Verifies an ECDSA P-256 SHA-256 signature (fixed r||s or DER) over `message`.
@@ -186,6 +186,24 @@ mod tests {
     }
 
     #[test]
+    fn only_points_on_the_curve_are_public_keys() {
+        let (key, _) = SoftwareDeviceKey::generate().unwrap();
+        let pk = key.public_key().unwrap();
+        assert_eq!(check_public_key(&pk), Ok(()));
+        let mut off_curve = pk.clone();
+        off_curve[40] ^= 0x10;
+        assert_eq!(check_public_key(&off_curve), Err(KeyError::BadPublicKey));
+        // All-zero coordinates, coordinates at or above the field prime, the 0x04 prefix alone.
+        let mut zeros = vec![0u8; 65];
+        zeros[0] = 4;
+        assert_eq!(check_public_key(&zeros), Err(KeyError::BadPublicKey));
+        let mut ones = vec![0xffu8; 65];
+        ones[0] = 4;
+        assert_eq!(check_public_key(&ones), Err(KeyError::BadPublicKey));
+        assert_eq!(check_public_key(&[4]), Err(KeyError::BadPublicKey));
+    }
+
+    #[test]
     fn software_key_signature_verifies_and_tampering_does_not() {
         let (key, _) = SoftwareDeviceKey::generate().unwrap();
         let pk = key.public_key().unwrap();
@@ -219,7 +237,7 @@ mod tests {
         assert_eq!(verify_p256(&pk[1..], b"m", &[0u8; 64]), Err(KeyError::BadPublicKey));
         let mut off_curve = pk.clone();
         off_curve[64] ^= 1;
-        assert_eq!(verify_p256(&off_curve, b"m", &[1u8; 64]), Err(KeyError::Invalid));
+        assert_eq!(verify_p256(&off_curve, b"m", &[1u8; 64]), Err(KeyError::BadPublicKey));
     }
 
     #[test]
