@@ -402,19 +402,22 @@ fn revocation_vectors(path: &std::path::Path, codes: &std::path::Path) {
 
 fn doorbell_vectors(path: &std::path::Path) {
     use carepass_core::domain::bills::doorbell::{signed_bytes, to_data, Doorbell};
-    let existing: Value =
-        std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
+    let existing = read_existing(path);
     let push_pkcs8 = key_from(&existing, "/keys/push_pkcs8_hex");
     let rogue_pkcs8 = key_from(&existing, "/keys/rogue_pkcs8_hex");
     let push = Issuer::from_pkcs8(1, &push_pkcs8).unwrap();
     let rogue = Issuer::from_pkcs8(1, &rogue_pkcs8).unwrap();
     let now: i64 = 1_795_435_200_000;
-    let ring = |issuer: &Issuer, key_id: u16, r: &str, seq: u64, t: i64| -> Value {
+    // A signed data map: that of the existing case of this name, else a new one.
+    let ring = |case_name: &str, issuer: &Issuer, key_id: u16, r: &str, seq: u64, t: i64| -> Value {
+        if let Some(data) = kept(&existing, case_name, "data").filter(Value::is_object) {
+            return data;
+        }
         let bell = Doorbell { key_id, recipient: r.into(), seq, issued_at_ms: t };
         let sig = issuer.sign(&signed_bytes(key_id, r, seq, t)).unwrap();
         serde_json::to_value(to_data(&bell, &sig)).unwrap()
     };
-    let valid = ring(&push, 1, "P1001", 42, now - 2_000);
+    let valid = ring("valid", &push, 1, "P1001", 42, now - 2_000);
     let with = |base: &Value, key: &str, value: Option<&str>| {
         let mut v = base.clone();
         match value {
@@ -425,18 +428,72 @@ fn doorbell_vectors(path: &std::path::Path) {
         }
         v
     };
+    let g = valid["g"].as_str().unwrap().to_string();
+    let sig_bytes = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&g).unwrap()
+    };
+    let encode = |bytes: &[u8]| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    let mut twin = sig_bytes.clone();
+    other_s(&mut twin);
+    let twin_label = if is_high_s(&twin) { "high" } else { "low" };
+    // The last character of 64 bytes in base64 carries 2 bits and 4 zero bits: set one.
+    let trailing_bit = {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let index = ALPHABET.iter().position(|&c| c == g.as_bytes()[85]).unwrap();
+        format!("{}{}", &g[..85], ALPHABET[index ^ 1] as char)
+    };
+    let standard = g.replace('-', "+").replace('_', "/");
+    assert_ne!(standard, g, "the valid signature has a - or _ to show the alphabet");
+    let mut from_fcm = valid.clone();
+    for (k, v) in [
+        ("from", "264831917842"),
+        ("collapse_key", "app.carepass"),
+        ("google.message_id", "0:1795435198000000%31bd1c9631bd1c96"),
+        ("google.sent_time", "1795435198000"),
+        ("google.ttl", "2419200"),
+    ] {
+        from_fcm[k] = json!(v);
+    }
+    let mut capital_v = with(&valid, "v", None);
+    capital_v["V"] = json!("1");
+    let t = valid["t"].as_str().unwrap().to_string();
+
     let case = |name: &str, data: Value, expect: &str| json!({"name": name, "data": data, "expect": expect});
     let cases = vec![
         case("valid", valid.clone(), "pull"),
-        case("replayed (sequence already pulled)", ring(&push, 1, "P1001", 40, now - 60_000), "already_seen"),
-        case("duplicate of the cursor's own doorbell", ring(&push, 1, "P1001", 41, now - 1_000), "already_seen"),
-        case("forged (signed by another key)", ring(&rogue, 1, "P1001", 43, now), "forged"),
+        case(
+            "replayed (sequence already pulled)",
+            ring("replayed (sequence already pulled)", &push, 1, "P1001", 40, now - 60_000),
+            "already_seen",
+        ),
+        case(
+            "duplicate of the cursor's own doorbell",
+            ring("duplicate of the cursor's own doorbell", &push, 1, "P1001", 41, now - 1_000),
+            "already_seen",
+        ),
+        case(
+            "forged (signed by another key)",
+            ring("forged (signed by another key)", &rogue, 1, "P1001", 43, now),
+            "forged",
+        ),
         case("forged (sequence altered)", with(&valid, "s", Some("43")), "forged"),
         case("forged (time altered)", with(&valid, "t", Some(&(now - 1_000).to_string())), "forged"),
-        case("stale (25 hours old)", ring(&push, 1, "P1001", 43, now - 25 * 3_600_000), "stale"),
-        case("from the future (10 minutes)", ring(&push, 1, "P1001", 43, now + 600_000), "from_the_future"),
-        case("for another person", ring(&push, 1, "P1002", 43, now), "wrong_recipient"),
-        case("unknown key id", ring(&push, 7, "P1001", 43, now), "unknown_key"),
+        case(
+            "stale (25 hours old)",
+            ring("stale (25 hours old)", &push, 1, "P1001", 43, now - 25 * 3_600_000),
+            "stale",
+        ),
+        case(
+            "from the future (10 minutes)",
+            ring("from the future (10 minutes)", &push, 1, "P1001", 43, now + 600_000),
+            "from_the_future",
+        ),
+        case("for another person", ring("for another person", &push, 1, "P1002", 43, now), "wrong_recipient"),
+        case("unknown key id", ring("unknown key id", &push, 7, "P1001", 43, now), "unknown_key"),
         case("malformed: no signature", with(&valid, "g", None), "malformed"),
         case("malformed: signature not base64url", with(&valid, "g", Some("!!!")), "malformed"),
         case("malformed: short signature", with(&valid, "g", Some("AAAA")), "malformed"),
@@ -444,15 +501,49 @@ fn doorbell_vectors(path: &std::path::Path) {
         case("malformed: sequence zero", with(&valid, "s", Some("0")), "malformed"),
         case("malformed: unknown version", with(&valid, "v", Some("2")), "malformed"),
         case("malformed: empty", json!({}), "malformed"),
+        // Added with docs/bills.md's gaps closed; the cases above are unchanged.
+        case("valid with the keys FCM adds to the data map", from_fcm, "pull"),
+        case(
+            &format!("valid with the other S (n − s, {twin_label} S)"),
+            with(&valid, "g", Some(&encode(&twin))),
+            "pull",
+        ),
+        case(
+            "largest sequence (2^64 − 1)",
+            ring("largest sequence (2^64 − 1)", &push, 1, "P1001", u64::MAX, now),
+            "pull",
+        ),
+        case(
+            "malformed: sequence above 2^64 − 1 (20 digits)",
+            with(&valid, "s", Some("18446744073709551616")),
+            "malformed",
+        ),
+        case("malformed: sequence with a leading zero (042 signs as 42)", with(&valid, "s", Some("042")), "malformed"),
+        case("malformed: key id with a leading zero", with(&valid, "k", Some("01")), "malformed"),
+        case("malformed: key id above 16 bits", with(&valid, "k", Some("65537")), "malformed"),
+        case("malformed: time with a leading zero", with(&valid, "t", Some(&format!("0{t}"))), "malformed"),
+        case("malformed: time above 2^63 − 1", with(&valid, "t", Some("9223372036854775808")), "malformed"),
+        case("malformed: padded signature", with(&valid, "g", Some(&format!("{g}=="))), "malformed"),
+        case("malformed: signature in standard base64 (+ and /)", with(&valid, "g", Some(&standard)), "malformed"),
+        case("malformed: signature with a non-zero trailing bit", with(&valid, "g", Some(&trailing_bit)), "malformed"),
+        case("malformed: key names are case-sensitive (V for v)", capital_v, "malformed"),
     ];
+    let relay_outbox_example = json!({
+        "pushes": [
+            {"n": 17, "person_id": "P1001", "push": {"service": "fcm", "token": "fcm-token-of-phone-1", "data": valid.clone()}},
+            {"n": 18, "person_id": "P1001", "push": {"service": "huawei", "token": "huawei-token-of-phone-2", "data": valid.clone()}}
+        ],
+        "cursor": 19
+    });
     let doc = json!({
         "format": "docs/bills.md § Doorbell",
-        "how_to_run": "Verify each case's `data` (the push data map) for recipient `recipient` at time `now_ms` with the push keys in `push_keys`. A rejection gives its reason; an accepted doorbell whose `s` is at or below `cursor` is `already_seen`, above it `pull`.",
+        "how_to_run": "Verify each case's `data` (the push data map) for recipient `recipient` at time `now_ms` with the push keys in `push_keys`. A rejection gives its reason; an accepted doorbell whose `s` is at or below `cursor` is `already_seen`, above it `pull`. `relay_outbox_example` is a page of GET /admin/v1/push-outbox (docs/bills.md § 6): its shape is the sandbox's, and each push's `data` verifies as the `valid` case.",
         "push_keys": [{"key_id": 1, "public_key_hex": hex(&push.public_key())}],
         "recipient": "P1001",
         "now_ms": now,
         "cursor": 41,
         "keys": {"push_pkcs8_hex": hex(&push_pkcs8), "rogue_pkcs8_hex": hex(&rogue_pkcs8)},
+        "relay_outbox_example": relay_outbox_example,
         "cases": cases,
     });
     write_vectors(path, doc);

@@ -193,7 +193,7 @@ fn doorbell_vectors_give_the_stated_verdict() {
     use std::collections::HashMap;
 
     let doc = vector("bills/doorbells.json");
-    let keys: HashMap<u16, Vec<u8>> = doc["push_keys"]
+    let keys_by_id: HashMap<u16, Vec<u8>> = doc["push_keys"]
         .as_array()
         .unwrap()
         .iter()
@@ -207,11 +207,38 @@ fn doorbell_vectors_give_the_stated_verdict() {
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let data: HashMap<String, String> = serde_json::from_value(case["data"].clone()).unwrap();
-        let verdict = match verify(&data, &keys, recipient, now) {
+        let verdict = match verify(&data, &keys_by_id, recipient, now) {
             Ok(bell) if bell.seq <= cursor => "already_seen",
             Ok(_) => "pull",
             Err(e) => e.code(),
         };
         assert_eq!(verdict, case["expect"].as_str().unwrap(), "{name}");
     }
+
+    // The relay outbox (docs/bills.md § 6): a page of pushes, each the data map a push service
+    // would deliver, exactly as the `valid` case.
+    use carepass_core::wire::RelayedPush;
+    let page = &doc["relay_outbox_example"];
+    let valid = &cases.iter().find(|c| c["name"] == "valid").unwrap()["data"];
+    let keys = |v: &Value| {
+        let mut keys = v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys(page), ["cursor", "pushes"]);
+    let pushes = page["pushes"].as_array().unwrap();
+    assert!(!pushes.is_empty());
+    let mut last_n = 0;
+    for item in pushes {
+        assert_eq!(keys(item), ["n", "person_id", "push"]);
+        let n = item["n"].as_u64().unwrap();
+        assert!(n > last_n, "ascending n");
+        last_n = n;
+        let push: RelayedPush = serde_json::from_value(item["push"].clone()).unwrap();
+        assert_eq!(keys(&item["push"]), ["data", "service", "token"]);
+        assert_eq!(serde_json::json!(push.data), *valid);
+        let data: HashMap<String, String> = push.data.into_iter().collect();
+        assert!(verify(&data, &keys_by_id, recipient, now).is_ok());
+    }
+    assert!(page["cursor"].as_u64().unwrap() >= last_n);
 }
