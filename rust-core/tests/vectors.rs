@@ -1,5 +1,6 @@
-//! The shared test vectors in `tests/vectors/` (also read by the Kotlin tests): sealed store
-//! values and login proofs give the verdict the vector states.
+//! The shared test vectors in `tests/vectors/` (also read by the Kotlin and Swift tests): sealed
+//! store values, login proofs, voucher codes, revocation lists and doorbells give the verdict
+//! the vector states (settlement's are in `domain::settlement`'s unit tests).
 
 use std::path::PathBuf;
 
@@ -101,18 +102,25 @@ fn voucher_code_vectors_give_the_stated_verdict() {
             (id, KnownDevice { public_key: unhex(d["public_key_hex"].as_str().unwrap()), revoked: false })
         })
         .collect();
-    let skew = doc["skew_ms"].as_i64().unwrap();
+    let file_skew = doc["skew_ms"].as_i64().unwrap();
     let cases = cases(&doc);
     let mut reasons_seen = std::collections::BTreeSet::new();
     for case in cases {
         let name = case["name"].as_str().unwrap();
+        let skew = case["skew_ms"].as_i64().unwrap_or(file_skew);
         let mut verifier = Verifier::new(issuers.clone(), skew, Arc::new(MemoryReplayCache::default()));
         verifier.set_revoked(revoked.clone());
-        let purpose = Purpose::from_name(case["purpose"].as_str().unwrap()).unwrap();
         let payload = case["payload"].as_str().unwrap();
         let now = case["now_ms"].as_i64().unwrap();
+        // The scanner's purpose is a name; anything else is refused before verification.
+        let Some(purpose) = Purpose::from_name(case["purpose"].as_str().unwrap()) else {
+            assert_eq!("invalid_purpose", case["expect"].as_str().unwrap(), "{name}");
+            reasons_seen.insert("invalid_purpose");
+            continue;
+        };
         if case["seen_before"].as_bool() == Some(true) {
-            assert!(verifier.verify(payload, purpose, now, &directory).is_ok(), "{name}: first use");
+            let first = case["first_payload"].as_str().unwrap_or(payload);
+            assert!(verifier.verify(first, purpose, now, &directory).is_ok(), "{name}: first use");
         }
         let verdict = match verifier.verify(payload, purpose, now, &directory) {
             Ok(_) => "accepted",
@@ -132,8 +140,50 @@ fn voucher_code_vectors_give_the_stated_verdict() {
         "wrong_purpose",
         "malformed",
         "unsupported_version",
+        "invalid_purpose",
     ] {
         assert!(reasons_seen.contains(required), "no vector gives {required}");
+    }
+    let skews: std::collections::BTreeSet<i64> =
+        cases.iter().map(|c| c["skew_ms"].as_i64().unwrap_or(file_skew)).collect();
+    assert!(skews.contains(&0) && skews.contains(&5_000), "the window edges with no skew and with the platform's");
+}
+
+#[test]
+fn revocation_list_vectors_are_accepted_or_refused_as_stated() {
+    use carepass_core::domain::voucher::cert::{
+        verified_revocations, RevocationList, MAX_REVOCATION_AGE_MS, MAX_REVOCATION_FUTURE_MS,
+    };
+    use carepass_core::domain::voucher::format::device_id_to_string;
+    use std::collections::HashMap;
+
+    let doc = vector("voucher/revocations.json");
+    assert_eq!(doc["max_age_ms"].as_i64(), Some(MAX_REVOCATION_AGE_MS));
+    assert_eq!(doc["max_future_ms"].as_i64(), Some(MAX_REVOCATION_FUTURE_MS));
+    let issuers: HashMap<u16, Vec<u8>> = doc["issuers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["key_id"].as_u64().unwrap() as u16, unhex(i["public_key_hex"].as_str().unwrap())))
+        .collect();
+    let mut reasons = std::collections::BTreeSet::new();
+    for case in cases(&doc) {
+        let name = case["name"].as_str().unwrap();
+        let list: RevocationList = serde_json::from_value(case["list"].clone()).unwrap();
+        let now = case["now_ms"].as_i64().unwrap();
+        match (verified_revocations(&list, &issuers, now), case["expect"].as_str().unwrap()) {
+            (Ok(verified), "ok") => {
+                let ids: Vec<String> = verified.device_ids.iter().map(device_id_to_string).collect();
+                assert_eq!(serde_json::json!(ids), case["device_ids"], "{name}");
+                assert_eq!(verified.sequence, list.sequence, "{name}");
+            }
+            (Err(e), expect) => assert_eq!(e.code(), expect, "{name}: {e}"),
+            (Ok(_), expect) => panic!("{name}: accepted, expected {expect}"),
+        }
+        reasons.insert(case["expect"].as_str().unwrap().to_string());
+    }
+    for required in ["ok", "malformed", "unknown_issuer", "bad_signature", "stale", "from_the_future"] {
+        assert!(reasons.contains(required), "no vector gives {required}");
     }
 }
 
@@ -143,7 +193,7 @@ fn doorbell_vectors_give_the_stated_verdict() {
     use std::collections::HashMap;
 
     let doc = vector("bills/doorbells.json");
-    let keys: HashMap<u16, Vec<u8>> = doc["push_keys"]
+    let keys_by_id: HashMap<u16, Vec<u8>> = doc["push_keys"]
         .as_array()
         .unwrap()
         .iter()
@@ -157,11 +207,38 @@ fn doorbell_vectors_give_the_stated_verdict() {
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let data: HashMap<String, String> = serde_json::from_value(case["data"].clone()).unwrap();
-        let verdict = match verify(&data, &keys, recipient, now) {
+        let verdict = match verify(&data, &keys_by_id, recipient, now) {
             Ok(bell) if bell.seq <= cursor => "already_seen",
             Ok(_) => "pull",
             Err(e) => e.code(),
         };
         assert_eq!(verdict, case["expect"].as_str().unwrap(), "{name}");
     }
+
+    // The relay outbox (docs/bills.md § 6): a page of pushes, each the data map a push service
+    // would deliver, exactly as the `valid` case.
+    use carepass_core::wire::RelayedPush;
+    let page = &doc["relay_outbox_example"];
+    let valid = &cases.iter().find(|c| c["name"] == "valid").unwrap()["data"];
+    let keys = |v: &Value| {
+        let mut keys = v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys(page), ["cursor", "pushes"]);
+    let pushes = page["pushes"].as_array().unwrap();
+    assert!(!pushes.is_empty());
+    let mut last_n = 0;
+    for item in pushes {
+        assert_eq!(keys(item), ["n", "person_id", "push"]);
+        let n = item["n"].as_u64().unwrap();
+        assert!(n > last_n, "ascending n");
+        last_n = n;
+        let push: RelayedPush = serde_json::from_value(item["push"].clone()).unwrap();
+        assert_eq!(keys(&item["push"]), ["data", "service", "token"]);
+        assert_eq!(serde_json::json!(push.data), *valid);
+        let data: HashMap<String, String> = push.data.into_iter().collect();
+        assert!(verify(&data, &keys_by_id, recipient, now).is_ok());
+    }
+    assert!(page["cursor"].as_u64().unwrap() >= last_n);
 }

@@ -127,15 +127,15 @@ async fn an_offline_scanner_verifies_with_only_the_trust_and_revocation_lists() 
     let issuers: HashMap<u16, Vec<u8>> =
         trust.issuers.iter().map(|i| (i.key_id, B64.decode(&i.public_key).unwrap())).collect();
     let mut list: RevocationList = client.get("v1/voucher/revocations", None).await.unwrap();
-    let ids = verified_revocations(&list, &issuers).unwrap();
-    assert!(ids.is_empty());
+    let now = chrono::Utc::now().timestamp_millis();
+    let verified = verified_revocations(&list, &issuers, now).unwrap();
+    assert!(verified.device_ids.is_empty());
     // A list altered on the way (someone unrevoking a device, or revoking one) is refused.
     list.device_ids.push("dev_00000000000000ff".into());
-    assert!(verified_revocations(&list, &issuers).is_err());
+    assert_eq!(verified_revocations(&list, &issuers, now).unwrap_err().code(), "bad_signature");
 
     let mut scanner = Verifier::new(issuers, 2_000, Arc::new(MemoryReplayCache::default()));
-    scanner.set_revoked(ids);
-    let now = chrono::Utc::now().timestamp_millis();
+    scanner.set_revocation_list(&verified);
     let verdict = scanner.verify(&offline.text, SETTLE, now, &NoDirectory).unwrap();
     assert!(verdict.offline);
     assert_eq!(scanner.verify(&offline.text, SETTLE, now, &NoDirectory).unwrap_err().code(), "replayed");
@@ -183,8 +183,8 @@ async fn a_lost_phone_is_revoked_from_another_phone_at_once() {
     let issuers: HashMap<u16, Vec<u8>> =
         trust.issuers.iter().map(|i| (i.key_id, B64.decode(&i.public_key).unwrap())).collect();
     let mut scanner = Verifier::new(issuers.clone(), 2_000, Arc::new(MemoryReplayCache::default()));
-    scanner.set_revoked(verified_revocations(&list, &issuers).unwrap());
     let now = chrono::Utc::now().timestamp_millis();
+    scanner.set_revocation_list(&verified_revocations(&list, &issuers, now).unwrap());
     assert_eq!(scanner.verify(&lost_offline.text, SETTLE, now, &NoDirectory).unwrap_err().code(), "revoked");
     // The spare phone goes on working.
     assert!(scan(&platform, &spare.current_code(SETTLE, false, None).unwrap().text, SETTLE).await.accepted);

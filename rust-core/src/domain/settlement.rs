@@ -48,6 +48,7 @@ pub enum VisitType {
 /// One row of the policy table: the rule for a pooling region, insurance type and visit type.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct SettlementRule {
     /// Six-digit administrative code of the pooling region (统筹区).
     pub region: String,
@@ -68,6 +69,7 @@ pub struct SettlementRule {
 /// The policy table: every rule the platform settles by.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct SettlementPolicy {
     /// A human label, e.g. `demo city 2026`.
     pub name: String,
@@ -78,6 +80,7 @@ pub struct SettlementPolicy {
 /// accumulators; the caller passes the ones of the benefit the visit settles under).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct YearToDate {
     /// Eligible spending already counted against the deductible this year.
     pub deductible_paid: Fen,
@@ -88,6 +91,7 @@ pub struct YearToDate {
 /// What settlement needs to know about the patient.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct PatientCoverage {
     pub insurance_type: InsuranceType,
     /// The patient's pooling region (参保地); its rules apply wherever the care happens.
@@ -105,6 +109,7 @@ pub struct PatientCoverage {
 /// One billed item.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct SettlementItem {
     /// Drug or service code; reported back on the line.
     pub code: String,
@@ -116,6 +121,7 @@ pub struct SettlementItem {
 /// Settle these items for this patient at this kind of visit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct SettlementRequest {
     pub patient: PatientCoverage,
     pub visit_type: VisitType,
@@ -468,8 +474,10 @@ fn allocate(total: Fen, weights: &[Fen]) -> Vec<Fen> {
 }
 
 /// Settles a request under the policy's rule for the patient's region, insurance type and
-/// the visit type.
+/// the visit type. The whole policy is validated first, so its errors come before the
+/// request's (`docs/settlement.md` § Errors gives the order).
 pub fn settle(policy: &SettlementPolicy, request: &SettlementRequest) -> Result<Settlement, SettlementError> {
+    policy.validate()?;
     let rule = policy.rule(&request.patient.pooling_region, request.patient.insurance_type, request.visit_type)?;
     settle_with_rule(rule, &request.patient, &request.items)
 }
@@ -776,6 +784,59 @@ mod tests {
     }
 
     #[test]
+    fn unknown_fields_are_refused_in_requests_and_policies() {
+        let request = r#"{"patient": {"insurance_type": "employee_active", "pooling_region": "419900",
+            "account_balance": 5000, "use_acount": true}, "visit_type": "pharmacy",
+            "items": [{"code": "X", "category": "A", "unit_price": 100, "quantity": 1}]}"#;
+        assert!(serde_json::from_str::<SettlementRequest>(request).is_err(), "a misspelt field in the patient");
+        let item = r#"{"code": "X", "category": "A", "unit_price": 100, "quantity": 1, "unit_price_fen": 100}"#;
+        assert!(serde_json::from_str::<SettlementItem>(item).is_err(), "a bill's field name on an item");
+        let mut policy = serde_json::to_value(SettlementPolicy::demo()).unwrap();
+        policy["rules"][0]["price_ceiling"] = serde_json::json!(100);
+        assert!(serde_json::from_value::<SettlementPolicy>(policy).is_err(), "a rule field this version cannot apply");
+        let defaults = r#"{"patient": {"insurance_type": "resident", "pooling_region": "419900"},
+            "visit_type": "pharmacy", "items": [{"code": "X", "category": "C", "unit_price": 100, "quantity": 1}]}"#;
+        let parsed: SettlementRequest = serde_json::from_str(defaults).unwrap();
+        assert_eq!(
+            (parsed.patient.year_to_date, parsed.patient.account_balance, parsed.patient.use_account),
+            (YearToDate::default(), Fen(0), false)
+        );
+    }
+
+    #[test]
+    fn settle_validates_the_whole_policy_before_the_request() {
+        let mut policy = SettlementPolicy::demo();
+        let last = policy.rules.len() - 1;
+        policy.rules[last].ratio_bp = 10_001; // a rule this request does not use
+        let good = request(employee("419900"), VisitType::Pharmacy, vec![item("X", ItemCategory::A, 100, 1)]);
+        assert_eq!(settle(&policy, &good).unwrap_err().kind(), "ratio_out_of_range");
+        let bad = request(employee("999999"), VisitType::Pharmacy, vec![]);
+        assert_eq!(settle(&policy, &bad).unwrap_err().kind(), "ratio_out_of_range", "policy errors come first");
+    }
+
+    #[test]
+    fn errors_are_reported_in_the_documented_order() {
+        let policy = SettlementPolicy::demo();
+        let kind = |patient: PatientCoverage, items: Vec<SettlementItem>| {
+            settle(&policy, &request(patient, VisitType::Pharmacy, items)).unwrap_err().kind()
+        };
+        let overdrawn = |region: &str| PatientCoverage { account_balance: Fen(-1), ..employee(region) };
+        assert_eq!(kind(overdrawn("41990"), vec![]), "invalid_region");
+        assert_eq!(kind(overdrawn("999999"), vec![]), "unknown_region");
+        assert_eq!(kind(overdrawn("419900"), vec![]), "negative_amount");
+        assert_eq!(kind(employee("419900"), vec![]), "no_items");
+        let zero_then_negative = vec![item("X", ItemCategory::A, 100, 0), item("Y", ItemCategory::A, -1, 1)];
+        assert_eq!(kind(employee("419900"), zero_then_negative), "zero_quantity");
+        assert_eq!(kind(employee("419900"), vec![item("X", ItemCategory::A, -1, 0)]), "negative_price");
+        let big = item("X", ItemCategory::A, i64::MAX, 1);
+        assert_eq!(
+            kind(employee("419900"), vec![big.clone(), big.clone(), item("Z", ItemCategory::A, -1, 1)]),
+            "negative_price"
+        );
+        assert_eq!(kind(employee("419900"), vec![big.clone(), big]), "overflow");
+    }
+
+    #[test]
     fn tampered_splits_fail_the_invariant_check() {
         let mut patient = employee("419900");
         patient.account_balance = Fen(2_000);
@@ -823,9 +884,11 @@ mod tests {
 
     // ---- shared vectors ----
 
+    /// Policies and requests stay JSON until a case runs: some are not valid policies or
+    /// requests on purpose (`malformed`).
     #[derive(Deserialize)]
     struct VectorFile {
-        policies: std::collections::BTreeMap<String, SettlementPolicy>,
+        policies: std::collections::BTreeMap<String, serde_json::Value>,
         case_count: usize,
         cases: Vec<VectorCase>,
     }
@@ -834,8 +897,17 @@ mod tests {
     struct VectorCase {
         name: String,
         policy: String,
-        request: SettlementRequest,
+        request: serde_json::Value,
         expect: Expected,
+    }
+
+    /// What `settle_json` does: decode the policy, then the request (either failing is
+    /// `malformed`), then settle, which validates the policy first.
+    fn settle_vector(policy: &serde_json::Value, request: &serde_json::Value) -> Result<Settlement, String> {
+        let policy: SettlementPolicy = serde_json::from_value(policy.clone()).map_err(|_| "malformed".to_string())?;
+        let request: SettlementRequest =
+            serde_json::from_value(request.clone()).map_err(|_| "malformed".to_string())?;
+        settle(&policy, &request).map_err(|e| e.kind().to_string())
     }
 
     #[derive(Deserialize)]
@@ -871,8 +943,7 @@ mod tests {
         let file = vectors();
         assert!(file.case_count > 0 && file.cases.len() == file.case_count, "the vector file lost cases");
         for case in &file.cases {
-            let policy = &file.policies[&case.policy];
-            let result = policy.validate().and_then(|_| settle(policy, &case.request));
+            let result = settle_vector(&file.policies[&case.policy], &case.request);
             match (&case.expect, result) {
                 (Expected::Settlement(want), Ok(s)) => {
                     let got = ExpectedSplit {
@@ -891,7 +962,7 @@ mod tests {
                     };
                     assert_eq!(&got, want, "{}", case.name);
                 }
-                (Expected::Error(kind), Err(e)) => assert_eq!(e.kind(), kind, "{}: {e}", case.name),
+                (Expected::Error(kind), Err(e)) => assert_eq!(&e, kind, "{}", case.name),
                 (want, got) => panic!("{}: expected {}, got {got:?}", case.name, matches!(want, Expected::Error(_))),
             }
         }
@@ -899,6 +970,7 @@ mod tests {
 
     #[test]
     fn the_vector_files_demo_policy_is_the_demo_policy() {
-        assert_eq!(vectors().policies["demo"], SettlementPolicy::demo());
+        let demo: SettlementPolicy = serde_json::from_value(vectors().policies["demo"].clone()).unwrap();
+        assert_eq!(demo, SettlementPolicy::demo());
     }
 }

@@ -137,9 +137,12 @@ pub fn is_doorbell<'a>(keys_and_version: impl Fn(&str) -> Option<&'a str>) -> bo
     keys_and_version("v") == Some("1") && ["k", "r", "s", "t", "g"].iter().all(|k| keys_and_version(k).is_some())
 }
 
-/// Strict decimal: digits only, no sign, no spaces, no leading `+`.
+/// Canonical decimal, the form `to_string` writes: ASCII digits only (no sign, no spaces), no
+/// leading zero unless the number is 0 itself, and a value that fits `T` (`k`: 16 bits, `s`:
+/// 64 bits, `t`: a signed 64-bit time with no sign, so 0 to 2^63 − 1).
 fn decimal<T: std::str::FromStr>(text: &str) -> Option<T> {
-    if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
+    let digits = !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit());
+    if !digits || (text.len() > 1 && text.starts_with('0')) {
         return None;
     }
     text.parse().ok()
@@ -154,6 +157,70 @@ mod tests {
         let bell = Doorbell { key_id: issuer.key_id, recipient: recipient.into(), seq, issued_at_ms: t };
         let sig = issuer.sign(&signed_bytes(issuer.key_id, recipient, seq, t)).unwrap();
         to_data(&bell, &sig).into_iter().collect()
+    }
+
+    #[test]
+    fn decimals_are_canonical_so_one_doorbell_has_one_data_map() {
+        let push = Issuer::from_pkcs8(1, &Issuer::generate_pkcs8().unwrap()).unwrap();
+        let keys = HashMap::from([(1u16, push.public_key())]);
+        let now = 1_800_000_000_000;
+        let data = ring(&push, "P1001", 42, now);
+        // "042" and "42" sign the same bytes; only the form the platform writes is accepted.
+        for (key, bad) in [("s", "042"), ("k", "01"), ("t", &format!("0{now}")), ("s", "00")] {
+            let mut d = data.clone();
+            d.insert(key.into(), bad.to_string());
+            assert_eq!(verify(&d, &keys, "P1001", now), Err(DoorbellError::Malformed(key)), "{key}={bad}");
+        }
+        // The extremes of each width are accepted when signed.
+        let top = ring(&push, "P1001", u64::MAX, now);
+        assert_eq!(verify(&top, &keys, "P1001", now).map(|b| b.seq), Ok(u64::MAX));
+        let zero_key = Issuer::from_pkcs8(0, &Issuer::generate_pkcs8().unwrap()).unwrap();
+        let bell = ring(&zero_key, "P1001", 1, now);
+        assert_eq!(bell["k"], "0");
+        let zero_keys = HashMap::from([(0u16, zero_key.public_key())]);
+        assert_eq!(verify(&bell, &zero_keys, "P1001", now).map(|b| b.key_id), Ok(0));
+    }
+
+    #[test]
+    fn keys_a_push_service_adds_are_ignored_and_key_names_are_exact() {
+        let push = Issuer::from_pkcs8(1, &Issuer::generate_pkcs8().unwrap()).unwrap();
+        let keys = HashMap::from([(1u16, push.public_key())]);
+        let now = 1_800_000_000_000;
+        let mut data = ring(&push, "P1001", 7, now);
+        for (k, v) in [("from", "1234567890"), ("collapse_key", "app.carepass"), ("google.message_id", "0:1")] {
+            data.insert(k.into(), v.into());
+        }
+        assert_eq!(verify(&data, &keys, "P1001", now).map(|b| b.seq), Ok(7));
+        let v = data.remove("v").unwrap();
+        data.insert("V".into(), v);
+        assert_eq!(verify(&data, &keys, "P1001", now), Err(DoorbellError::Malformed("v")));
+    }
+
+    #[test]
+    fn the_signature_is_unpadded_base64url_with_zero_trailing_bits() {
+        let push = Issuer::from_pkcs8(1, &Issuer::generate_pkcs8().unwrap()).unwrap();
+        let keys = HashMap::from([(1u16, push.public_key())]);
+        let now = 1_800_000_000_000;
+        let data = ring(&push, "P1001", 7, now);
+        let g = data["g"].clone();
+        assert_eq!(g.len(), 86);
+        let last = g.as_bytes()[85];
+        let set_trailing_bit = {
+            const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let index = ALPHABET.iter().position(|&c| c == last).unwrap();
+            format!("{}{}", &g[..85], ALPHABET[index ^ 1] as char)
+        };
+        let standard = g.replace('-', "+").replace('_', "/");
+        for bad in [format!("{g}=="), set_trailing_bit, format!("{g} ")] {
+            let mut d = data.clone();
+            d.insert("g".into(), bad.clone());
+            assert_eq!(verify(&d, &keys, "P1001", now), Err(DoorbellError::Malformed("g")), "{bad}");
+        }
+        if standard != g {
+            let mut d = data.clone();
+            d.insert("g".into(), standard);
+            assert_eq!(verify(&d, &keys, "P1001", now), Err(DoorbellError::Malformed("g")));
+        }
     }
 
     #[test]
@@ -179,6 +246,15 @@ mod tests {
             let mut d = data.clone();
             d.insert("s".into(), bad.into());
             assert_eq!(verify(&d, &keys, "P1001", now), Err(DoorbellError::Malformed("s")), "{bad}");
+        }
+        // Field widths: k is 16 bits, s 64 bits unsigned, t 63 bits (a signed 64-bit time
+        // with no sign); 20 digits may exceed 2^64 − 1.
+        for (key, bad) in
+            [("k", "65536"), ("s", "18446744073709551616"), ("s", "99999999999999999999"), ("t", "9223372036854775808")]
+        {
+            let mut d = data.clone();
+            d.insert(key.into(), bad.into());
+            assert_eq!(verify(&d, &keys, "P1001", now), Err(DoorbellError::Malformed(key)), "{key}={bad}");
         }
         let mut other_key = data.clone();
         other_key.insert("k".into(), "2".into());

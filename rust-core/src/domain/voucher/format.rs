@@ -174,10 +174,18 @@ pub fn to_text(bytes: &[u8]) -> String {
     out
 }
 
-/// Parses the QR text of a code.
+/// Parses the QR text of a code. One trailing line end (`\r\n`, `\n` or `\r`, the Enter a
+/// keyboard-wedge scanner types after the code) is removed first; nothing else is trimmed
+/// (a space is a base45 character, and two line ends are not one scan).
 pub fn parse_text(text: &str) -> Result<VoucherCode, FormatError> {
+    let text = strip_line_end(text);
     let body = text.strip_prefix(TEXT_PREFIX).ok_or(FormatError::NotACarePassCode)?;
     parse_bytes(&base45::decode(body).ok_or(FormatError::BadText)?)
+}
+
+/// `text` without one trailing `\r\n`, `\n` or `\r`.
+fn strip_line_end(text: &str) -> &str {
+    text.strip_suffix("\r\n").or_else(|| text.strip_suffix('\n')).or_else(|| text.strip_suffix('\r')).unwrap_or(text)
 }
 
 /// Parses a code's bytes (no signature is checked here).
@@ -296,6 +304,26 @@ mod tests {
         assert_eq!(parse_bytes(&offline_flag_without_cert), Err(FormatError::BadLength(ONLINE_LEN)));
         assert_eq!(parse_text("XX1:ABC"), Err(FormatError::NotACarePassCode));
         assert_eq!(parse_text("CP1:abc"), Err(FormatError::BadText));
+    }
+
+    #[test]
+    fn one_trailing_line_end_from_a_scanner_is_trimmed_and_nothing_else() {
+        let text = to_text(&assemble(&body(false), &[5; 64]));
+        for end in ["\r\n", "\n", "\r"] {
+            assert_eq!(parse_text(&format!("{text}{end}")).map(|c| c.body), Ok(body(false)), "{end:?}");
+        }
+        for bad in ["\r\n\r\n", "\n\n", "\n\r", " ", "\t", " \n"] {
+            assert_eq!(parse_text(&format!("{text}{bad}")).map(|c| c.body), Err(FormatError::BadText), "{bad:?}");
+        }
+        assert_eq!(parse_text(&format!("\n{text}")).map(|c| c.body), Err(FormatError::NotACarePassCode));
+        assert_eq!(parse_text(""), Err(FormatError::NotACarePassCode), "an empty payload");
+        assert_eq!(parse_text("\r\n"), Err(FormatError::NotACarePassCode), "a line end alone");
+        assert_eq!(parse_text("CP1:"), Err(FormatError::BadLength(0)), "the prefix alone");
+        assert_eq!(
+            parse_text("cp1:").map(|c| c.body),
+            Err(FormatError::NotACarePassCode),
+            "the prefix is case-sensitive"
+        );
     }
 
     #[test]

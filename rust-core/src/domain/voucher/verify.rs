@@ -5,7 +5,8 @@
 //! 2. the signing key: offline profile → issuer in the trust list, certificate signature,
 //!    certificate expiry; online profile → the device in the platform's directory;
 //! 3. the code signature;
-//! 4. revocation (revocation list, or the directory's word);
+//! 4. revocation (revocation list, or the directory's word; an offline code needs a list
+//!    issued at most 24 hours ago);
 //! 5. the time window: one period either side of the code's own period, plus the skew allowance;
 //! 6. the purpose the scanner expects;
 //! 7. single use: the replay cache records the code; a second use is rejected.
@@ -15,7 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use super::cert::{check_certificate, decompress_point};
+use super::cert::{check_certificate, decompress_point, VerifiedRevocations};
 use super::format::{self, device_id_to_string, FormatError};
 use super::Purpose;
 use crate::domain::crypto;
@@ -39,6 +40,8 @@ pub enum Rejection {
     BadSignature,
     #[error("the device has been revoked")]
     Revoked,
+    #[error("the scanner's revocation list is more than 24 hours old; fetch a new one")]
+    RevocationListStale,
     #[error("the code has expired")]
     Expired,
     #[error("the code is not valid yet")]
@@ -63,6 +66,7 @@ impl Rejection {
             Rejection::UnknownDevice => "unknown_device",
             Rejection::BadSignature => "bad_signature",
             Rejection::Revoked => "revoked",
+            Rejection::RevocationListStale => "revocation_list_stale",
             Rejection::Expired => "expired",
             Rejection::NotYetValid => "not_yet_valid",
             Rejection::WrongPurpose { .. } => "wrong_purpose",
@@ -160,6 +164,8 @@ pub fn replay_key(code: &format::VoucherCode) -> [u8; 16] {
 pub struct Verifier {
     issuers: HashMap<u16, Vec<u8>>,
     revoked: HashSet<[u8; 8]>,
+    /// Set by [`Verifier::set_revocation_list`]: offline codes are refused after this instant.
+    revocations_usable_until_ms: Option<i64>,
     skew_ms: i64,
     replay: Arc<dyn ReplayCache>,
 }
@@ -168,12 +174,29 @@ impl Verifier {
     /// `issuers`: trusted issuer key ids and uncompressed public keys; `skew_ms`: how far the
     /// scanner's clock may be from the platform's.
     pub fn new(issuers: HashMap<u16, Vec<u8>>, skew_ms: i64, replay: Arc<dyn ReplayCache>) -> Verifier {
-        Verifier { issuers, revoked: HashSet::new(), skew_ms: skew_ms.max(0), replay }
+        Verifier {
+            issuers,
+            revoked: HashSet::new(),
+            revocations_usable_until_ms: None,
+            skew_ms: skew_ms.max(0),
+            replay,
+        }
     }
 
-    /// Replaces the revocation list (devices whose codes are refused).
+    /// Replaces the revocation list (devices whose codes are refused) with a set the caller
+    /// keeps current itself (the platform's live directory, tests): it never goes stale.
     pub fn set_revoked<I: IntoIterator<Item = [u8; 8]>>(&mut self, devices: I) {
         self.revoked = devices.into_iter().collect();
+        self.revocations_usable_until_ms = None;
+    }
+
+    /// Replaces the revocation list with a signed list the scanner fetched and verified
+    /// ([`super::cert::verified_revocations`]). Once it is older than
+    /// [`super::cert::MAX_REVOCATION_AGE_MS`], offline-profile codes are refused
+    /// (`revocation_list_stale`) until a newer list is set.
+    pub fn set_revocation_list(&mut self, list: &VerifiedRevocations) {
+        self.revoked = list.device_ids.iter().copied().collect();
+        self.revocations_usable_until_ms = Some(list.usable_until_ms());
     }
 
     pub fn revoke(&mut self, device_id: [u8; 8]) {
@@ -212,7 +235,10 @@ impl Verifier {
         crypto::verify_p256(&public_key, &format::signing_message(&code.signed_part), &code.signature)
             .map_err(|_| Rejection::BadSignature)?;
 
-        // 4. Revocation.
+        // 4. Revocation: an offline code is only as good as the scanner's list is fresh.
+        if body.certificate.is_some() && self.revocations_usable_until_ms.is_some_and(|until| now_ms > until) {
+            return Err(Rejection::RevocationListStale);
+        }
         if directory_says_revoked
             || self.revoked.contains(&body.device_id)
             || directory.device(&body.device_id).is_some_and(|d| d.revoked)
@@ -252,5 +278,144 @@ impl Verifier {
             valid_from_ms,
             accepted_until_ms,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::crypto::{DeviceKeyStore, SoftwareDeviceKey};
+    use crate::domain::voucher::cert::{
+        revocation_message, verified_revocations, Issuer, RevocationList, MAX_REVOCATION_AGE_MS,
+    };
+    use crate::domain::voucher::rotator::{make_code, CodeSource};
+
+    const NOW: i64 = 1_795_435_200_000;
+    const SETTLE: Purpose = Purpose::OutpatientSettlement;
+
+    /// The P-256 group order n, big-endian.
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6,
+        0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+    ];
+
+    /// The same code with its signature's s replaced by n − s (the other of the pair).
+    fn other_s(text: &str) -> String {
+        let mut bytes = crate::domain::voucher::base45::decode(&text[4..]).unwrap();
+        let at = bytes.len() - 32;
+        let mut borrow = 0i16;
+        for i in (0..32).rev() {
+            let d = N[i] as i16 - bytes[at + i] as i16 - borrow;
+            bytes[at + i] = d.rem_euclid(256) as u8;
+            borrow = (d < 0) as i16;
+        }
+        format::to_text(&bytes)
+    }
+
+    fn high_s(text: &str) -> bool {
+        let bytes = crate::domain::voucher::base45::decode(&text[4..]).unwrap();
+        let s = &bytes[bytes.len() - 32..];
+        // n / 2, rounded down.
+        let mut half = [0u8; 32];
+        let mut carry = 0u8;
+        for i in 0..32 {
+            half[i] = (carry << 7) | (N[i] >> 1);
+            carry = N[i] & 1;
+        }
+        s > &half[..]
+    }
+
+    struct Setup {
+        issuer: Issuer,
+        key: SoftwareDeviceKey,
+        device_id: [u8; 8],
+    }
+
+    impl Setup {
+        fn new() -> Setup {
+            let issuer = Issuer::from_pkcs8(1, &Issuer::generate_pkcs8().unwrap()).unwrap();
+            let (key, _) = SoftwareDeviceKey::generate().unwrap();
+            Setup { issuer, key, device_id: [7; 8] }
+        }
+
+        fn code(&self, offline: bool, nonce: u8) -> String {
+            let cert = self.issuer.certify(&self.device_id, &self.key.public_key().unwrap(), 2_000_000_000).unwrap();
+            let source =
+                CodeSource { keys: &self.key, device_id: self.device_id, certificate: Some(&cert), period_s: 30 };
+            make_code(&source, SETTLE, offline, false, NOW, [0, 0, 0, nonce]).unwrap().text
+        }
+
+        fn verifier(&self) -> Verifier {
+            Verifier::new(HashMap::from([(1, self.issuer.public_key())]), 0, Arc::new(MemoryReplayCache::default()))
+        }
+
+        fn directory(&self) -> HashMap<[u8; 8], KnownDevice> {
+            HashMap::from([(
+                self.device_id,
+                KnownDevice { public_key: self.key.public_key().unwrap(), revoked: false },
+            )])
+        }
+    }
+
+    #[test]
+    fn high_and_low_s_both_verify_and_the_twin_of_a_used_code_is_a_replay() {
+        let setup = Setup::new();
+        let mut seen_high = false;
+        for nonce in 0..16 {
+            let code = setup.code(false, nonce);
+            let twin = other_s(&code);
+            assert_ne!(high_s(&code), high_s(&twin));
+            seen_high |= high_s(&code);
+            for text in [&code, &twin] {
+                assert!(
+                    setup.verifier().verify(text, SETTLE, NOW, &setup.directory()).is_ok(),
+                    "high S {}",
+                    high_s(text)
+                );
+            }
+            // The replay key is device, step and nonce, not the text: n − s cannot spend a code twice.
+            let scanner = setup.verifier();
+            assert!(scanner.verify(&code, SETTLE, NOW, &setup.directory()).is_ok());
+            assert_eq!(scanner.verify(&twin, SETTLE, NOW, &setup.directory()), Err(Rejection::Replayed));
+        }
+        assert!(seen_high, "a signer that never gives high S in 16 codes");
+    }
+
+    #[test]
+    fn a_scanner_refuses_offline_codes_once_its_signed_list_is_a_day_old() {
+        use base64::Engine;
+        let setup = Setup::new();
+        let issued_at = NOW - 1_000;
+        let signature = setup.issuer.sign(&revocation_message(5, issued_at, &[])).unwrap();
+        let list = RevocationList {
+            sequence: 5,
+            issued_at_ms: issued_at,
+            issuer_key_id: 1,
+            device_ids: vec![],
+            signature: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature),
+        };
+        let trust = HashMap::from([(1, setup.issuer.public_key())]);
+        let verified = verified_revocations(&list, &trust, NOW).unwrap();
+        let last_ok = issued_at + MAX_REVOCATION_AGE_MS;
+
+        // A code made at the list's last usable instant, and one made just after it.
+        let at = |t: i64, offline: bool, nonce: u8| {
+            let cert = setup.issuer.certify(&setup.device_id, &setup.key.public_key().unwrap(), 2_000_000_000).unwrap();
+            let source =
+                CodeSource { keys: &setup.key, device_id: setup.device_id, certificate: Some(&cert), period_s: 30 };
+            make_code(&source, SETTLE, offline, false, t, [1, 0, 0, nonce]).unwrap().text
+        };
+        let mut scanner = setup.verifier();
+        scanner.set_revocation_list(&verified);
+        assert!(scanner.verify(&at(last_ok, true, 1), SETTLE, last_ok, &NoDirectory).is_ok());
+        assert_eq!(
+            scanner.verify(&at(last_ok + 1, true, 2), SETTLE, last_ok + 1, &NoDirectory),
+            Err(Rejection::RevocationListStale)
+        );
+        // Online codes ask the directory, which is live: the list's age does not matter.
+        assert!(scanner.verify(&at(last_ok + 1, false, 3), SETTLE, last_ok + 1, &setup.directory()).is_ok());
+        // A set the caller keeps current itself never goes stale.
+        scanner.set_revoked([]);
+        assert!(scanner.verify(&at(last_ok + 1, true, 4), SETTLE, last_ok + 1, &NoDirectory).is_ok());
     }
 }
