@@ -37,6 +37,8 @@ pub struct Durability {
     /// Wakes the flusher thread; `true` asks it to stop.
     wake: Arc<(Mutex<bool>, Condvar)>,
     flushed: watch::Receiver<Flushed>,
+    /// The flusher thread, joined on drop so it lets go of the database before the next open.
+    flusher: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Durability {
@@ -44,13 +46,17 @@ impl Durability {
         let requested = Arc::new(AtomicU64::new(0));
         let wake = Arc::new((Mutex::new(false), Condvar::new()));
         let (tx, flushed) = watch::channel((0, None));
-        if mode == DurabilityMode::Group {
+        let flusher = if mode == DurabilityMode::Group {
             let (db, requested, wake) = (db.clone(), requested.clone(), wake.clone());
-            std::thread::Builder::new()
-                .name("platform-flusher".into())
-                .spawn(move || flusher(db, requested, wake, tx))?;
-        }
-        Ok(Durability { mode, db, requested, wake, flushed })
+            Some(
+                std::thread::Builder::new()
+                    .name("platform-flusher".into())
+                    .spawn(move || flusher(db, requested, wake, tx))?,
+            )
+        } else {
+            None
+        };
+        Ok(Durability { mode, db, requested, wake, flushed, flusher })
     }
 
     pub fn mode(&self) -> DurabilityMode {
@@ -99,6 +105,9 @@ impl Drop for Durability {
             *stop = true;
         }
         cv.notify_all();
+        if let Some(thread) = self.flusher.take() {
+            let _ = thread.join();
+        }
     }
 }
 

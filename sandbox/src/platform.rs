@@ -124,7 +124,7 @@ impl Platform {
         admin_token: Option<&str>,
         durability: crate::durable::DurabilityMode,
     ) -> Result<Platform, sled::Error> {
-        let db = sled::Config::new().path(dir).flush_every_ms(Some(200)).open()?;
+        let db = open_db(dir)?;
         let epoch = load_epoch(&db)?;
         let durability = crate::durable::Durability::new(db.clone(), durability).map_err(sled::Error::Io)?;
         let limits = crate::limits::Limits::new(db.open_tree("limits")?);
@@ -754,6 +754,23 @@ impl Platform {
 
     fn random_b64(&self, n: usize) -> ApiResult<String> {
         Ok(B64.encode(self.random_bytes(n)?))
+    }
+}
+
+/// Opens the database, waiting up to 5 s for a platform that just stopped on the same
+/// directory to let go of it (sled's own flusher can hold it a few more milliseconds).
+fn open_db(dir: &Path) -> Result<sled::Db, sled::Error> {
+    let config = sled::Config::new().path(dir).flush_every_ms(Some(200));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }
 
