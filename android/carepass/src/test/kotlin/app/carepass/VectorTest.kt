@@ -20,6 +20,7 @@ import javax.crypto.spec.IvParameterSpec
 import javax.crypto.spec.SecretKeySpec
 import kotlin.test.assertContentEquals
 import kotlin.test.assertEquals
+import kotlin.test.assertNotNull
 import kotlin.test.assertFailsWith
 import kotlin.test.assertTrue
 import kotlin.test.fail
@@ -35,9 +36,16 @@ class VectorTest {
     private fun vectors(name: String): Map<String, Any?> =
         Json.parseObject(requiredFile("carepass.vectors.dir", name).readText())
 
+    /** The cases, which must be as many as the file states: an empty or truncated file fails. */
     @Suppress("UNCHECKED_CAST")
     private val Map<String, Any?>.cases: List<Map<String, Any?>>
-        get() = this["cases"] as List<Map<String, Any?>>
+        get() {
+            val cases = this["cases"] as List<Map<String, Any?>>
+            val stated = this["case_count"] as? Long ?: error("the vector file states no case_count")
+            assertTrue(stated > 0, "a vector file with no cases")
+            assertEquals(stated, cases.size.toLong(), "the file holds ${cases.size} cases but says $stated")
+            return cases
+        }
 
     private fun Map<String, Any?>.string(key: String): String =
         this[key] as? String ?: error("$key is missing or not a string in $this")
@@ -59,13 +67,20 @@ class VectorTest {
             DirectoryDevice(it["device_id"] as String, (it["public_key_hex"] as String).hexToBytes(), revoked = false)
         }
 
-        fun verifier(): VoucherVerifier {
+        fun verifier(skew: Long = skewMs): VoucherVerifier {
             requireNativeLibrary()
-            return VoucherVerifier(issuers, revoked, skewMs)
+            return VoucherVerifier(issuers, revoked, skew)
         }
     }
 
-    private fun purposeOf(name: String): CodePurpose = CodePurpose.valueOf(name.uppercase())
+    /** The purpose a name stands for: the four names exactly as `docs/voucher-code.md` spells them. */
+    private fun purposeOf(name: String): CodePurpose? = when (name) {
+        "registration" -> CodePurpose.REGISTRATION
+        "outpatient_settlement" -> CodePurpose.OUTPATIENT_SETTLEMENT
+        "pharmacy_purchase" -> CodePurpose.PHARMACY_PURCHASE
+        "prescription_download" -> CodePurpose.PRESCRIPTION_DOWNLOAD
+        else -> null
+    }
 
     private fun ScanVerdict.outcome(): String = if (accepted) "accepted" else reason ?: "rejected without a reason"
 
@@ -82,15 +97,22 @@ class VectorTest {
         for (case in cases) {
             val name = case.string("name")
             val payload = case.string("payload")
+            val expected = case.string("expect")
             val purpose = purposeOf(case.string("purpose"))
+            if (purpose == null) {
+                // An unknown purpose is refused before any check: no verdict at all.
+                if (expected != "invalid_purpose") mismatches += "$name: unknown purpose, expected $expected"
+                ran++
+                continue
+            }
             val nowMs = case["now_ms"] as Long
-            setup.verifier().use { verifier ->
+            setup.verifier((case["skew_ms"] as Long?) ?: setup.skewMs).use { verifier ->
                 if (case["seen_before"] == true) {
-                    val first = verifier.verify(payload, purpose, nowMs, setup.directory)
+                    val firstPayload = (case["first_payload"] as String?) ?: payload
+                    val first = verifier.verify(firstPayload, purpose, nowMs, setup.directory)
                     if (!first.accepted) mismatches += "$name: first sight was ${first.outcome()}, not accepted"
                 }
                 val verdict = verifier.verify(payload, purpose, nowMs, setup.directory)
-                val expected = case.string("expect")
                 if (verdict.outcome() != expected) mismatches += "$name: ${verdict.outcome()}, expected $expected"
                 if (verdict.accepted) {
                     if (verdict.purpose != purpose) mismatches += "$name: accepted for ${verdict.purpose}"
@@ -112,7 +134,7 @@ class VectorTest {
         val setup = VoucherVectors(file)
         val valid = file.cases.first { it["name"] == "valid online" }
         val payload = valid.string("payload")
-        val purpose = purposeOf(valid.string("purpose"))
+        val purpose = assertNotNull(purposeOf(valid.string("purpose")))
         val nowMs = valid["now_ms"] as Long
 
         setup.verifier().use { scanner ->
@@ -137,7 +159,7 @@ class VectorTest {
         setup.verifier().use { scanner ->
             val verdict = scanner.verify(
                 offline.string("payload"),
-                purposeOf(offline.string("purpose")),
+                assertNotNull(purposeOf(offline.string("purpose"))),
                 offline["now_ms"] as Long,
                 emptyList(),
             )
@@ -183,6 +205,8 @@ class VectorTest {
                 Result.success(Json.parseObject(settleJson(Json.write(policy), Json.write(case["request"]))))
             } catch (e: CarePassException.Refused) {
                 Result.failure(e)
+            } catch (e: CarePassException.InvalidInput) {
+                Result.failure(e)
             }
             when {
                 "settlement" in expect -> outcome.fold(
@@ -198,10 +222,21 @@ class VectorTest {
                 "error" in expect -> outcome.fold(
                     onSuccess = { mismatches += "$name: settled as ${split(it)}, expected ${expect["error"]}" },
                     onFailure = {
-                        val kind = (it as CarePassException.Refused).kind
-                        // The vectors spell the kinds as the core does (`negative_amount`).
-                        val want = RefusalKind.valueOf((expect["error"] as String).uppercase())
-                        if (kind != want) mismatches += "$name: refused as $kind (${it.reason}), expected $want"
+                        val want = expect["error"] as String
+                        when (it) {
+                            // A request or policy that does not decode (`docs/settlement.md` § 4).
+                            is CarePassException.InvalidInput -> {
+                                if (want != "malformed" || it.field != InputField.PAYLOAD) {
+                                    mismatches += "$name: invalid ${it.field} (${it.reason}), expected $want"
+                                }
+                            }
+                            is CarePassException.Refused -> {
+                                // The vectors spell the kinds as the core does (`negative_amount`).
+                                val kind = RefusalKind.valueOf(want.uppercase())
+                                if (it.kind != kind) mismatches += "$name: refused as ${it.kind} (${it.reason}), expected $kind"
+                            }
+                            else -> mismatches += "$name: $it"
+                        }
                     },
                 )
                 else -> fail("$name: unknown expectation $expect")
