@@ -101,7 +101,7 @@ async fn kill_9_at_random_moments_loses_no_confirmed_write_and_the_phone_matches
                 let mut n = 0u64;
                 while !stop.load(Ordering::SeqCst) {
                     n += 1;
-                    if n % 3 == 0 {
+                    if n.is_multiple_of(3) {
                         // One of the latest bills not cancelled yet.
                         let victim = {
                             let c = confirmed.lock().unwrap();
