@@ -23,7 +23,7 @@ fn state_name(state: BillState) -> &'static str {
 
 /// One line for a person to read.
 pub fn describe(bill: &Bill) -> String {
-    format!(
+    crate::text::clean(&format!(
         "{}  {:<9} {:>10}  {} · {} · {} ({} items)",
         bill.bill_id,
         state_name(bill.state),
@@ -32,7 +32,8 @@ pub fn describe(bill: &Bill) -> String {
         bill.department,
         bill.doctor,
         bill.items.len()
-    )
+    ))
+    .into_owned()
 }
 
 fn to_json(bill: &Bill) -> serde_json::Value {

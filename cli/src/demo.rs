@@ -17,15 +17,20 @@ use crate::{describe, explain, open_at};
 const PATIENT: &str = "13800000001";
 const SANDBOX_CODE: &str = "123456";
 
-pub async fn run(server: Option<String>, data: Option<PathBuf>) -> Result<(), String> {
+/// Runs the journey. It never touches the user's phone data, config or server: the phone
+/// lives in a temporary directory (its data key too), and the platform is an embedded
+/// sandbox unless `server` is given on the demo's own command line (`CAREPASS_*` variables
+/// are ignored).
+pub async fn run(server: Option<String>, scanner_token: Option<String>) -> Result<(), String> {
     let scratch = tempfile::tempdir().map_err(|e| format!("no temporary directory: {e}"))?;
-    let phone_dir = data.unwrap_or_else(|| scratch.path().join("phone"));
+    let phone_dir = scratch.path().join("phone");
+    let config_dir = scratch.path().join("config");
 
     say("CarePass demo: a patient's insurance app, run for real against a platform on this machine.");
     let (sandbox, url, scanner_token) = match server {
         Some(url) => {
-            say(&format!("Using the platform at {url}."));
-            (None, url, std::env::var("CAREPASS_SCANNER_TOKEN").ok())
+            say(&format!("Using the platform at {url}, with a temporary phone (your own data is not touched)."));
+            (None, url, scanner_token)
         }
         None => {
             let listen: SocketAddr = "127.0.0.1:0".parse().map_err(|_| "bad listen address")?;
@@ -45,7 +50,7 @@ pub async fn run(server: Option<String>, data: Option<PathBuf>) -> Result<(), St
         }
     };
 
-    let outcome = journey(&url, phone_dir, scanner_token.as_deref()).await;
+    let outcome = journey(&url, phone_dir, &config_dir, scanner_token.as_deref()).await;
     if let Some(sandbox) = sandbox {
         sandbox.stop().await;
     }
@@ -54,8 +59,13 @@ pub async fn run(server: Option<String>, data: Option<PathBuf>) -> Result<(), St
     Ok(())
 }
 
-async fn journey(url: &str, phone_dir: PathBuf, scanner_token: Option<&str>) -> Result<(), String> {
-    let app = open_at(url, phone_dir.clone())?;
+async fn journey(
+    url: &str,
+    phone_dir: PathBuf,
+    config_dir: &std::path::Path,
+    scanner_token: Option<&str>,
+) -> Result<(), String> {
+    let app = open_at(url, phone_dir.clone(), config_dir)?;
     let expires = app.request_verification_code(PATIENT).await.map_err(explain)?;
     step(2, &format!("Zhang Wei's phone asked for an SMS code; it is valid for {expires} s (the sandbox code is {SANDBOX_CODE})."));
 
@@ -68,7 +78,7 @@ async fn journey(url: &str, phone_dir: PathBuf, scanner_token: Option<&str>) -> 
     ));
 
     drop(app);
-    let app = open_at(url, phone_dir.clone())?;
+    let app = open_at(url, phone_dir.clone(), config_dir)?;
     let again = app.current_profile().map_err(explain)?.ok_or("after reopening, the session was not in the store")?;
     if again.person_id != profile.person_id {
         return Err("after reopening, the store held another person".into());
@@ -182,7 +192,10 @@ async fn bill_finds_the_patient(
             );
             say(&format!("     {}", crate::bills::describe(&bill)));
             for item in &bill.items {
-                say(&format!("       {:?}  {} × {}  {}", item.category, item.name, item.quantity, item.amount_fen));
+                say(&crate::text::clean(&format!(
+                    "       {:?}  {} × {}  {}",
+                    item.category, item.name, item.quantity, item.amount_fen
+                )));
             }
             say("     (In the background the app would get a push instead: a signed doorbell with no amount and no health data.)");
             Ok(())

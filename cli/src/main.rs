@@ -4,7 +4,9 @@
 
 mod bills;
 mod demo;
+mod keys;
 mod pharmacy;
+mod text;
 mod voucher;
 
 use std::path::PathBuf;
@@ -12,7 +14,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use carepass_core::io::net::ClientOptions;
-use carepass_core::io::secrets::FileSecretStore;
 use carepass_core::{CarePass, Config, CoreError, Profile, SystemClock};
 use clap::{Parser, Subcommand};
 
@@ -140,8 +141,17 @@ enum Command {
         #[arg(long, env = "CAREPASS_SCANNER_TOKEN")]
         scanner_token: String,
     },
-    /// Run the whole journey against an embedded sandbox (or --server) and explain each step.
-    Demo,
+    /// Run the whole journey against an embedded sandbox and explain each step. It uses a
+    /// temporary phone and never touches your data, config or CAREPASS_* settings.
+    Demo {
+        /// Run against this platform instead of an embedded sandbox (only this flag counts:
+        /// the global --server and CAREPASS_SERVER are ignored here).
+        #[arg(long = "platform", value_name = "URL")]
+        platform: Option<String>,
+        /// The scanner credential for that platform (the sandbox's admin token).
+        #[arg(long, requires = "platform", value_name = "TOKEN")]
+        scanner_token: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -190,7 +200,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match &cli.command {
-        Command::Demo => return demo::run(cli.server, cli.data).await,
+        Command::Demo { platform, scanner_token } => return demo::run(platform.clone(), scanner_token.clone()).await,
         Command::Scan { payload, purpose, scanner_token } => {
             let server = cli.server.as_deref().ok_or("no platform URL: pass --server URL or set CAREPASS_SERVER")?;
             let outcome = voucher::scan(server, scanner_token, payload, voucher::parse_purpose(purpose)?).await?;
@@ -257,7 +267,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Order { pharmacy: id, rx, pickup: _, delivery, address, phone, lat, lon } => {
             pharmacy::order(&app, pharmacy::OrderArgs { pharmacy: id, rx, delivery, address, phone, lat, lon }).await?;
         }
-        Command::Demo | Command::Scan { .. } => unreachable!("handled above"),
+        Command::Demo { .. } | Command::Scan { .. } => unreachable!("handled above"),
     }
     Ok(())
 }
@@ -276,12 +286,23 @@ fn open_with(server: Option<String>, data: Option<PathBuf>, extension: bool) -> 
     open_config(&server, data, extension)
 }
 
-pub(crate) fn open_at(server: &str, data: PathBuf) -> Result<Arc<CarePass>, String> {
-    open_config(server, data, false)
+/// Opens a core whose data key lives under `config` (the demo keeps both in its scratch
+/// space, so it never touches the user's).
+pub(crate) fn open_at(server: &str, data: PathBuf, config: &std::path::Path) -> Result<Arc<CarePass>, String> {
+    open_in(server, data, config, false)
 }
 
 fn open_config(server: &str, data: PathBuf, extension: bool) -> Result<Arc<CarePass>, String> {
-    let secrets = FileSecretStore::new(data.join("keys"));
+    open_in(server, data, &keys::config_dir()?, extension)
+}
+
+fn open_in(
+    server: &str,
+    data: PathBuf,
+    config_dir: &std::path::Path,
+    extension: bool,
+) -> Result<Arc<CarePass>, String> {
+    let secrets = keys::secret_store(&data, config_dir)?;
     let config = Config { client: ClientOptions::default(), extension, ..Config::new(server, data, "terminal") };
     CarePass::open(config, &secrets, None, Arc::new(SystemClock)).map_err(explain)
 }
@@ -310,12 +331,14 @@ pub(crate) fn describe(p: &Profile) -> String {
         carepass_core::wire::InsuranceType::EmployeeRetired => "employee insurance (retired)",
         carepass_core::wire::InsuranceType::Resident => "resident insurance",
     };
-    format!(
+    crate::text::clean(&format!(
         "{} ({}), {} years, {}, pooling region {} {}, device {}",
         p.name, p.phone_masked, p.age, scheme, p.pooling_region, p.pooling_region_name, p.device_id
-    )
+    ))
+    .into_owned()
 }
 
+/// A core error as one line for a person (platform messages cleaned before printing).
 pub(crate) fn explain(e: CoreError) -> String {
-    e.to_string()
+    text::clean(&e.to_string()).into_owned()
 }

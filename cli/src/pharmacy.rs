@@ -67,7 +67,7 @@ pub fn describe_quote(rank: usize, q: &PharmacyQuote) -> String {
         _ => format!("missing {}", q.missing.join(", ")),
     };
     let eta = q.delivery_minutes.map(|m| format!(", delivered in ~{m} min")).unwrap_or_default();
-    format!(
+    crate::text::clean(&format!(
         "{rank:>2}. {:<10} you pay {:>9} (list {:>9}, insurance {:>9}, delivery {:>7})  {:>5} m{eta}  {}  {}",
         q.pharmacy_id,
         q.net_cost.to_string(),
@@ -77,21 +77,28 @@ pub fn describe_quote(rank: usize, q: &PharmacyQuote) -> String {
         q.distance_m,
         stock,
         q.pharmacy_name
-    )
+    ))
+    .into_owned()
 }
 
 fn print_ranking(rx_id: &str, ranking: &Ranking) {
     println!(
-        "prescription {rx_id}: {} pharmacies match the filters ({} with everything, {} partly, {} with none)",
-        ranking.candidates, ranking.complete, ranking.partial, ranking.no_stock
+        "{}",
+        crate::text::clean(&format!(
+            "prescription {rx_id}: {} pharmacies match the filters ({} with everything, {} partly, {} with none)",
+            ranking.candidates, ranking.complete, ranking.partial, ranking.no_stock
+        ))
     );
     for (i, q) in ranking.quotes.iter().enumerate() {
         println!("{}", describe_quote(i + 1, q));
     }
     if let Some(pair) = &ranking.best_pair {
         println!(
-            "no pharmacy has everything; cheapest pair: {} + {} for {} in all",
-            pair.first.pharmacy_id, pair.second.pharmacy_id, pair.net_cost
+            "{}",
+            crate::text::clean(&format!(
+                "no pharmacy has everything; cheapest pair: {} + {} for {} in all",
+                pair.first.pharmacy_id, pair.second.pharmacy_id, pair.net_cost
+            ))
         );
     }
 }
@@ -122,7 +129,7 @@ pub async fn order(app: &CarePass, args: OrderArgs) -> Result<(), String> {
         (Fulfilment::Pickup, None)
     };
     let order = app.place_order(&args.rx, &args.pharmacy, fulfilment, address, None).await.map_err(explain)?;
-    println!("{} {}", order.order_id, state_name(order.state));
+    println!("{}", crate::text::clean(&format!("{} {}", order.order_id, state_name(order.state))));
     println!("{}", describe_order(&order));
     Ok(())
 }
@@ -142,7 +149,7 @@ pub fn describe_order(order: &Order) -> String {
         Some(a) => format!("delivery to {}", a.text),
         None => "pickup at the pharmacy".to_string(),
     };
-    format!(
+    crate::text::clean(&format!(
         "order {} at {} ({}): {}; you pay {} (insurance pays {}, personal account {}, cash {}, delivery {})",
         order.order_id,
         order.pharmacy_name,
@@ -153,5 +160,6 @@ pub fn describe_order(order: &Order) -> String {
         order.quote.settlement.personal_account,
         order.quote.settlement.cash,
         order.quote.delivery_fee
-    )
+    ))
+    .into_owned()
 }

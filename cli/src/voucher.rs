@@ -87,15 +87,17 @@ pub async fn scan(server: &str, token: &str, payload: &str, purpose: Purpose) ->
 /// One line saying what the scanner decided.
 pub fn describe_outcome(outcome: &ScanOutcome) -> String {
     if !outcome.accepted {
-        return format!("rejected: {}", outcome.reason.as_deref().unwrap_or("unknown"));
+        return crate::text::clean(&format!("rejected: {}", outcome.reason.as_deref().unwrap_or("unknown")))
+            .into_owned();
     }
     let holder = outcome.holder.as_ref().map(|h| format!("{} ({})", h.name, h.person_id)).unwrap_or_default();
-    format!(
+    crate::text::clean(&format!(
         "accepted: {holder}, presented by device {}{}{}",
         outcome.presenter_device_id.as_deref().unwrap_or("?"),
         if outcome.offline { ", offline profile" } else { "" },
         if outcome.proxy { ", by a proxy" } else { "" },
-    )
+    ))
+    .into_owned()
 }
 
 /// Writes the QR as a grayscale PNG: 6 pixels a module, four-module quiet zone.

@@ -178,3 +178,94 @@ fn an_insecure_server_url_is_refused_with_a_clear_message() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("refusing plain http"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn the_demo_ignores_the_users_settings_and_touches_nothing_of_theirs() {
+    let home = tempfile::tempdir().unwrap();
+    let their_data = home.path().join("my-phone");
+    let their_config = home.path().join("my-config");
+    let out = common::bare()
+        .env("HOME", home.path())
+        .env_remove("XDG_CONFIG_HOME")
+        .env("CAREPASS_SERVER", "https://platform.invalid")
+        .env("CAREPASS_DATA", &their_data)
+        .env("CAREPASS_CONFIG", &their_config)
+        .env("CAREPASS_SCANNER_TOKEN", "not-the-sandbox-token")
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "stdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("Demo finished"));
+    let left: Vec<_> = std::fs::read_dir(home.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "the demo wrote into the user's home: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_of_the_data_directory_opens_nothing_and_platform_text_cannot_drive_the_terminal() {
+    let platform_dir = tempfile::tempdir().unwrap();
+    let config = SandboxConfig {
+        data_dir: platform_dir.path().into(),
+        demo_seed: true,
+        admin_token: Some(ADMIN.into()),
+        durability: Default::default(),
+    };
+    let sandbox = start("127.0.0.1:0".parse().unwrap(), config).await.unwrap();
+    let url = sandbox.url();
+    let scratch = tempfile::tempdir().unwrap();
+    let data = scratch.path().join("phone");
+    let run = |data: std::path::PathBuf, args: &'static [&'static str]| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || carepass(&url, &data, args))
+    };
+    let out = run(data.clone(), &["login", "--phone", "13800000001", "--code", "123456"]).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let key_dir = common::config_for(&data).join("keys");
+    assert!(key_dir.is_dir(), "the data key lives in the config directory");
+    assert!(!data.join("keys").exists(), "no key inside the data directory");
+
+    // A bill whose text carries terminal escapes (clear screen, a fake prompt, a bidi flip).
+    let mut request =
+        carepass_sandbox::seed::demo_bill_request("13800000001", carepass_sandbox::seed::demo_bill_items());
+    request.hospital = "示例医院\u{1b}[2J\u{1b}]0;owned\u{7}\rcarepass$ \u{202e}gnp.exe".into();
+    let clinic = carepass_core::io::net::PlatformClient::new(
+        &url,
+        std::sync::Arc::new(carepass_core::SystemClock),
+        &Default::default(),
+    )
+    .unwrap();
+    let _: carepass_core::wire::Bill = clinic.post("admin/v1/bills", &request, Some(ADMIN)).await.unwrap();
+    let out = run(data.clone(), &["bills"]).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("示例医院"), "{shown}");
+    for bad in ['\u{1b}', '\u{7}', '\r', '\u{202e}'] {
+        assert!(!shown.contains(bad), "{bad:?} reached the terminal: {shown:?}");
+    }
+
+    // The same data directory copied elsewhere, without its config directory: no session.
+    let copy = scratch.path().join("copy");
+    copy_dir(&data, &copy);
+    let out = run(copy.clone(), &["whoami", "--offline"]).await.unwrap();
+    assert!(!out.status.success(), "a copied data directory opened: {}", text(&out.stdout));
+    let said = text(&out.stderr);
+    assert!(said.contains("key"), "the refusal names the missing key: {said}");
+    let out = run(copy, &["code", "--once"]).await.unwrap();
+    assert!(!out.status.success(), "a copied data directory showed a code");
+    // The original still opens.
+    let out = run(data, &["whoami", "--offline"]).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    sandbox.stop().await;
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

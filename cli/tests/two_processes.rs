@@ -61,9 +61,8 @@ struct Watcher {
 
 impl Watcher {
     fn start(url: &str, data: &Path) -> Watcher {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_carepass"))
-            .env_remove("CAREPASS_SERVER")
-            .env_remove("CAREPASS_DATA")
+        let mut child = common::bare()
+            .env("CAREPASS_CONFIG", common::config_for(data))
             .args(["--server", url, "--data"])
             .arg(data)
             .args(["bills", "--watch"])

@@ -1,14 +1,13 @@
 //! Helpers the terminal tests share: running the `carepass` binary as a process.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Runs `carepass --server SERVER --data DATA ARGS…` with no CAREPASS_* variables inherited.
+/// Runs `carepass --server SERVER --data DATA ARGS…` with no CAREPASS_* variables inherited
+/// and the data key in [`config_for`]`(data)`.
 pub fn carepass(server: &str, data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_carepass"))
-        .env_remove("CAREPASS_SERVER")
-        .env_remove("CAREPASS_DATA")
-        .env_remove("CAREPASS_SCANNER_TOKEN")
+    bare()
+        .env("CAREPASS_CONFIG", config_for(data))
         .arg("--server")
         .arg(server)
         .arg("--data")
@@ -16,6 +15,23 @@ pub fn carepass(server: &str, data: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("carepass runs")
+}
+
+/// The `carepass` binary with no CAREPASS_* variable inherited and no config directory.
+pub fn bare() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_carepass"));
+    for var in ["CAREPASS_SERVER", "CAREPASS_DATA", "CAREPASS_SCANNER_TOKEN", "CAREPASS_CONFIG"] {
+        command.env_remove(var);
+    }
+    command
+}
+
+/// The config directory (where the data key lives) the tests give the phone in `data`: a
+/// sibling of it, so it goes away with the same temporary directory.
+pub fn config_for(data: &Path) -> PathBuf {
+    let mut name = data.file_name().unwrap_or_default().to_os_string();
+    name.push(".config");
+    data.with_file_name(name)
 }
 
 pub fn text(bytes: &[u8]) -> String {

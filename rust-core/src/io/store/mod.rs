@@ -50,7 +50,7 @@ pub enum StoreError {
     Tampered,
     #[error("the data key does not open this store")]
     WrongDataKey,
-    #[error("the store holds data but the platform has no data key for it")]
+    #[error("the store holds data but this device's keystore has no data key for it (a copied or restored data directory?): it cannot be opened here; move it aside and sign in again")]
     MissingDataKey,
     #[error("the store has schema version {found}; this build reads up to {supported}")]
     UnsupportedSchema { found: u32, supported: u32 },
