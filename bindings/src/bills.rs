@@ -32,6 +32,10 @@ pub enum BillState {
     Expired,
     Cancelled,
     Refunded,
+    /// The insurance share is settled; the self-pay share is still to pay.
+    CashDue,
+    /// Some lines were refunded; the rest stays paid.
+    PartlyRefunded,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -102,6 +106,8 @@ fn state(s: wire::BillState) -> BillState {
         wire::BillState::Expired => BillState::Expired,
         wire::BillState::Cancelled => BillState::Cancelled,
         wire::BillState::Refunded => BillState::Refunded,
+        wire::BillState::CashDue => BillState::CashDue,
+        wire::BillState::PartlyRefunded => BillState::PartlyRefunded,
     }
 }
 

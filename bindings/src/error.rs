@@ -6,6 +6,8 @@
 
 use carepass_core::domain::bills::doorbell::DoorbellError;
 use carepass_core::domain::money::MoneyError;
+use carepass_core::domain::payment::receipt::ReceiptError;
+use carepass_core::domain::payment::QuoteRefusal;
 use carepass_core::domain::pharmacy::PharmacyError;
 use carepass_core::domain::settlement::SettlementError;
 use carepass_core::domain::voucher::VoucherError;
@@ -39,6 +41,13 @@ pub enum InputField {
     Amount,
     Purpose,
     ServerUrl,
+    PaymentChannel,
+    IdempotencyKey,
+    QuoteId,
+    PaymentId,
+    Receipt,
+    RefundLines,
+    CreditLimit,
 }
 
 impl From<Field> for InputField {
@@ -64,6 +73,13 @@ impl From<Field> for InputField {
             Field::Payload => InputField::Payload,
             Field::Amount => InputField::Amount,
             Field::Purpose => InputField::Purpose,
+            Field::PaymentChannel => InputField::PaymentChannel,
+            Field::IdempotencyKey => InputField::IdempotencyKey,
+            Field::QuoteId => InputField::QuoteId,
+            Field::PaymentId => InputField::PaymentId,
+            Field::Receipt => InputField::Receipt,
+            Field::RefundLines => InputField::RefundLines,
+            Field::CreditLimit => InputField::CreditLimit,
         }
     }
 }
@@ -87,6 +103,13 @@ pub enum PlatformErrorCode {
     AlreadyOrdered,
     IncompleteQuote,
     RateLimited,
+    QuoteExpired,
+    QuoteUsed,
+    ConsentMismatch,
+    IdempotencyKeyReused,
+    IdempotencyInProgress,
+    BillNotPayable,
+    CreditLimitExceeded,
     Internal,
     /// A code this library does not know (a newer platform).
     Unknown,
@@ -111,6 +134,13 @@ impl From<PlatformCode> for PlatformErrorCode {
             PlatformCode::AlreadyOrdered => PlatformErrorCode::AlreadyOrdered,
             PlatformCode::IncompleteQuote => PlatformErrorCode::IncompleteQuote,
             PlatformCode::RateLimited => PlatformErrorCode::RateLimited,
+            PlatformCode::QuoteExpired => PlatformErrorCode::QuoteExpired,
+            PlatformCode::QuoteUsed => PlatformErrorCode::QuoteUsed,
+            PlatformCode::ConsentMismatch => PlatformErrorCode::ConsentMismatch,
+            PlatformCode::IdempotencyKeyReused => PlatformErrorCode::IdempotencyKeyReused,
+            PlatformCode::IdempotencyInProgress => PlatformErrorCode::IdempotencyInProgress,
+            PlatformCode::BillNotPayable => PlatformErrorCode::BillNotPayable,
+            PlatformCode::CreditLimitExceeded => PlatformErrorCode::CreditLimitExceeded,
             PlatformCode::Internal => PlatformErrorCode::Internal,
             PlatformCode::Unknown => PlatformErrorCode::Unknown,
         }
@@ -202,6 +232,56 @@ fn push_refusal(e: &DoorbellError) -> PushRefusal {
     }
 }
 
+/// Why the core refused a quote before showing it (`docs/payments.md` § 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum QuoteProblem {
+    /// The split breaks a settlement rule.
+    Invariant,
+    /// The quote does not match the bill on the phone.
+    BillMismatch,
+    /// The legs do not add up to the split.
+    LegsMismatch,
+    /// The quote is for another patient, payer or device.
+    WrongParty,
+    Expired,
+    /// The quote's lifetime is not plausible.
+    Lifetime,
+    /// The bill cannot be paid in its state.
+    NotPayable,
+}
+
+fn quote_problem(e: &QuoteRefusal) -> QuoteProblem {
+    match e {
+        QuoteRefusal::Invariant(_) => QuoteProblem::Invariant,
+        QuoteRefusal::BillMismatch(_) => QuoteProblem::BillMismatch,
+        QuoteRefusal::Legs(_) => QuoteProblem::LegsMismatch,
+        QuoteRefusal::WrongParty(_) => QuoteProblem::WrongParty,
+        QuoteRefusal::Expired => QuoteProblem::Expired,
+        QuoteRefusal::Lifetime => QuoteProblem::Lifetime,
+        QuoteRefusal::NotPayable(_) => QuoteProblem::NotPayable,
+    }
+}
+
+/// Why a receipt is not valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ReceiptProblem {
+    Malformed,
+    UnknownKey,
+    Forged,
+    CheckCode,
+    Amounts,
+}
+
+fn receipt_problem(e: &ReceiptError) -> ReceiptProblem {
+    match e {
+        ReceiptError::Malformed(_) => ReceiptProblem::Malformed,
+        ReceiptError::UnknownKey => ReceiptProblem::UnknownKey,
+        ReceiptError::Forged => ReceiptProblem::Forged,
+        ReceiptError::CheckCode => ReceiptProblem::CheckCode,
+        ReceiptError::Amounts(_) => ReceiptProblem::Amounts,
+    }
+}
+
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum CarePassError {
     #[error("{reason}")]
@@ -253,6 +333,14 @@ pub enum CarePassError {
     #[error("{reason}")]
     NotInExtension { reason: String },
     #[error("{reason}")]
+    QuoteRefused { kind: QuoteProblem, reason: String },
+    /// The payment was sent and no answer came: the core re-sends the same request until
+    /// the platform answers (`resume_payments`); nothing is paid twice. Show "checking".
+    #[error("{reason}")]
+    PaymentOutcomeUnknown { bill_id: String, reason: String },
+    #[error("{reason}")]
+    InvalidReceipt { kind: ReceiptProblem, reason: String },
+    #[error("{reason}")]
     Internal { reason: String },
 }
 
@@ -267,6 +355,9 @@ impl From<CoreError> for CarePassError {
                 MoneyError::Unparsable(_) => CarePassError::InvalidInput { field: InputField::Amount, reason },
             },
             CoreError::WrongVerificationCode => CarePassError::WrongVerificationCode { reason },
+            CoreError::QuoteRefused(q) => CarePassError::QuoteRefused { kind: quote_problem(&q), reason },
+            CoreError::PaymentOutcomeUnknown { bill_id } => CarePassError::PaymentOutcomeUnknown { bill_id, reason },
+            CoreError::Receipt(r) => CarePassError::InvalidReceipt { kind: receipt_problem(&r), reason },
             CoreError::NotEnrolled => CarePassError::NotEnrolled { reason },
             CoreError::NotSignedIn => CarePassError::NotSignedIn { reason },
             CoreError::SessionExpired => CarePassError::SessionExpired { reason },
@@ -338,6 +429,9 @@ impl CarePassError {
             CarePassError::NoPrescription { .. } => "NoPrescription",
             CarePassError::Closed { .. } => "Closed",
             CarePassError::NotInExtension { .. } => "NotInExtension",
+            CarePassError::QuoteRefused { .. } => "QuoteRefused",
+            CarePassError::PaymentOutcomeUnknown { .. } => "PaymentOutcomeUnknown",
+            CarePassError::InvalidReceipt { .. } => "InvalidReceipt",
             CarePassError::Internal { .. } => "Internal",
         }
     }
@@ -354,6 +448,7 @@ impl CarePassError {
                 | CarePassError::WrongDataKey { .. }
                 | CarePassError::MissingDataKey { .. }
                 | CarePassError::KeyStore { .. }
+                | CarePassError::InvalidReceipt { .. }
         )
     }
 

@@ -18,6 +18,8 @@ fn state_name(state: BillState) -> &'static str {
         BillState::Expired => "expired",
         BillState::Cancelled => "cancelled",
         BillState::Refunded => "refunded",
+        BillState::CashDue => "cash due",
+        BillState::PartlyRefunded => "part-refunded",
     }
 }
 

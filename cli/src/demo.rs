@@ -42,6 +42,7 @@ pub async fn run(server: Option<String>, scanner_token: Option<String>) -> Resul
                 demo_seed: true,
                 admin_token: Some(token.clone()),
                 durability: Default::default(),
+                channel: Default::default(),
             };
             let sandbox = start(listen, config).await.map_err(|e| format!("the sandbox did not start: {e}"))?;
             let url = sandbox.url();

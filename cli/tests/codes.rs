@@ -30,6 +30,7 @@ async fn once_prints_the_payload_and_a_png_any_reader_decodes() {
         demo_seed: true,
         admin_token: Some(TOKEN.into()),
         durability: Default::default(),
+        channel: Default::default(),
     };
     let sandbox = start(listen, config).await.unwrap();
     let url = sandbox.url();

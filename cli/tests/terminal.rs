@@ -36,6 +36,7 @@ async fn login_whoami_logout_from_the_terminal() {
         demo_seed: true,
         admin_token: Some(ADMIN.into()),
         durability: Default::default(),
+        channel: Default::default(),
     };
     let sandbox = start(listen, config).await.unwrap();
     let url = sandbox.url();
@@ -208,6 +209,7 @@ async fn a_copy_of_the_data_directory_opens_nothing_and_platform_text_cannot_dri
         demo_seed: true,
         admin_token: Some(ADMIN.into()),
         durability: Default::default(),
+        channel: Default::default(),
     };
     let sandbox = start("127.0.0.1:0".parse().unwrap(), config).await.unwrap();
     let url = sandbox.url();

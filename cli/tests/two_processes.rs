@@ -27,6 +27,7 @@ async fn sandbox(dir: &Path) -> RunningSandbox {
         demo_seed: true,
         admin_token: Some(ADMIN.into()),
         durability: Default::default(),
+        channel: Default::default(),
     };
     start(listen, config).await.unwrap()
 }

@@ -17,7 +17,7 @@ pub mod io;
 pub mod wire;
 
 pub use app::error::{CoreError, CoreResult};
-pub use app::{CarePass, Config, Profile};
+pub use app::{CarePass, Config, Profile, QuoteOptions, VerifiedReceipt};
 pub use domain::clock::{Clock, FixedClock};
 pub use domain::money::Fen;
 pub use io::clock::{OffsetClock, SystemClock};

@@ -130,6 +130,48 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin_clock, admin_advance_clock))
         .routes(routes!(admin_persons))
         .routes(routes!(admin_prune))
+        .routes(routes!(quote_bill))
+        .routes(routes!(pay))
+        .routes(routes!(get_payment))
+        .routes(routes!(confirm_payment))
+        .routes(routes!(pay_cash_due))
+        .routes(routes!(receipt_keys))
+        .routes(routes!(admin_refund))
+        .routes(routes!(counter_charge))
+        .routes(routes!(credit_line))
+        .routes(routes!(sign_credit))
+        .routes(routes!(repay_credit))
+        .routes(routes!(admin_account, admin_set_balance))
+        .routes(routes!(admin_payment))
+        .routes(routes!(admin_drive_payments))
+}
+
+/// The `Idempotency-Key` header of a request.
+pub struct IdempotencyKey(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get(wire::IDEMPOTENCY_HEADER)
+            .ok_or_else(|| ApiError::bad_request("an Idempotency-Key header is required"))?;
+        let key = value.to_str().map_err(|_| ApiError::bad_request("the Idempotency-Key is printable ASCII"))?;
+        Ok(IdempotencyKey(key.to_string()))
+    }
+}
+
+/// An answer kept for an idempotency key, sent as it was first (with `Idempotent-Replayed`
+/// on a replay).
+fn stored(answer: crate::payments::StoredAnswer, replayed: bool) -> Response {
+    use axum::response::IntoResponse;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, Json(answer.body)).into_response();
+    if replayed {
+        response.headers_mut().insert(wire::REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+    response
 }
 
 /// Adds the server time header to every answer.
@@ -583,4 +625,209 @@ async fn admin_prune(State(state): State<AppState>, _admin: Admin) -> ApiResult<
     let report = state.prune()?;
     state.commit().await?;
     Ok(Json(report))
+}
+
+/// Pre-settles a bill (预结算) for its patient with their live coverage: the split per line and
+/// in total, the legs, and a five-minute expiry.
+#[utoipa::path(post, path = "/v1/bills/{bill_id}/quotes", tag = "payments", security(("session" = [])),
+    params(("bill_id" = String, Path)), request_body = wire::QuoteRequest,
+    responses((status = 200, body = wire::Quote), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn quote_bill(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segment(bill_id): Segment<String>,
+    Body(req): Body<wire::QuoteRequest>,
+) -> ApiResult<Json<wire::Quote>> {
+    state.quote(&caller, &bill_id, &req).await.map(Json)
+}
+
+/// Pays a quote: the device-signed consent to its amounts, under an `Idempotency-Key` (1 to
+/// 255 printable ASCII). The first answer is kept for the key and replayed
+/// (`Idempotent-Replayed: true`); the same key with another request is 422, a concurrent
+/// one 409. A declined card answers 200 with the failed payment.
+#[utoipa::path(post, path = "/v1/payments", tag = "payments", security(("session" = [])), request_body = wire::PayRequest,
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = wire::Payment), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 410, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn pay(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdempotencyKey(key): IdempotencyKey,
+    Body(req): Body<wire::PayRequest>,
+) -> ApiResult<Response> {
+    let (answer, replayed) = state.pay(&caller, &key, &req).await?;
+    Ok(stored(answer, replayed))
+}
+
+/// One of the subject's payments as it stands.
+#[utoipa::path(get, path = "/v1/payments/{payment_id}", tag = "payments", security(("session" = [])),
+    params(("payment_id" = String, Path)),
+    responses((status = 200, body = wire::Payment), (status = 404, body = ErrorBody)))]
+async fn get_payment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segment(payment_id): Segment<String>,
+) -> ApiResult<Json<wire::Payment>> {
+    state.payment_for(&caller.subject, &payment_id).map(Json)
+}
+
+/// The bank's second confirmation of the card hold (the sandbox's code is `123456`).
+#[utoipa::path(post, path = "/v1/payments/{payment_id}/confirmation", tag = "payments", security(("session" = [])),
+    params(("payment_id" = String, Path)), request_body = wire::ConfirmRequest,
+    responses((status = 200, body = wire::Payment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn confirm_payment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segment(payment_id): Segment<String>,
+    Body(req): Body<wire::ConfirmRequest>,
+) -> ApiResult<Json<wire::Payment>> {
+    state.confirm(&caller, &payment_id, &req.code).await.map(Json)
+}
+
+/// Pays the cash still due (the insurance paid; the card was declined at capture) with
+/// another card, signed and under an `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/payments/{payment_id}/cash", tag = "payments", security(("session" = [])),
+    params(("payment_id" = String, Path), ("Idempotency-Key" = String, Header)), request_body = wire::CashDueRequest,
+    responses((status = 200, body = wire::Payment), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 410, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn pay_cash_due(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segment(payment_id): Segment<String>,
+    IdempotencyKey(key): IdempotencyKey,
+    Body(req): Body<wire::CashDueRequest>,
+) -> ApiResult<Response> {
+    let (answer, replayed) = state.pay_cash_due(&caller, &payment_id, &key, &req).await?;
+    Ok(stored(answer, replayed))
+}
+
+/// The keys e-receipts are signed with.
+#[utoipa::path(get, path = "/v1/receipts/keys", tag = "payments", responses((status = 200, body = Vec<wire::ReceiptKey>)))]
+async fn receipt_keys(State(state): State<AppState>) -> Json<Vec<wire::ReceiptKey>> {
+    Json(state.receipt_keys())
+}
+
+/// Clinic role: refund a paid bill, whole or some lines (idempotent by `refund_id`).
+#[utoipa::path(post, path = "/admin/v1/bills/{bill_id}/refunds", tag = "admin", security(("admin" = [])),
+    params(("bill_id" = String, Path)), request_body = wire::RefundRequest,
+    responses((status = 200, body = wire::Refund), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn admin_refund(
+    State(state): State<AppState>,
+    _clinic: Admin,
+    Segment(bill_id): Segment<String>,
+    Body(req): Body<wire::RefundRequest>,
+) -> ApiResult<Json<wire::Refund>> {
+    state.refund(&bill_id, &req).await.map(Json)
+}
+
+/// Cashier role (admin token), 一码付: the patient's scanned code and the items; the platform
+/// issues a bill for the code's holder, linked to the scan, and it reaches their phone.
+#[utoipa::path(post, path = "/v1/counter/charges", tag = "payments", security(("admin" = [])), request_body = wire::CounterChargeRequest,
+    responses((status = 200, body = wire::CounterCharge), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn counter_charge(
+    State(state): State<AppState>,
+    _cashier: Admin,
+    Body(req): Body<wire::CounterChargeRequest>,
+) -> ApiResult<Json<wire::CounterCharge>> {
+    state.counter_charge(&req).await.map(Json)
+}
+
+/// The caller's credit line (信用就医).
+#[utoipa::path(get, path = "/v1/credit", tag = "payments", security(("session" = [])),
+    responses((status = 200, body = wire::CreditLine), (status = 401, body = ErrorBody)))]
+async fn credit_line(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<wire::CreditLine>> {
+    state.credit_line(&caller.person_id).map(Json)
+}
+
+/// Signs a credit agreement: the device's signature over the terms.
+#[utoipa::path(post, path = "/v1/credit/agreement", tag = "payments", security(("session" = [])), request_body = wire::CreditAgreementRequest,
+    responses((status = 200, body = wire::CreditLine), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn sign_credit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(req): Body<wire::CreditAgreementRequest>,
+) -> ApiResult<Json<wire::CreditLine>> {
+    state.sign_credit(&caller, &req).await.map(Json)
+}
+
+/// Repays drawn credit from a card, under an `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/credit/repayments", tag = "payments", security(("session" = [])),
+    params(("Idempotency-Key" = String, Header)), request_body = wire::CreditRepayRequest,
+    responses((status = 200, body = wire::CreditLine), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn repay_credit(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdempotencyKey(key): IdempotencyKey,
+    Body(req): Body<wire::CreditRepayRequest>,
+) -> ApiResult<Json<wire::CreditLine>> {
+    state.repay_credit(&caller, &key, &req).await.map(Json)
+}
+
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct AccountView {
+    pub account_balance_fen: carepass_core::Fen,
+    pub accumulators: std::collections::BTreeMap<String, carepass_core::domain::settlement::YearToDate>,
+}
+
+impl From<crate::payments::AccountRecord> for AccountView {
+    fn from(a: crate::payments::AccountRecord) -> Self {
+        AccountView { account_balance_fen: a.account_balance, accumulators: a.accumulators }
+    }
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SetBalance {
+    balance_fen: carepass_core::Fen,
+}
+
+/// Test-fixture role: a person's personal account and accumulators.
+#[utoipa::path(get, path = "/admin/v1/accounts/{person_id}", tag = "admin", security(("admin" = [])),
+    params(("person_id" = String, Path)), responses((status = 200, body = AccountView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn admin_account(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Segment(person_id): Segment<String>,
+) -> ApiResult<Json<AccountView>> {
+    state.account(&person_id).map(|a| Json(a.into()))
+}
+
+/// Test-fixture role: set a person's personal account balance.
+#[utoipa::path(post, path = "/admin/v1/accounts/{person_id}", tag = "admin", security(("admin" = [])),
+    params(("person_id" = String, Path)), request_body = SetBalance,
+    responses((status = 200, body = AccountView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn admin_set_balance(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Segment(person_id): Segment<String>,
+    Body(req): Body<SetBalance>,
+) -> ApiResult<Json<AccountView>> {
+    state.set_account_balance(&person_id, req.balance_fen).await.map(|a| Json(a.into()))
+}
+
+/// Test-fixture role: any payment.
+#[utoipa::path(get, path = "/admin/v1/payments/{payment_id}", tag = "admin", security(("admin" = [])),
+    params(("payment_id" = String, Path)), responses((status = 200, body = wire::Payment), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn admin_payment(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Segment(payment_id): Segment<String>,
+) -> ApiResult<Json<wire::Payment>> {
+    match state.payment_record(&payment_id)? {
+        Some(r) => Ok(Json(state.payment_view(&r))),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "no such payment")),
+    }
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Driven {
+    moved: usize,
+}
+
+/// Test-fixture role: run the payment driver now (it also runs every half second).
+#[utoipa::path(post, path = "/admin/v1/payments/drive", tag = "admin", security(("admin" = [])),
+    responses((status = 200, body = Driven), (status = 403, body = ErrorBody)))]
+async fn admin_drive_payments(State(state): State<AppState>, _admin: Admin) -> ApiResult<Json<Driven>> {
+    state.drive_open().await.map(|moved| Json(Driven { moved }))
 }

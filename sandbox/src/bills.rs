@@ -20,7 +20,8 @@ use carepass_core::domain::bills::{check_push_token, PushService, MAX_PUSH_TOKEN
 use carepass_core::wire::{self, Bill, BillItem, BillState, InboxEntry, InboxPage, PlatformCode};
 use carepass_core::Fen;
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::Transactional;
 
 use crate::error::{ApiError, ApiResult};
 use crate::platform::Platform;
@@ -69,20 +70,76 @@ pub struct Change {
     pub readable_at_ms: i64,
 }
 
-/// Why a bill's transaction stopped.
-enum Abort {
+/// Why a bill's (or a payment's) transaction stopped.
+#[derive(Debug)]
+pub(crate) enum Abort {
     NotFound,
     Refused(BillState, BillState),
     Data(String),
+    /// A rule said no: answered as it is.
+    Api(ApiError),
 }
 
-fn abort(e: impl std::fmt::Display) -> ConflictableTransactionError<Abort> {
+pub(crate) fn abort(e: impl std::fmt::Display) -> ConflictableTransactionError<Abort> {
     ConflictableTransactionError::Abort(Abort::Data(e.to_string()))
+}
+
+/// The trees of a bill change.
+pub(crate) struct BillTrees {
+    pub bills: sled::Tree,
+    pub meta: sled::Tree,
+    pub log: sled::Tree,
+    pub outbox: sled::Tree,
+}
+
+/// Those trees inside a transaction.
+pub(crate) struct StagedTrees<'a> {
+    pub bills: &'a TransactionalTree,
+    pub meta: &'a TransactionalTree,
+    pub log: &'a TransactionalTree,
+    pub outbox: &'a TransactionalTree,
+}
+
+/// The bill with this id, inside a transaction.
+pub(crate) fn read_bill(
+    bills: &TransactionalTree,
+    bill_id: &str,
+) -> Result<Option<Bill>, ConflictableTransactionError<Abort>> {
+    match bills.get(bill_id)? {
+        Some(v) => Ok(Some(serde_json::from_slice::<Bill>(&v).map_err(abort)?)),
+        None => Ok(None),
+    }
+}
+
+/// A failed transaction as the platform's answer.
+pub(crate) fn abort_error(e: TransactionError<Abort>) -> ApiError {
+    match e {
+        TransactionError::Abort(Abort::NotFound) => {
+            ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "no such bill")
+        }
+        TransactionError::Abort(Abort::Refused(from, to)) => ApiError::new(
+            StatusCode::CONFLICT,
+            PlatformCode::Conflict,
+            format!("a {} bill cannot become {}", state_name(from), state_name(to)),
+        ),
+        TransactionError::Abort(Abort::Data(e)) => ApiError::internal(e),
+        TransactionError::Abort(Abort::Api(e)) => e,
+        TransactionError::Storage(e) => e.into(),
+    }
 }
 
 impl Platform {
     /// Clinic role: issues a bill to the patient who owns `phone`.
     pub fn issue_bill(&self, req: &wire::IssueBillRequest) -> ApiResult<(Bill, Change)> {
+        self.issue_bill_with(req, None)
+    }
+
+    /// Issues a bill, with the counter scan it came from (一码付) if any.
+    pub fn issue_bill_with(
+        &self,
+        req: &wire::IssueBillRequest,
+        counter: Option<carepass_core::wire::CounterScan>,
+    ) -> ApiResult<(Bill, Change)> {
         let person = self.person_by_phone(&req.phone)?.ok_or_else(|| {
             ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "no insured person has that phone")
         })?;
@@ -128,6 +185,9 @@ impl Platform {
             due_at_ms: now.saturating_add(due_minutes * 60_000),
             state: BillState::Pending,
             updated_at_ms: now,
+            visit_type: req.visit_type,
+            payment: None,
+            counter,
         };
         let readable_at_ms = now.saturating_add(i64::from(req.readable_after_ms.unwrap_or(0)));
         let (bill, change) =
@@ -176,53 +236,71 @@ impl Platform {
         readable_at_ms: i64,
         next: impl Fn(Option<Bill>) -> Result<Bill, Abort>,
     ) -> ApiResult<(Bill, Change)> {
-        let bills = self.tree("bills")?;
-        let meta = self.tree("meta")?;
-        let log = self.tree(&format!("inbox/{person_id}"))?;
-        let outbox = self.tree("push_outbox")?;
+        let trees = self.bill_trees(person_id)?;
         let tokens = self.push_tokens(person_id)?;
-        let counter = format!("inbox_seq/{person_id}");
         let issued_at_ms = self.now_ms();
-        let result = (&bills, &meta, &log, &outbox).transaction(|(bills, meta, log, outbox)| {
-            let current = match bills.get(bill_id)? {
-                Some(v) => Some(serde_json::from_slice::<Bill>(&v).map_err(abort)?),
-                None => None,
-            };
-            let bill = next(current).map_err(ConflictableTransactionError::Abort)?;
-            let seq = read_u64(meta.get(counter.as_bytes())?) + 1;
-            meta.insert(counter.as_bytes(), &seq.to_be_bytes())?;
-            bills.insert(bill_id.as_bytes(), serde_json::to_vec(&bill).map_err(abort)?)?;
-            let entry = LogEntry { bill: bill.clone(), readable_at_ms };
-            log.insert(&seq.to_be_bytes(), serde_json::to_vec(&entry).map_err(abort)?)?;
-            if !tokens.is_empty() {
-                let bell = Doorbell { key_id: self.push_key().key_id, recipient: person_id.into(), seq, issued_at_ms };
-                let data = self.sign_doorbell(&bell).map_err(|e| abort(e.message))?;
-                let mut n = read_u64(meta.get("push_outbox_n")?);
-                for (service, token) in &tokens {
-                    n += 1;
-                    let record = OutboxRecord {
-                        person_id: person_id.into(),
-                        push: wire::RelayedPush { service: service.clone(), token: token.clone(), data: data.clone() },
-                    };
-                    outbox.insert(&n.to_be_bytes(), serde_json::to_vec(&record).map_err(abort)?)?;
-                }
-                meta.insert("push_outbox_n", &n.to_be_bytes())?;
-            }
-            Ok((bill, seq))
-        });
+        let result =
+            (&trees.bills, &trees.meta, &trees.log, &trees.outbox).transaction(|(bills, meta, log, outbox)| {
+                let current = read_bill(bills, bill_id)?;
+                let bill = next(current).map_err(ConflictableTransactionError::Abort)?;
+                let seq = self.stage_bill(
+                    StagedTrees { bills, meta, log, outbox },
+                    person_id,
+                    &bill,
+                    readable_at_ms,
+                    issued_at_ms,
+                    &tokens,
+                )?;
+                Ok((bill, seq))
+            });
         match result {
             Ok((bill, seq)) => Ok((bill, Change { person_id: person_id.into(), seq, readable_at_ms })),
-            Err(TransactionError::Abort(Abort::NotFound)) => {
-                Err(ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "no such bill"))
-            }
-            Err(TransactionError::Abort(Abort::Refused(from, to))) => Err(ApiError::new(
-                StatusCode::CONFLICT,
-                PlatformCode::Conflict,
-                format!("a {} bill cannot become {}", state_name(from), state_name(to)),
-            )),
-            Err(TransactionError::Abort(Abort::Data(e))) => Err(ApiError::internal(e)),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(e) => Err(abort_error(e)),
         }
+    }
+
+    /// The trees one bill change touches.
+    pub(crate) fn bill_trees(&self, person_id: &str) -> ApiResult<BillTrees> {
+        Ok(BillTrees {
+            bills: self.tree("bills")?,
+            meta: self.tree("meta")?,
+            log: self.tree(&format!("inbox/{person_id}"))?,
+            outbox: self.tree("push_outbox")?,
+        })
+    }
+
+    /// Inside a transaction: takes the recipient's next sequence and writes the bill, its log
+    /// entry and its doorbells (one per push token). Returns the sequence.
+    pub(crate) fn stage_bill(
+        &self,
+        t: StagedTrees<'_>,
+        person_id: &str,
+        bill: &Bill,
+        readable_at_ms: i64,
+        issued_at_ms: i64,
+        tokens: &[(String, String)],
+    ) -> Result<u64, ConflictableTransactionError<Abort>> {
+        let counter = format!("inbox_seq/{person_id}");
+        let seq = read_u64(t.meta.get(counter.as_bytes())?) + 1;
+        t.meta.insert(counter.as_bytes(), &seq.to_be_bytes())?;
+        t.bills.insert(bill.bill_id.as_bytes(), serde_json::to_vec(bill).map_err(abort)?)?;
+        let entry = LogEntry { bill: bill.clone(), readable_at_ms };
+        t.log.insert(&seq.to_be_bytes(), serde_json::to_vec(&entry).map_err(abort)?)?;
+        if !tokens.is_empty() {
+            let bell = Doorbell { key_id: self.push_key().key_id, recipient: person_id.into(), seq, issued_at_ms };
+            let data = self.sign_doorbell(&bell).map_err(|e| abort(e.message))?;
+            let mut n = read_u64(t.meta.get("push_outbox_n")?);
+            for (service, token) in tokens {
+                n += 1;
+                let record = OutboxRecord {
+                    person_id: person_id.into(),
+                    push: wire::RelayedPush { service: service.clone(), token: token.clone(), data: data.clone() },
+                };
+                t.outbox.insert(&n.to_be_bytes(), serde_json::to_vec(&record).map_err(abort)?)?;
+            }
+            t.meta.insert("push_outbox_n", &n.to_be_bytes())?;
+        }
+        Ok(seq)
     }
 
     /// Publishes a durable change: the log head moves, live streams wake (again when the
@@ -298,7 +376,7 @@ impl Platform {
     }
 
     /// (service, token) of every device of the person.
-    fn push_tokens(&self, person_id: &str) -> ApiResult<Vec<(String, String)>> {
+    pub(crate) fn push_tokens(&self, person_id: &str) -> ApiResult<Vec<(String, String)>> {
         let prefix = format!("{person_id}\0");
         let mut out = Vec::new();
         for item in self.tree("push_tokens")?.scan_prefix(prefix.as_bytes()) {
@@ -339,11 +417,11 @@ impl Platform {
     }
 }
 
-fn read_u64(v: Option<sled::IVec>) -> u64 {
+pub(crate) fn read_u64(v: Option<sled::IVec>) -> u64 {
     v.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)).unwrap_or(0)
 }
 
-fn state_name(s: BillState) -> &'static str {
+pub(crate) fn state_name(s: BillState) -> &'static str {
     match s {
         BillState::Pending => "pending",
         BillState::Paying => "paying",
@@ -352,5 +430,7 @@ fn state_name(s: BillState) -> &'static str {
         BillState::Expired => "expired",
         BillState::Cancelled => "cancelled",
         BillState::Refunded => "refunded",
+        BillState::CashDue => "cash_due",
+        BillState::PartlyRefunded => "partly_refunded",
     }
 }

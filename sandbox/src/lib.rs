@@ -4,9 +4,11 @@
 
 pub mod api;
 pub mod bills;
+pub mod channel;
 pub mod durable;
 pub mod error;
 pub mod limits;
+pub mod payments;
 pub mod pharmacy;
 pub mod platform;
 pub mod seed;
@@ -30,6 +32,33 @@ pub struct SandboxConfig {
     pub admin_token: Option<String>,
     /// How writes are made durable before they are answered.
     pub durability: durable::DurabilityMode,
+    /// The payment channel the platform uses.
+    pub channel: ChannelSetup,
+}
+
+/// Where the payment channel is and how long the platform waits for it.
+#[derive(Debug, Clone)]
+pub struct ChannelSetup {
+    /// A channel server's URL; none: an embedded one is started beside the platform, its
+    /// database in `<data>/channel`.
+    pub url: Option<String>,
+    /// How long the platform waits for the channel's answer before the outcome is unknown.
+    pub timeout: std::time::Duration,
+    /// How long an embedded channel keeps the "times out" test cards waiting.
+    pub hang: std::time::Duration,
+    /// How often the payment driver looks for payments to move on.
+    pub drive_every: std::time::Duration,
+}
+
+impl Default for ChannelSetup {
+    fn default() -> Self {
+        ChannelSetup {
+            url: None,
+            timeout: std::time::Duration::from_millis(1_000),
+            hang: std::time::Duration::from_millis(2_000),
+            drive_every: std::time::Duration::from_millis(500),
+        }
+    }
 }
 
 /// The router and the generated OpenAPI document.
@@ -65,6 +94,9 @@ pub fn openapi_json() -> String {
 pub struct RunningSandbox {
     pub addr: SocketAddr,
     pub platform: Arc<Platform>,
+    /// The embedded payment channel, when the platform started its own.
+    pub channel: Option<channel::RunningChannel>,
+    pub channel_url: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -84,6 +116,9 @@ impl RunningSandbox {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        if let Some(channel) = self.channel.take() {
+            channel.stop().await;
+        }
     }
 }
 
@@ -93,10 +128,36 @@ pub async fn start(listen: SocketAddr, config: SandboxConfig) -> std::io::Result
         Platform::open(&config.data_dir, config.demo_seed, config.admin_token.as_deref(), config.durability)
             .map_err(|e| std::io::Error::other(e.to_string()))?,
     );
+    let (channel, channel_url) = match &config.channel.url {
+        Some(url) => (None, url.clone()),
+        None => {
+            let dir = config.data_dir.join("channel");
+            let running = channel::start_channel(SocketAddr::new(listen.ip(), 0), &dir, config.channel.hang).await?;
+            let url = running.url();
+            (Some(running), url)
+        }
+    };
+    platform
+        .set_channel(channel::ChannelClient::new(&channel_url, config.channel.timeout).map_err(std::io::Error::other)?);
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let router = app(platform.clone());
+    // The payment driver: resumes what a crash or a timeout left (at start, then every tick).
+    let driver = {
+        let platform = Arc::downgrade(&platform);
+        let every = config.channel.drive_every;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let Some(platform) = platform.upgrade() else { return };
+                if let Err(e) = platform.drive_open().await {
+                    log::warn!("payment driver: {}", e.message);
+                }
+            }
+        })
+    };
     // Pruning, every minute, off the request path.
     let pruner = {
         let platform = Arc::downgrade(&platform);
@@ -116,13 +177,14 @@ pub async fn start(listen: SocketAddr, config: SandboxConfig) -> std::io::Result
     };
     let task = tokio::spawn(async move {
         let _pruner = AbortOnDrop(pruner);
+        let _driver = AbortOnDrop(driver);
         let _ = axum::serve(listener, router)
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
             })
             .await;
     });
-    Ok(RunningSandbox { addr, platform, stop: Some(stop), task: Some(task) })
+    Ok(RunningSandbox { addr, platform, channel, channel_url, stop: Some(stop), task: Some(task) })
 }
 
 /// Aborts a background task when the server it belongs to stops.

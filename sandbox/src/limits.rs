@@ -83,7 +83,7 @@ impl Limits {
     /// over the limit (and does not count it).
     pub fn windowed(&self, key: &str, max: u32, window_ms: i64, now: i64, what: &str) -> ApiResult<()> {
         let mut c = self.load(key)?;
-        if now.saturating_sub(c.window_start_ms) >= window_ms || now < c.window_start_ms {
+        if c.count == 0 || now.saturating_sub(c.window_start_ms) >= window_ms || now < c.window_start_ms {
             c.count = 0;
             c.window_start_ms = now;
         }
@@ -124,7 +124,7 @@ impl Limits {
     pub fn wrong_code(&self, keys: &[String], now: i64) -> ApiResult<()> {
         for key in keys {
             let mut c = self.load(key)?;
-            if now.saturating_sub(c.window_start_ms) >= DAY_MS || now < c.window_start_ms {
+            if c.count == 0 || now.saturating_sub(c.window_start_ms) >= DAY_MS || now < c.window_start_ms {
                 c.count = 0;
                 c.window_start_ms = now;
             }

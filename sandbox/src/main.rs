@@ -40,6 +40,28 @@ enum Command {
         /// on a crash — for measuring what durability costs only).
         #[arg(long, value_enum, default_value = "group")]
         durability: carepass_sandbox::durable::DurabilityMode,
+        /// The payment channel's URL (a `carepass-sandbox channel`); without it an embedded
+        /// channel runs beside the platform, its database in DATA/channel.
+        #[arg(long, value_name = "URL")]
+        channel: Option<String>,
+        /// How long the platform waits for the channel's answer (ms) before the outcome is
+        /// unknown and it asks again later with the same key.
+        #[arg(long, default_value_t = 1000, value_name = "MS")]
+        channel_timeout_ms: u64,
+        /// How long the embedded channel keeps the "times out" test cards waiting (ms).
+        #[arg(long, default_value_t = 2000, value_name = "MS")]
+        channel_hang_ms: u64,
+    },
+    /// Serve a payment channel (the bank card acquirer stand-in) alone, until stopped.
+    Channel {
+        #[arg(long, default_value = "127.0.0.1:8788")]
+        listen: SocketAddr,
+        /// Directory of the channel's database.
+        #[arg(long)]
+        data: PathBuf,
+        /// How long the "times out" test cards keep the caller waiting (ms).
+        #[arg(long, default_value_t = 2000, value_name = "MS")]
+        hang_ms: u64,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -104,9 +126,41 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{}", bill.bill_id);
             Ok(())
         }
-        Command::Serve { listen, data, seed, admin_token, durability } => {
-            let config =
-                SandboxConfig { data_dir: data, demo_seed: matches!(seed, Some(Seed::Demo)), admin_token, durability };
+        Command::Channel { listen, data, hang_ms } => {
+            let running =
+                carepass_sandbox::channel::start_channel(listen, &data, std::time::Duration::from_millis(hang_ms))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            println!("listening on {}", running.url());
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            shutdown_signal().await;
+            running.stop().await;
+            Ok(())
+        }
+        Command::Serve {
+            listen,
+            data,
+            seed,
+            admin_token,
+            durability,
+            channel,
+            channel_timeout_ms,
+            channel_hang_ms,
+        } => {
+            let channel = carepass_sandbox::ChannelSetup {
+                url: channel,
+                timeout: std::time::Duration::from_millis(channel_timeout_ms),
+                hang: std::time::Duration::from_millis(channel_hang_ms),
+                ..Default::default()
+            };
+            let config = SandboxConfig {
+                data_dir: data,
+                demo_seed: matches!(seed, Some(Seed::Demo)),
+                admin_token,
+                durability,
+                channel,
+            };
             let running = carepass_sandbox::start(listen, config).await.map_err(|e| e.to_string())?;
             println!("listening on {}", running.url());
             use std::io::Write;

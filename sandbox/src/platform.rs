@@ -76,6 +76,8 @@ pub struct PruneReport {
     pub refresh_tokens: usize,
     pub used_codes: usize,
     pub limits: usize,
+    /// Idempotency records past 24 h whose payment is final.
+    pub idempotency: usize,
 }
 
 /// Who a valid access token speaks for (the actor), and whom the request is about (the
@@ -113,6 +115,7 @@ pub struct Platform {
     /// Bumped to cut every open stream (test fixture).
     stream_cuts: tokio::sync::watch::Sender<u64>,
     pharmacies: crate::pharmacy::PharmacyNetwork,
+    pub(crate) payments: crate::payments::Payments,
 }
 
 impl Platform {
@@ -135,6 +138,7 @@ impl Platform {
             .unwrap_or(0);
         let issuer = load_signing_key(&db, "issuer_pkcs8", ISSUER_KEY_ID)?;
         let push_key = load_signing_key(&db, "push_pkcs8", PUSH_KEY_ID)?;
+        let receipt_key = load_signing_key(&db, "receipt_pkcs8", crate::payments::RECEIPT_KEY_ID)?;
         let verifier = Verifier::new(
             std::collections::HashMap::from([(issuer.key_id, issuer.public_key())]),
             SCAN_SKEW_MS,
@@ -157,6 +161,7 @@ impl Platform {
             inbox_changed: tokio::sync::broadcast::channel(1024).0,
             stream_cuts: tokio::sync::watch::channel(0).0,
             pharmacies: crate::pharmacy::PharmacyNetwork::demo().map_err(sled::Error::Unsupported)?,
+            payments: crate::payments::Payments::new(receipt_key),
         };
         if demo_seed {
             platform.seed_demo()?;
@@ -700,7 +705,8 @@ impl Platform {
             }
         }
         let limits = self.limits.prune(now)?;
-        Ok(PruneReport { challenges, access_tokens, refresh_tokens, used_codes, limits })
+        let idempotency = self.prune_idempotency(now)?;
+        Ok(PruneReport { challenges, access_tokens, refresh_tokens, used_codes, limits, idempotency })
     }
 
     /// Ends every live stream and refuses new ones (graceful shutdown).
@@ -759,7 +765,7 @@ impl Platform {
 
 /// Opens the database, waiting up to 5 s for a platform that just stopped on the same
 /// directory to let go of it (sled's own flusher can hold it a few more milliseconds).
-fn open_db(dir: &Path) -> Result<sled::Db, sled::Error> {
+pub(crate) fn open_db(dir: &Path) -> Result<sled::Db, sled::Error> {
     let config = sled::Config::new().path(dir).flush_every_ms(Some(200));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {

@@ -91,6 +91,7 @@ pub fn demo_bill_request(
         doctor: "王医生 Dr Wang".into(),
         items,
         due_in_minutes: None,
+        visit_type: carepass_core::domain::settlement::VisitType::ChronicOutpatient,
         readable_after_ms: None,
     }
 }

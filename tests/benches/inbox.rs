@@ -99,6 +99,9 @@ fn demo_bill(i: usize) -> Bill {
         due_at_ms: 1_795_521_600_000 + i as i64 * 1000,
         state: BillState::Pending,
         updated_at_ms: 1_795_435_200_000 + i as i64 * 1000,
+        visit_type: Default::default(),
+        payment: None,
+        counter: None,
     }
 }
 

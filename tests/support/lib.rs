@@ -85,6 +85,7 @@ async fn serve(dir: &Path, addr: SocketAddr) -> RunningSandbox {
         demo_seed: true,
         admin_token: Some(ADMIN_TOKEN.into()),
         durability: Default::default(),
+        channel: Default::default(),
     };
     start(addr, config).await.expect("sandbox starts")
 }

@@ -4669,6 +4669,14 @@ public enum BillState: Equatable, Hashable {
     case expired
     case cancelled
     case refunded
+    /**
+     * The insurance share is settled; the self-pay share is still to pay.
+     */
+    case cashDue
+    /**
+     * Some lines were refunded; the rest stays paid.
+     */
+    case partlyRefunded
 
 
 
@@ -4704,6 +4712,10 @@ public struct FfiConverterTypeBillState: FfiConverterRustBuffer {
         
         case 7: return .refunded
         
+        case 8: return .cashDue
+        
+        case 9: return .partlyRefunded
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -4738,6 +4750,14 @@ public struct FfiConverterTypeBillState: FfiConverterRustBuffer {
         
         case .refunded:
             writeInt(&buf, Int32(7))
+        
+        
+        case .cashDue:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .partlyRefunded:
+            writeInt(&buf, Int32(9))
         
         }
     }
@@ -4812,6 +4832,16 @@ enum CarePassError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
     case Closed(reason: String
     )
     case NotInExtension(reason: String
+    )
+    case QuoteRefused(kind: QuoteProblem, reason: String
+    )
+    /**
+     * The payment was sent and no answer came: the core re-sends the same request until
+     * the platform answers (`resume_payments`); nothing is paid twice. Show "checking".
+     */
+    case PaymentOutcomeUnknown(billId: String, reason: String
+    )
+    case InvalidReceipt(kind: ReceiptProblem, reason: String
     )
     case Internal(reason: String
     )
@@ -4922,7 +4952,19 @@ public struct FfiConverterTypeCarePassError: FfiConverterRustBuffer {
         case 24: return .NotInExtension(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 25: return .Internal(
+        case 25: return .QuoteRefused(
+            kind: try FfiConverterTypeQuoteProblem.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 26: return .PaymentOutcomeUnknown(
+            billId: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 27: return .InvalidReceipt(
+            kind: try FfiConverterTypeReceiptProblem.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 28: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -5063,8 +5105,26 @@ public struct FfiConverterTypeCarePassError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(reason):
+        case let .QuoteRefused(kind,reason):
             writeInt(&buf, Int32(25))
+            FfiConverterTypeQuoteProblem.write(kind, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .PaymentOutcomeUnknown(billId,reason):
+            writeInt(&buf, Int32(26))
+            FfiConverterString.write(billId, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .InvalidReceipt(kind,reason):
+            writeInt(&buf, Int32(27))
+            FfiConverterTypeReceiptProblem.write(kind, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(28))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -5269,6 +5329,13 @@ public enum InputField: Equatable, Hashable {
     case amount
     case purpose
     case serverUrl
+    case paymentChannel
+    case idempotencyKey
+    case quoteId
+    case paymentId
+    case receipt
+    case refundLines
+    case creditLimit
 
 
 
@@ -5331,6 +5398,20 @@ public struct FfiConverterTypeInputField: FfiConverterRustBuffer {
         case 20: return .purpose
         
         case 21: return .serverUrl
+        
+        case 22: return .paymentChannel
+        
+        case 23: return .idempotencyKey
+        
+        case 24: return .quoteId
+        
+        case 25: return .paymentId
+        
+        case 26: return .receipt
+        
+        case 27: return .refundLines
+        
+        case 28: return .creditLimit
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -5422,6 +5503,34 @@ public struct FfiConverterTypeInputField: FfiConverterRustBuffer {
         
         case .serverUrl:
             writeInt(&buf, Int32(21))
+        
+        
+        case .paymentChannel:
+            writeInt(&buf, Int32(22))
+        
+        
+        case .idempotencyKey:
+            writeInt(&buf, Int32(23))
+        
+        
+        case .quoteId:
+            writeInt(&buf, Int32(24))
+        
+        
+        case .paymentId:
+            writeInt(&buf, Int32(25))
+        
+        
+        case .receipt:
+            writeInt(&buf, Int32(26))
+        
+        
+        case .refundLines:
+            writeInt(&buf, Int32(27))
+        
+        
+        case .creditLimit:
+            writeInt(&buf, Int32(28))
         
         }
     }
@@ -5866,6 +5975,13 @@ public enum PlatformErrorCode: Equatable, Hashable {
     case alreadyOrdered
     case incompleteQuote
     case rateLimited
+    case quoteExpired
+    case quoteUsed
+    case consentMismatch
+    case idempotencyKeyReused
+    case idempotencyInProgress
+    case billNotPayable
+    case creditLimitExceeded
     case `internal`
     /**
      * A code this library does not know (a newer platform).
@@ -5924,9 +6040,23 @@ public struct FfiConverterTypePlatformErrorCode: FfiConverterRustBuffer {
         
         case 16: return .rateLimited
         
-        case 17: return .`internal`
+        case 17: return .quoteExpired
         
-        case 18: return .unknown
+        case 18: return .quoteUsed
+        
+        case 19: return .consentMismatch
+        
+        case 20: return .idempotencyKeyReused
+        
+        case 21: return .idempotencyInProgress
+        
+        case 22: return .billNotPayable
+        
+        case 23: return .creditLimitExceeded
+        
+        case 24: return .`internal`
+        
+        case 25: return .unknown
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -6000,12 +6130,40 @@ public struct FfiConverterTypePlatformErrorCode: FfiConverterRustBuffer {
             writeInt(&buf, Int32(16))
         
         
-        case .`internal`:
+        case .quoteExpired:
             writeInt(&buf, Int32(17))
         
         
-        case .unknown:
+        case .quoteUsed:
             writeInt(&buf, Int32(18))
+        
+        
+        case .consentMismatch:
+            writeInt(&buf, Int32(19))
+        
+        
+        case .idempotencyKeyReused:
+            writeInt(&buf, Int32(20))
+        
+        
+        case .idempotencyInProgress:
+            writeInt(&buf, Int32(21))
+        
+        
+        case .billNotPayable:
+            writeInt(&buf, Int32(22))
+        
+        
+        case .creditLimitExceeded:
+            writeInt(&buf, Int32(23))
+        
+        
+        case .`internal`:
+            writeInt(&buf, Int32(24))
+        
+        
+        case .unknown:
+            writeInt(&buf, Int32(25))
         
         }
     }
@@ -6206,6 +6364,218 @@ public func FfiConverterTypePushResult_lift(_ buf: RustBuffer) throws -> PushRes
 #endif
 public func FfiConverterTypePushResult_lower(_ value: PushResult) -> RustBuffer {
     return FfiConverterTypePushResult.lower(value)
+}
+
+
+
+/**
+ * Why the core refused a quote before showing it (`docs/payments.md` § 3).
+ */
+
+public enum QuoteProblem: Equatable, Hashable {
+    
+    /**
+     * The split breaks a settlement rule.
+     */
+    case invariant
+    /**
+     * The quote does not match the bill on the phone.
+     */
+    case billMismatch
+    /**
+     * The legs do not add up to the split.
+     */
+    case legsMismatch
+    /**
+     * The quote is for another patient, payer or device.
+     */
+    case wrongParty
+    case expired
+    /**
+     * The quote's lifetime is not plausible.
+     */
+    case lifetime
+    /**
+     * The bill cannot be paid in its state.
+     */
+    case notPayable
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension QuoteProblem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeQuoteProblem: FfiConverterRustBuffer {
+    typealias SwiftType = QuoteProblem
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> QuoteProblem {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .invariant
+        
+        case 2: return .billMismatch
+        
+        case 3: return .legsMismatch
+        
+        case 4: return .wrongParty
+        
+        case 5: return .expired
+        
+        case 6: return .lifetime
+        
+        case 7: return .notPayable
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: QuoteProblem, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .invariant:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .billMismatch:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .legsMismatch:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .wrongParty:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .expired:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .lifetime:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .notPayable:
+            writeInt(&buf, Int32(7))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQuoteProblem_lift(_ buf: RustBuffer) throws -> QuoteProblem {
+    return try FfiConverterTypeQuoteProblem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQuoteProblem_lower(_ value: QuoteProblem) -> RustBuffer {
+    return FfiConverterTypeQuoteProblem.lower(value)
+}
+
+
+
+/**
+ * Why a receipt is not valid.
+ */
+
+public enum ReceiptProblem: Equatable, Hashable {
+    
+    case malformed
+    case unknownKey
+    case forged
+    case checkCode
+    case amounts
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ReceiptProblem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReceiptProblem: FfiConverterRustBuffer {
+    typealias SwiftType = ReceiptProblem
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReceiptProblem {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .malformed
+        
+        case 2: return .unknownKey
+        
+        case 3: return .forged
+        
+        case 4: return .checkCode
+        
+        case 5: return .amounts
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ReceiptProblem, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .malformed:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .unknownKey:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .forged:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .checkCode:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .amounts:
+            writeInt(&buf, Int32(5))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReceiptProblem_lift(_ buf: RustBuffer) throws -> ReceiptProblem {
+    return try FfiConverterTypeReceiptProblem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReceiptProblem_lower(_ value: ReceiptProblem) -> RustBuffer {
+    return FfiConverterTypeReceiptProblem.lower(value)
 }
 
 

@@ -4,6 +4,8 @@
 use crate::domain::bills::doorbell::DoorbellError;
 use crate::domain::crypto::KeyError;
 use crate::domain::money::MoneyError;
+use crate::domain::payment::receipt::ReceiptError;
+use crate::domain::payment::QuoteRefusal;
 use crate::domain::pharmacy::PharmacyError;
 use crate::domain::settlement::SettlementError;
 use crate::domain::voucher::VoucherError;
@@ -34,6 +36,12 @@ pub enum CoreError {
     Closed,
     #[error("an app extension does not open the database; the app applies its work")]
     NotInExtension,
+    #[error("the quote was refused before it was shown: {0}")]
+    QuoteRefused(QuoteRefusal),
+    #[error("the payment of bill {bill_id} was sent but its outcome is not known yet; the phone sends the same request again until the platform answers, so nothing is paid twice")]
+    PaymentOutcomeUnknown { bill_id: String },
+    #[error("the receipt is not valid: {0}")]
+    Receipt(#[from] ReceiptError),
     #[error(transparent)]
     Net(#[from] NetError),
     #[error(transparent)]

@@ -239,6 +239,9 @@ mod tests {
             due_at_ms: 1_000_000,
             state,
             updated_at_ms: 10,
+            visit_type: Default::default(),
+            payment: None,
+            counter: None,
         }
     }
 

@@ -9,6 +9,7 @@ mod bills;
 mod codes;
 pub mod error;
 pub mod inbox;
+mod payments;
 mod pharmacy;
 pub mod session;
 pub mod streams;
@@ -31,6 +32,7 @@ use session::{SessionState, KEY_CLOCK_OFFSET};
 
 pub use account::SignedOut;
 pub use inbox::InboxUpdate;
+pub use payments::{crash_point, QuoteOptions, VerifiedReceipt};
 pub use pharmacy::RankQuery;
 
 /// How the app opens the core.
@@ -95,6 +97,8 @@ pub struct CarePass {
     refresh_lock: tokio::sync::Mutex<()>,
     /// Pulls and stream events are applied one at a time, so a change is announced once.
     inbox_lock: tokio::sync::Mutex<()>,
+    /// Payments are started and resumed one at a time, so no bill gets two keys at once.
+    payment_lock: tokio::sync::Mutex<()>,
     /// Who is signed in, for the session stream and to end live streams at once.
     session: tokio::sync::watch::Sender<SessionState>,
     /// The subjects whose bills may have changed (applied here, or seen on the live stream
@@ -132,6 +136,7 @@ impl CarePass {
             config,
             refresh_lock: tokio::sync::Mutex::new(()),
             inbox_lock: tokio::sync::Mutex::new(()),
+            payment_lock: tokio::sync::Mutex::new(()),
             session: tokio::sync::watch::channel(SessionState::SignedOut).0,
             inbox_touched: tokio::sync::broadcast::channel(256).0,
             closed: tokio::sync::watch::channel(false).0,

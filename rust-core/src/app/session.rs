@@ -193,8 +193,25 @@ impl CarePass {
         path: &str,
         body: Option<&Req>,
     ) -> CoreResult<Resp> {
+        self.authed_keyed(actor, subject, method, path, body, None).await
+    }
+
+    /// [`Self::authed`] with an `Idempotency-Key`.
+    pub(crate) async fn authed_keyed<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        actor: &Actor,
+        subject: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Req>,
+        idempotency_key: Option<&str>,
+    ) -> CoreResult<Resp> {
         let tokens = self.fresh_session(&actor.person_id).await?;
-        let auth = |token| Auth { bearer: Some(token), subject: (subject != actor.person_id).then_some(subject) };
+        let auth = |token| Auth {
+            bearer: Some(token),
+            subject: (subject != actor.person_id).then_some(subject),
+            idempotency_key,
+        };
         let answer = match self.client.call(method.clone(), path, body, auth(&tokens.access_token)).await {
             Err(e) if e.platform_code() == Some(PlatformCode::AccessTokenExpired) => {
                 let tokens = self.refresh_session(&actor.person_id, &tokens.refresh_token).await?;

@@ -7,6 +7,19 @@
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair, UnparsedPublicKey};
 
+/// A document signed by a platform key, as it travels: the key id, the document's bytes
+/// (base64url without padding) and the signature (r‖s, base64url without padding) over a
+/// context string, the key id and those bytes (each document type states its context: the
+/// e-receipt's is `docs/payments.md` § 7). The verifier checks the bytes it was given and
+/// only then decodes them, so no canonical encoding is needed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignedBody {
+    pub key_id: u16,
+    pub body: String,
+    pub signature: String,
+}
+
 /// Length of an uncompressed SEC1 P-256 public key.
 pub const PUBLIC_KEY_LEN: usize = 65;
 /// Length of a fixed-size (r||s) P-256 signature.

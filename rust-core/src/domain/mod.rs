@@ -44,6 +44,13 @@ pub enum Field {
     Payload,
     Amount,
     Purpose,
+    PaymentChannel,
+    IdempotencyKey,
+    QuoteId,
+    PaymentId,
+    Receipt,
+    RefundLines,
+    CreditLimit,
 }
 
 impl Field {
@@ -70,6 +77,13 @@ impl Field {
             Field::Payload => "payload",
             Field::Amount => "amount",
             Field::Purpose => "purpose",
+            Field::PaymentChannel => "payment channel",
+            Field::IdempotencyKey => "idempotency key",
+            Field::QuoteId => "quote id",
+            Field::PaymentId => "payment id",
+            Field::Receipt => "receipt",
+            Field::RefundLines => "refund lines",
+            Field::CreditLimit => "credit limit",
         }
     }
 }

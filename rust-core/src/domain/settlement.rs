@@ -33,11 +33,12 @@ pub enum ItemCategory {
 }
 
 /// Where the care happens; each has its own rule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum VisitType {
     /// 普通门诊: ordinary outpatient care (门诊统筹).
+    #[default]
     Outpatient,
     /// 门诊慢特病: outpatient care of a registered chronic or special disease.
     ChronicOutpatient,

@@ -134,13 +134,15 @@ pub struct PlatformClient {
 pub struct Auth<'a> {
     pub bearer: Option<&'a str>,
     pub subject: Option<&'a str>,
+    /// Sent as `Idempotency-Key` (the pay, cash-due and repayment requests).
+    pub idempotency_key: Option<&'a str>,
 }
 
 impl<'a> Auth<'a> {
-    pub const NONE: Auth<'static> = Auth { bearer: None, subject: None };
+    pub const NONE: Auth<'static> = Auth { bearer: None, subject: None, idempotency_key: None };
 
     pub fn bearer(token: &'a str) -> Self {
-        Auth { bearer: Some(token), subject: None }
+        Auth { bearer: Some(token), subject: None, idempotency_key: None }
     }
 }
 
@@ -207,7 +209,7 @@ impl PlatformClient {
     }
 
     pub async fn get<Resp: DeserializeOwned>(&self, path: &str, bearer: Option<&str>) -> Result<Resp, NetError> {
-        self.call::<(), Resp>(Method::GET, path, None, Auth { bearer, subject: None }).await
+        self.call::<(), Resp>(Method::GET, path, None, Auth { bearer, subject: None, idempotency_key: None }).await
     }
 
     pub async fn post<Req: Serialize, Resp: DeserializeOwned>(
@@ -216,11 +218,11 @@ impl PlatformClient {
         body: &Req,
         bearer: Option<&str>,
     ) -> Result<Resp, NetError> {
-        self.call(Method::POST, path, Some(body), Auth { bearer, subject: None }).await
+        self.call(Method::POST, path, Some(body), Auth { bearer, subject: None, idempotency_key: None }).await
     }
 
     pub async fn delete<Resp: DeserializeOwned>(&self, path: &str, bearer: Option<&str>) -> Result<Resp, NetError> {
-        self.call::<(), Resp>(Method::DELETE, path, None, Auth { bearer, subject: None }).await
+        self.call::<(), Resp>(Method::DELETE, path, None, Auth { bearer, subject: None, idempotency_key: None }).await
     }
 
     fn request(&self, method: Method, path: &str, auth: Auth<'_>) -> Result<reqwest::RequestBuilder, NetError> {
@@ -231,6 +233,9 @@ impl PlatformClient {
         }
         if let Some(subject) = auth.subject {
             request = request.header(wire::SUBJECT_HEADER, subject);
+        }
+        if let Some(key) = auth.idempotency_key {
+            request = request.header(wire::IDEMPOTENCY_HEADER, key);
         }
         Ok(request)
     }

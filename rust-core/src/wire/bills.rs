@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::domain::bills::{Bill, BillItem, BillState};
+pub use crate::domain::bills::{Bill, BillItem, BillState, CounterScan};
 use crate::domain::money::Fen;
 use crate::domain::settlement::ItemCategory;
 
@@ -68,6 +68,9 @@ pub struct IssueBillRequest {
     /// Minutes until the bill expires unpaid (default 1440).
     #[serde(default)]
     pub due_in_minutes: Option<u32>,
+    /// The kind of visit (default outpatient); it picks the settlement rule.
+    #[serde(default)]
+    pub visit_type: crate::domain::settlement::VisitType,
     /// Test fixture: the bill becomes readable only this many ms after its doorbell is sent
     /// (replication lag at a real platform).
     #[serde(default)]

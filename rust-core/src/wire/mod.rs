@@ -9,11 +9,13 @@
 
 pub mod account;
 pub mod bills;
+pub mod payment;
 pub mod pharmacy;
 pub mod voucher;
 
 pub use account::*;
 pub use bills::*;
+pub use payment::*;
 pub use pharmacy::*;
 pub use voucher::*;
 
@@ -78,6 +80,20 @@ pub enum PlatformCode {
     IncompleteQuote,
     /// Too many attempts; retry after the `Retry-After` seconds (429).
     RateLimited,
+    /// The quote's time is over: ask for a new one (410).
+    QuoteExpired,
+    /// The quote was already used by another payment request (409).
+    QuoteUsed,
+    /// What was signed differs from the quote (an amount, the channel, a party) (422).
+    ConsentMismatch,
+    /// The idempotency key was used with another request (422).
+    IdempotencyKeyReused,
+    /// A request with this idempotency key is still being processed: retry shortly (409).
+    IdempotencyInProgress,
+    /// The bill cannot take a payment now (paid, expired, or being paid from elsewhere) (409).
+    BillNotPayable,
+    /// The credit line does not have that much available (409).
+    CreditLimitExceeded,
     /// The platform failed (500).
     Internal,
     /// A code this build does not know.
@@ -105,6 +121,13 @@ impl PlatformCode {
             PlatformCode::AlreadyOrdered => "already_ordered",
             PlatformCode::IncompleteQuote => "incomplete_quote",
             PlatformCode::RateLimited => "rate_limited",
+            PlatformCode::QuoteExpired => "quote_expired",
+            PlatformCode::QuoteUsed => "quote_used",
+            PlatformCode::ConsentMismatch => "consent_mismatch",
+            PlatformCode::IdempotencyKeyReused => "idempotency_key_reused",
+            PlatformCode::IdempotencyInProgress => "idempotency_in_progress",
+            PlatformCode::BillNotPayable => "bill_not_payable",
+            PlatformCode::CreditLimitExceeded => "credit_limit_exceeded",
             PlatformCode::Internal => "internal",
             PlatformCode::Unknown => "unknown",
         }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::money::Fen;
-use crate::domain::settlement::ItemCategory;
+use crate::domain::settlement::{ItemCategory, VisitType};
 
 /// One line of a bill.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +46,11 @@ pub enum BillState {
     Expired,
     Cancelled,
     Refunded,
+    /// The insurance paid its part; the cash could not be taken and is still owed
+    /// (`docs/payments.md` § 5).
+    CashDue,
+    /// Some lines were refunded; the rest stays paid.
+    PartlyRefunded,
 }
 
 /// A bill waiting for (or past) payment.
@@ -65,6 +70,61 @@ pub struct Bill {
     pub due_at_ms: i64,
     pub state: BillState,
     pub updated_at_ms: i64,
+    /// The kind of visit, which picks the settlement rule (`docs/settlement.md`).
+    #[serde(default)]
+    pub visit_type: VisitType,
+    /// The bill's payment as it stands (the last attempt's, when one failed).
+    #[serde(default)]
+    pub payment: Option<BillPayment>,
+    /// For a bill a cashier made by scanning the patient's code (一码付): the scan.
+    #[serde(default)]
+    pub counter: Option<CounterScan>,
+}
+
+/// The scan a counter bill came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CounterScan {
+    /// `pharmacy_purchase` or `outpatient_settlement`.
+    pub purpose: String,
+    /// The device that showed the code.
+    pub presenter_device_id: String,
+    pub scanned_at_ms: i64,
+}
+
+/// What a bill shows of its payment (`docs/payments.md` § 5.3): the split by source, what is
+/// still due and refunded, why the last attempt failed, and the signed receipts. It travels
+/// with the bill in the inbox, so the outcome reaches the phone with the bill's change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct BillPayment {
+    pub payment_id: String,
+    /// Who confirmed it (the patient, or a family proxy).
+    pub actor: String,
+    pub fund_fen: Fen,
+    pub personal_account_fen: Fen,
+    pub mutual_aid_fen: Fen,
+    pub cash_fen: Fen,
+    /// The cash channel, masked (`card ····4242`).
+    pub channel: String,
+    /// Cash still owed after the insurance paid (the bill is `cash_due`).
+    pub cash_due_fen: Fen,
+    /// Refunded so far, all sources.
+    pub refunded_fen: Fen,
+    /// Why the last attempt failed (the bill is back to pending).
+    #[serde(default)]
+    pub failure: Option<PaymentFailure>,
+    /// The e-receipts, oldest first: the original, then write-offs and re-issues.
+    #[serde(default)]
+    pub receipts: Vec<crate::domain::crypto::SignedBody>,
+}
+
+/// Why a payment failed: a stable code and a sentence for a person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PaymentFailure {
+    pub code: String,
+    pub message: String,
 }
 
 /// What changed in the inbox, for listeners: each bill is announced once when it arrives and

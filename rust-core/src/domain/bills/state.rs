@@ -1,14 +1,18 @@
 //! The bill state machine (pure):
 //!
 //! ```text
-//! pending ──► paying ──► paid ──► refunded
-//!    │           └─────► failed ──► paying (retry)
+//! pending ──► paying ──► paid ──► partly_refunded ──► refunded
+//!    │  ▲        │         └──────────────────────────► refunded
+//!    │  └────────┤ (the payment failed: back to pending with its reason)
+//!    │           ├─► cash_due ──► paid  (insurance paid; the rest paid another way)
+//!    │           └─► failed ──► paying (retry)
 //!    ├──► expired   (due time passed unpaid)
 //!    └──► cancelled (by the clinic)
 //! ```
 //!
-//! `failed → paying` lets the patient retry; `paying → pending` lets an abandoned payment
-//! go back. Everything else is refused.
+//! `failed → paying` lets the patient retry; `paying → pending` is a payment that failed
+//! before its pivot (nothing charged). `partly_refunded → partly_refunded` is a further
+//! partial refund. Everything else is refused (`docs/payments.md` § 5.3).
 
 use super::{Bill, BillState};
 
@@ -26,6 +30,11 @@ pub fn can_transition(from: BillState, to: BillState) -> bool {
             | (Failed, Paying)
             | (Failed, Cancelled)
             | (Paid, Refunded)
+            | (Paying, CashDue)
+            | (CashDue, Paid)
+            | (Paid, PartlyRefunded)
+            | (PartlyRefunded, PartlyRefunded)
+            | (PartlyRefunded, Refunded)
     )
 }
 
@@ -49,7 +58,7 @@ mod tests {
     use super::*;
     use BillState::*;
 
-    const ALL: [BillState; 7] = [Pending, Paying, Paid, Failed, Expired, Cancelled, Refunded];
+    const ALL: [BillState; 9] = [Pending, Paying, Paid, Failed, Expired, Cancelled, Refunded, CashDue, PartlyRefunded];
 
     #[test]
     fn only_the_documented_transitions_are_allowed() {
@@ -64,9 +73,14 @@ mod tests {
                 (Paying, Pending),
                 (Paying, Paid),
                 (Paying, Failed),
+                (Paying, CashDue),
                 (Paid, Refunded),
+                (Paid, PartlyRefunded),
                 (Failed, Paying),
                 (Failed, Cancelled),
+                (CashDue, Paid),
+                (PartlyRefunded, Refunded),
+                (PartlyRefunded, PartlyRefunded),
             ]
         );
         for s in ALL {
@@ -91,6 +105,9 @@ mod tests {
             due_at_ms: 1_000,
             state: Pending,
             updated_at_ms: 0,
+            visit_type: Default::default(),
+            payment: None,
+            counter: None,
         };
         assert_eq!(effective_state(&bill, 999), Pending);
         assert_eq!(effective_state(&bill, 1_000), Expired);

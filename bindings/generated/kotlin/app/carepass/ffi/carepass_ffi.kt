@@ -6791,7 +6791,15 @@ enum class BillState {
     FAILED,
     EXPIRED,
     CANCELLED,
-    REFUNDED;
+    REFUNDED,
+    /**
+     * The insurance share is settled; the self-pay share is still to pay.
+     */
+    CASH_DUE,
+    /**
+     * Some lines were refunded; the rest stays paid.
+     */
+    PARTLY_REFUNDED;
 
     
 
@@ -7029,6 +7037,40 @@ sealed class CarePassException: kotlin.Exception() {
             get() = "reason=${ `reason` }"
     }
     
+    class QuoteRefused(
+        
+        val `kind`: QuoteProblem, 
+        
+        val `reason`: kotlin.String
+        ) : CarePassException() {
+        override val message
+            get() = "kind=${ `kind` }, reason=${ `reason` }"
+    }
+    
+    /**
+     * The payment was sent and no answer came: the core re-sends the same request until
+     * the platform answers (`resume_payments`); nothing is paid twice. Show "checking".
+     */
+    class PaymentOutcomeUnknown(
+        
+        val `billId`: kotlin.String, 
+        
+        val `reason`: kotlin.String
+        ) : CarePassException() {
+        override val message
+            get() = "billId=${ `billId` }, reason=${ `reason` }"
+    }
+    
+    class InvalidReceipt(
+        
+        val `kind`: ReceiptProblem, 
+        
+        val `reason`: kotlin.String
+        ) : CarePassException() {
+        override val message
+            get() = "kind=${ `kind` }, reason=${ `reason` }"
+    }
+    
     class Internal(
         
         val `reason`: kotlin.String
@@ -7134,7 +7176,19 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
             24 -> CarePassException.NotInExtension(
                 FfiConverterString.read(buf),
                 )
-            25 -> CarePassException.Internal(
+            25 -> CarePassException.QuoteRefused(
+                FfiConverterTypeQuoteProblem.read(buf),
+                FfiConverterString.read(buf),
+                )
+            26 -> CarePassException.PaymentOutcomeUnknown(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            27 -> CarePassException.InvalidReceipt(
+                FfiConverterTypeReceiptProblem.read(buf),
+                FfiConverterString.read(buf),
+                )
+            28 -> CarePassException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -7267,6 +7321,24 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
             is CarePassException.NotInExtension -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is CarePassException.QuoteRefused -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterTypeQuoteProblem.allocationSize(value.`kind`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is CarePassException.PaymentOutcomeUnknown -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`billId`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is CarePassException.InvalidReceipt -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterTypeReceiptProblem.allocationSize(value.`kind`)
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is CarePassException.Internal -> (
@@ -7405,8 +7477,26 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.Internal -> {
+            is CarePassException.QuoteRefused -> {
                 buf.putInt(25)
+                FfiConverterTypeQuoteProblem.write(value.`kind`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CarePassException.PaymentOutcomeUnknown -> {
+                buf.putInt(26)
+                FfiConverterString.write(value.`billId`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CarePassException.InvalidReceipt -> {
+                buf.putInt(27)
+                FfiConverterTypeReceiptProblem.write(value.`kind`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CarePassException.Internal -> {
+                buf.putInt(28)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -7522,7 +7612,14 @@ enum class InputField {
     PAYLOAD,
     AMOUNT,
     PURPOSE,
-    SERVER_URL;
+    SERVER_URL,
+    PAYMENT_CHANNEL,
+    IDEMPOTENCY_KEY,
+    QUOTE_ID,
+    PAYMENT_ID,
+    RECEIPT,
+    REFUND_LINES,
+    CREDIT_LIMIT;
 
     
 
@@ -7791,6 +7888,13 @@ enum class PlatformErrorCode {
     ALREADY_ORDERED,
     INCOMPLETE_QUOTE,
     RATE_LIMITED,
+    QUOTE_EXPIRED,
+    QUOTE_USED,
+    CONSENT_MISMATCH,
+    IDEMPOTENCY_KEY_REUSED,
+    IDEMPOTENCY_IN_PROGRESS,
+    BILL_NOT_PAYABLE,
+    CREDIT_LIMIT_EXCEEDED,
     INTERNAL,
     /**
      * A code this library does not know (a newer platform).
@@ -7955,6 +8059,106 @@ public object FfiConverterTypePushResult : FfiConverterRustBuffer<PushResult>{
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * Why the core refused a quote before showing it (`docs/payments.md` § 3).
+ */
+
+enum class QuoteProblem {
+    
+    /**
+     * The split breaks a settlement rule.
+     */
+    INVARIANT,
+    /**
+     * The quote does not match the bill on the phone.
+     */
+    BILL_MISMATCH,
+    /**
+     * The legs do not add up to the split.
+     */
+    LEGS_MISMATCH,
+    /**
+     * The quote is for another patient, payer or device.
+     */
+    WRONG_PARTY,
+    EXPIRED,
+    /**
+     * The quote's lifetime is not plausible.
+     */
+    LIFETIME,
+    /**
+     * The bill cannot be paid in its state.
+     */
+    NOT_PAYABLE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeQuoteProblem: FfiConverterRustBuffer<QuoteProblem> {
+    override fun read(buf: ByteBuffer) = try {
+        QuoteProblem.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: QuoteProblem) = 4UL
+
+    override fun write(value: QuoteProblem, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Why a receipt is not valid.
+ */
+
+enum class ReceiptProblem {
+    
+    MALFORMED,
+    UNKNOWN_KEY,
+    FORGED,
+    CHECK_CODE,
+    AMOUNTS;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReceiptProblem: FfiConverterRustBuffer<ReceiptProblem> {
+    override fun read(buf: ByteBuffer) = try {
+        ReceiptProblem.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: ReceiptProblem) = 4UL
+
+    override fun write(value: ReceiptProblem, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
     }
 }
 

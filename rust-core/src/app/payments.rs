@@ -1,0 +1,494 @@
+//! The mixed-payment flow on the phone (`docs/payments.md`): quote a bill, check the quote
+//! against the bill the phone holds, sign the consent, and pay — exactly once, whatever
+//! happens to the phone, the network or the platform.
+//!
+//! The one rule that makes it so: **the idempotency key and the exact request are stored
+//! durably before the request is sent** (an *intent*). An answer settles the intent; no
+//! answer (a timeout, a dropped connection, a 5xx, a 409 "in progress") leaves it open, and
+//! the phone sends the same key and the same bytes again later ([`CarePass::resume_payments`],
+//! also run before every new payment and after every inbox sync) until the platform answers.
+//! A new payment for a bill is refused while an earlier one's outcome is unknown: a second
+//! key could charge twice.
+//!
+//! Receipts are verified offline against the platform's receipt keys, kept in the vault.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use reqwest::Method;
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+
+use super::session::Actor;
+use super::CarePass;
+use crate::app::error::{CoreError, CoreResult};
+use crate::domain::bills::Bill;
+use crate::domain::payment::consent::{self, ConsentError, Parties, CASH_DUE_CONSENT_TTL_MS};
+use crate::domain::payment::quote::{check_quote, Expected};
+use crate::domain::payment::receipt::{self, Receipt, ReceiptError};
+use crate::domain::payment::{Channel, PaymentStatus, Quote, QuoteRefusal, SignedReceipt};
+use crate::domain::{check_id, Field, InvalidInput};
+use crate::io::net::NetError;
+use crate::wire::{self, CashDueRequest, ConfirmRequest, PayRequest, Payment, PlatformCode, QuoteRequest};
+
+const QUOTE_PREFIX: &str = "pay/quote/";
+const PAYMENT_PREFIX: &str = "pay/payment/";
+const INTENT_PREFIX: &str = "pay/intent/";
+const KEY_RECEIPT_KEYS: &str = "receipt-keys";
+
+/// What the patient chose for a quote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuoteOptions {
+    /// Let the personal account pay the patient's share first.
+    pub use_account: bool,
+    /// How the cash part is paid (ignored when there is none).
+    pub channel: Channel,
+}
+
+/// A request stored before it is sent: replayed with the same key and bytes until answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Intent {
+    pub key: String,
+    pub subject: String,
+    pub bill_id: String,
+    /// The platform path it is sent to.
+    pub path: String,
+    /// The exact body.
+    pub body: serde_json::Value,
+    pub created_at_ms: i64,
+    pub state: IntentState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub(crate) enum IntentState {
+    /// Sent (or about to be), no answer seen.
+    Open,
+    /// The platform answered with this payment.
+    Answered { payment_id: String },
+    /// The platform refused the request (nothing was done).
+    Refused { code: String, message: String },
+}
+
+/// A receipt after its signature and its own checks passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedReceipt {
+    pub receipt: Receipt,
+    pub signed: SignedReceipt,
+}
+
+/// How one send of an intent ended.
+enum Sent {
+    Answered(Box<Payment>),
+    /// No answer: the intent stays open.
+    Unknown(CoreError),
+    Refused(CoreError),
+}
+
+/// Crash points of the phone's side, for the kill tests (debug builds only): with
+/// `CAREPASS_CRASH_AT=<name>` in the environment, the process aborts there.
+pub fn crash_point(name: &str) {
+    if cfg!(debug_assertions) && std::env::var("CAREPASS_CRASH_AT").as_deref() == Ok(name) {
+        eprintln!("carepass: crash point {name}");
+        std::process::abort();
+    }
+}
+
+fn new_key(prefix: &str) -> CoreResult<String> {
+    let mut bytes = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| crate::domain::crypto::KeyError::Platform("no system randomness".into()))?;
+    Ok(format!("{prefix}{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+}
+
+fn consent_error(e: ConsentError) -> CoreError {
+    match e {
+        ConsentError::Invalid(e) => CoreError::InvalidInput(e),
+        ConsentError::TooLong => InvalidInput::new(Field::Payload, "a consent field is longer than 255 bytes").into(),
+        ConsentError::Key(e) => CoreError::Key(e),
+    }
+}
+
+/// Whether an error means the request may or may not have been done.
+fn outcome_unknown(e: &CoreError) -> bool {
+    match e {
+        CoreError::Net(NetError::Timeout | NetError::Network(_) | NetError::Undecodable(_)) => true,
+        CoreError::Net(NetError::Platform { status, code, .. }) => {
+            *status >= 500 || *code == PlatformCode::IdempotencyInProgress || *code == PlatformCode::RateLimited
+        }
+        _ => false,
+    }
+}
+
+impl CarePass {
+    /// Asks the platform to pre-settle a bill (`None`: the signed-in person's) and checks the
+    /// answer against the bill on the phone before anyone sees it: the split's invariants,
+    /// every line, the legs, the parties, the bill's state, the lifetime. The quote is kept
+    /// on the phone; [`CarePass::pay`] pays exactly what it says.
+    pub async fn quote(&self, bill_id: &str, options: &QuoteOptions, subject: Option<&str>) -> CoreResult<Quote> {
+        let actor = self.actor()?;
+        let subject = self.subject_of(&actor, subject)?;
+        check_id(Field::BillId, bill_id)?;
+        let mut bill = self.local_bill(&actor, &subject, bill_id).await?;
+        let request = QuoteRequest { use_account: options.use_account, channel: options.channel.clone() };
+        let path = format!("v1/bills/{bill_id}/quotes");
+        let quote: Quote = self.authed(&actor, &subject, Method::POST, &path, Some(&request)).await?;
+        let expected = Expected { subject: &subject, actor: &actor.person_id, device_id: &actor.device_id };
+        let now = self.client.server_now_ms();
+        if let Err(first) = check_quote(&quote, &bill, &expected, now) {
+            // The phone's copy of the bill may be behind the platform's: sync once, check again.
+            if !matches!(first, QuoteRefusal::BillMismatch(_) | QuoteRefusal::NotPayable(_)) {
+                return Err(CoreError::QuoteRefused(first));
+            }
+            self.sync_inbox().await?;
+            bill = self.local_bill(&actor, &subject, bill_id).await?;
+            check_quote(&quote, &bill, &expected, now).map_err(CoreError::QuoteRefused)?;
+        }
+        let held = self.hold()?;
+        let section = held.section(&Self::section_name(&actor, &subject))?;
+        for (key, old) in section.scan::<Quote>(QUOTE_PREFIX)? {
+            if old.expires_at_ms <= now {
+                section.remove(&key)?;
+            }
+        }
+        section.put(&format!("{QUOTE_PREFIX}{}", quote.quote_id), &quote)?;
+        Ok(quote)
+    }
+
+    /// The bill from the phone's inbox, pulling once if the phone has not seen it yet.
+    async fn local_bill(&self, actor: &Actor, subject: &str, bill_id: &str) -> CoreResult<Bill> {
+        if let Some(bill) = self.bill_of(actor, subject, bill_id)? {
+            return Ok(bill);
+        }
+        self.sync_inbox().await?;
+        self.bill_of(actor, subject, bill_id)?
+            .ok_or_else(|| InvalidInput::new(Field::BillId, "no such bill for this person").into())
+    }
+
+    fn bill_of(&self, actor: &Actor, subject: &str, bill_id: &str) -> CoreResult<Option<Bill>> {
+        let held = self.hold()?;
+        Ok(super::inbox::Inbox::new(&held, &actor.person_id).bill(subject, bill_id, self.client.server_now_ms())?)
+    }
+
+    /// Pays a quote the phone holds: signs the consent to its amounts with the device key,
+    /// stores the request with a new idempotency key (durably) and only then sends it.
+    ///
+    /// A declined card is an answer (the payment comes back `failed`, nothing charged). No
+    /// answer is [`CoreError::PaymentOutcomeUnknown`]: the phone re-sends the same request
+    /// until the platform answers, and refuses another payment of the bill until then.
+    pub async fn pay(&self, quote_id: &str, subject: Option<&str>) -> CoreResult<Payment> {
+        let actor = self.actor()?;
+        let subject = self.subject_of(&actor, subject)?;
+        check_id(Field::QuoteId, quote_id)?;
+        let quote: Quote = {
+            let held = self.hold()?;
+            held.section(&Self::section_name(&actor, &subject))?.get(&format!("{QUOTE_PREFIX}{quote_id}"))?.ok_or_else(
+                || InvalidInput::new(Field::QuoteId, "no such quote on this phone; ask for a quote first"),
+            )?
+        };
+        if self.client.server_now_ms() >= quote.expires_at_ms {
+            return Err(CoreError::QuoteRefused(QuoteRefusal::Expired));
+        }
+        // One payment at a time in this process; across processes the platform's idempotency
+        // record and the bill's state refuse a second one.
+        let _serial = self.payment_lock.lock().await;
+        self.settle_open_intents(&actor, Some(&quote.bill_id)).await?;
+        let key = new_key("pay_")?;
+        let consent = quote.consent(&key);
+        let signature = consent.sign(self.keys.as_ref()).map_err(consent_error)?;
+        let request = PayRequest::new(&consent, &signature);
+        let intent = Intent {
+            key: key.clone(),
+            subject: subject.clone(),
+            bill_id: quote.bill_id.clone(),
+            path: "v1/payments".into(),
+            body: serde_json::to_value(&request).map_err(|e| NetError::Undecodable(e.to_string()))?,
+            created_at_ms: self.client.server_now_ms(),
+            state: IntentState::Open,
+        };
+        self.store_intent(&actor, &intent)?;
+        crash_point("pay:key-stored");
+        match self.send_intent(&actor, &intent).await? {
+            Sent::Answered(payment) => Ok(*payment),
+            Sent::Unknown(_) => Err(CoreError::PaymentOutcomeUnknown { bill_id: quote.bill_id }),
+            Sent::Refused(e) => Err(e),
+        }
+    }
+
+    /// Pays the cash still due on a payment (the insurance paid; the card was declined at
+    /// capture) from another card, under a new idempotency key stored before sending.
+    pub async fn pay_cash_due(
+        &self,
+        payment_id: &str,
+        channel: &Channel,
+        subject: Option<&str>,
+    ) -> CoreResult<Payment> {
+        let actor = self.actor()?;
+        let subject = self.subject_of(&actor, subject)?;
+        check_id(Field::PaymentId, payment_id)?;
+        if !matches!(channel, Channel::Card(_)) {
+            return Err(InvalidInput::new(Field::PaymentChannel, "the cash still due is paid with a card").into());
+        }
+        let payment = self.payment(payment_id, Some(&subject)).await?;
+        if payment.status != PaymentStatus::CashDue {
+            return Err(CoreError::Net(NetError::Platform {
+                status: 409,
+                code: PlatformCode::BillNotPayable,
+                message: format!("no cash is due on this payment (it is {:?})", payment.status),
+                retry_after_s: None,
+            }));
+        }
+        let _serial = self.payment_lock.lock().await;
+        self.settle_open_intents(&actor, Some(&payment.bill_id)).await?;
+        let key = new_key("due_")?;
+        let link = payment.link_id.clone().unwrap_or_default();
+        let parties =
+            Parties { subject: &subject, actor: &actor.person_id, device_id: &actor.device_id, link_id: &link };
+        let expires_at_ms = self.client.server_now_ms().saturating_add(CASH_DUE_CONSENT_TTL_MS);
+        let consent = consent::cash_due(
+            &payment.bill_id,
+            payment_id,
+            &parties,
+            &key,
+            &channel.wire(),
+            payment.cash.due_fen,
+            expires_at_ms,
+        );
+        let signature = consent.sign(self.keys.as_ref()).map_err(consent_error)?;
+        let request = CashDueRequest {
+            channel: channel.wire(),
+            amount_fen: payment.cash.due_fen,
+            expires_at_ms,
+            signature: B64.encode(signature),
+        };
+        let intent = Intent {
+            key,
+            subject: subject.clone(),
+            bill_id: payment.bill_id.clone(),
+            path: format!("v1/payments/{payment_id}/cash"),
+            body: serde_json::to_value(&request).map_err(|e| NetError::Undecodable(e.to_string()))?,
+            created_at_ms: self.client.server_now_ms(),
+            state: IntentState::Open,
+        };
+        self.store_intent(&actor, &intent)?;
+        crash_point("cash:key-stored");
+        match self.send_intent(&actor, &intent).await? {
+            Sent::Answered(payment) => Ok(*payment),
+            Sent::Unknown(_) => Err(CoreError::PaymentOutcomeUnknown { bill_id: payment.bill_id }),
+            Sent::Refused(e) => Err(e),
+        }
+    }
+
+    /// Sends every request whose answer the phone has not seen (after a crash, a timeout, a
+    /// lost connection) again, with its key and bytes; returns the payments that got an
+    /// answer. Requests that still get none stay stored for the next try.
+    pub async fn resume_payments(&self) -> CoreResult<Vec<Payment>> {
+        let actor = self.actor()?;
+        let _serial = self.payment_lock.lock().await;
+        self.settle_open_intents(&actor, None).await
+    }
+
+    /// Re-sends the open intents (of one bill, or all); refuses to go on when one of `bill`
+    /// still has no answer. The caller holds the payment lock.
+    async fn settle_open_intents(&self, actor: &Actor, bill: Option<&str>) -> CoreResult<Vec<Payment>> {
+        let mut answered = Vec::new();
+        for intent in self.open_intents(actor)? {
+            if bill.is_some_and(|b| b != intent.bill_id) {
+                continue;
+            }
+            match self.send_intent(actor, &intent).await? {
+                Sent::Answered(payment) => answered.push(*payment),
+                Sent::Refused(_) => {}
+                Sent::Unknown(e) => {
+                    if bill.is_some() {
+                        log::info!(target: "carepass::payments", "an earlier payment's outcome is still unknown: {e}");
+                        return Err(CoreError::PaymentOutcomeUnknown { bill_id: intent.bill_id });
+                    }
+                }
+            }
+        }
+        Ok(answered)
+    }
+
+    fn actor_section_name(actor: &Actor) -> String {
+        Self::section_name(actor, &actor.person_id)
+    }
+
+    fn store_intent(&self, actor: &Actor, intent: &Intent) -> CoreResult<()> {
+        let held = self.hold()?;
+        held.section(&Self::actor_section_name(actor))?.put(&format!("{INTENT_PREFIX}{}", intent.key), intent)?;
+        held.flush()?;
+        Ok(())
+    }
+
+    pub(crate) fn open_intents(&self, actor: &Actor) -> CoreResult<Vec<Intent>> {
+        let held = self.hold()?;
+        let mut open: Vec<Intent> = held
+            .section(&Self::actor_section_name(actor))?
+            .scan::<Intent>(INTENT_PREFIX)?
+            .into_iter()
+            .map(|(_, i)| i)
+            .filter(|i| i.state == IntentState::Open)
+            .collect();
+        open.sort_by_key(|i| i.created_at_ms);
+        Ok(open)
+    }
+
+    /// Whether a payment's answer is still owed to this phone (for the shells' "resuming").
+    pub fn payments_unresolved(&self) -> CoreResult<usize> {
+        let actor = self.actor()?;
+        Ok(self.open_intents(&actor)?.len())
+    }
+
+    /// One send of an intent; the answer (or the refusal) is stored before it is returned.
+    async fn send_intent(&self, actor: &Actor, intent: &Intent) -> CoreResult<Sent> {
+        let answer: CoreResult<Payment> = self
+            .authed_keyed(actor, &intent.subject, Method::POST, &intent.path, Some(&intent.body), Some(&intent.key))
+            .await;
+        let (sent, state) = match answer {
+            Ok(payment) => {
+                self.check_payment(actor, intent, &payment)?;
+                let state = IntentState::Answered { payment_id: payment.payment_id.clone() };
+                (Sent::Answered(Box::new(payment)), state)
+            }
+            Err(e) if outcome_unknown(&e) => return Ok(Sent::Unknown(e)),
+            Err(CoreError::Net(NetError::Platform { status, code, message, retry_after_s })) => {
+                let state = IntentState::Refused { code: code.as_str().to_string(), message: message.clone() };
+                (Sent::Refused(CoreError::Net(NetError::Platform { status, code, message, retry_after_s })), state)
+            }
+            // Not signed in, session over, store failures: nothing was sent or nothing known.
+            Err(e) => return Err(e),
+        };
+        let held = self.hold()?;
+        let mut stored = intent.clone();
+        stored.state = state;
+        if let Sent::Answered(payment) = &sent {
+            held.section(&Self::section_name(actor, &payment.subject))?
+                .put(&format!("{PAYMENT_PREFIX}{}", payment.payment_id), payment)?;
+        }
+        held.section(&Self::actor_section_name(actor))?.put(&format!("{INTENT_PREFIX}{}", intent.key), &stored)?;
+        held.flush()?;
+        crash_point("pay:answered");
+        Ok(sent)
+    }
+
+    /// A payment answer must be about the bill and the people the request was.
+    fn check_payment(&self, actor: &Actor, intent: &Intent, payment: &Payment) -> CoreResult<()> {
+        let bad = |what: &str| CoreError::Net(NetError::Undecodable(format!("the payment answer is for {what}")));
+        if payment.bill_id != intent.bill_id {
+            return Err(bad("another bill"));
+        }
+        if payment.subject != intent.subject {
+            return Err(bad("another patient"));
+        }
+        if payment.actor != actor.person_id {
+            return Err(bad("another payer"));
+        }
+        check_id(Field::PaymentId, &payment.payment_id)
+            .map_err(|_| NetError::Undecodable("the payment id is not an id".into()))?;
+        Ok(())
+    }
+
+    /// A payment as the platform has it now (kept on the phone).
+    pub async fn payment(&self, payment_id: &str, subject: Option<&str>) -> CoreResult<Payment> {
+        let actor = self.actor()?;
+        let subject = self.subject_of(&actor, subject)?;
+        check_id(Field::PaymentId, payment_id)?;
+        let path = format!("v1/payments/{payment_id}");
+        let payment: Payment = self.authed(&actor, &subject, Method::GET, &path, None::<&()>).await?;
+        if payment.payment_id != payment_id || payment.subject != subject {
+            return Err(NetError::Undecodable("the platform answered with another payment".into()).into());
+        }
+        self.keep_payment(&actor, &payment)?;
+        Ok(payment)
+    }
+
+    fn keep_payment(&self, actor: &Actor, payment: &Payment) -> CoreResult<()> {
+        let held = self.hold()?;
+        held.section(&Self::section_name(actor, &payment.subject))?
+            .put(&format!("{PAYMENT_PREFIX}{}", payment.payment_id), payment)?;
+        held.flush()?;
+        Ok(())
+    }
+
+    /// The payments the phone knows of for a subject, newest first (no network).
+    pub fn payments(&self, subject: Option<&str>) -> CoreResult<Vec<Payment>> {
+        let actor = self.actor()?;
+        let subject = self.subject_of(&actor, subject)?;
+        let held = self.hold()?;
+        let mut all: Vec<Payment> = held
+            .section(&Self::section_name(&actor, &subject))?
+            .scan::<Payment>(PAYMENT_PREFIX)?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        all.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms).then_with(|| a.payment_id.cmp(&b.payment_id)));
+        Ok(all)
+    }
+
+    /// The bank's second confirmation (the code it sent the patient).
+    pub async fn confirm_payment(&self, payment_id: &str, code: &str, subject: Option<&str>) -> CoreResult<Payment> {
+        let actor = self.actor()?;
+        let subject = self.subject_of(&actor, subject)?;
+        check_id(Field::PaymentId, payment_id)?;
+        if code.is_empty() || code.len() > 12 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(InvalidInput::new(Field::VerificationCode, "the bank's code is 1 to 12 digits").into());
+        }
+        let path = format!("v1/payments/{payment_id}/confirmation");
+        let request = ConfirmRequest { code: code.into() };
+        let payment: Payment = self.authed(&actor, &subject, Method::POST, &path, Some(&request)).await?;
+        self.keep_payment(&actor, &payment)?;
+        Ok(payment)
+    }
+
+    /// The platform's receipt keys: from the vault, or fetched (and kept) when `refresh` or
+    /// none is kept.
+    async fn receipt_keys(&self, refresh: bool) -> CoreResult<HashMap<u16, Vec<u8>>> {
+        let kept: Option<Vec<wire::ReceiptKey>> =
+            if refresh { None } else { self.store.vault.get(KEY_RECEIPT_KEYS)? };
+        let keys = match kept {
+            Some(keys) => keys,
+            None => {
+                let keys: Vec<wire::ReceiptKey> = self.client.get("v1/receipts/keys", None).await?;
+                self.store.vault.put(KEY_RECEIPT_KEYS, &keys)?;
+                keys
+            }
+        };
+        keys.iter()
+            .map(|k| {
+                let bytes = B64
+                    .decode(&k.public_key)
+                    .map_err(|_| NetError::Undecodable("a receipt key is not base64url".into()))?;
+                crate::domain::crypto::check_public_key(&bytes)
+                    .map_err(|_| NetError::Undecodable("a receipt key is not a P-256 point".into()))?;
+                Ok((k.key_id, bytes))
+            })
+            .collect()
+    }
+
+    /// Verifies a signed receipt against the platform's receipt keys (fetched once, then
+    /// offline): signature, format, check code, amounts.
+    pub async fn verify_receipt(&self, signed: &SignedReceipt) -> CoreResult<Receipt> {
+        self.check_open()?;
+        match receipt::verify(signed, &self.receipt_keys(false).await?) {
+            Err(ReceiptError::UnknownKey) => Ok(receipt::verify(signed, &self.receipt_keys(true).await?)?),
+            other => Ok(other?),
+        }
+    }
+
+    /// Every receipt of a subject's payments on the phone, verified, newest first. A receipt
+    /// that does not verify is an error naming why (it is never shown as valid).
+    pub async fn receipts(&self, subject: Option<&str>) -> CoreResult<Vec<VerifiedReceipt>> {
+        let mut out = Vec::new();
+        for payment in self.payments(subject)? {
+            for signed in payment.receipts {
+                let receipt = self.verify_receipt(&signed).await?;
+                out.push(VerifiedReceipt { receipt, signed });
+            }
+        }
+        out.sort_by_key(|r| std::cmp::Reverse(r.receipt.issued_at_ms));
+        Ok(out)
+    }
+}
