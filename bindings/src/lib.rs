@@ -6,6 +6,7 @@
 mod account;
 mod bills;
 mod error;
+mod payments;
 mod pharmacy;
 mod platform;
 mod tasks;

@@ -5,6 +5,7 @@
 mod bills;
 mod demo;
 mod keys;
+mod pay;
 mod pharmacy;
 mod text;
 mod voucher;
@@ -130,6 +131,46 @@ enum Command {
         lat: Option<f64>,
         #[arg(long, allow_hyphen_values = true, requires = "lat")]
         lon: Option<f64>,
+    },
+    /// Pay a bill: shows what the pooled fund, the personal account and you pay, then pays
+    /// it in one confirmation (exactly once, even if the connection drops).
+    Pay {
+        /// The bill's id (see `carepass bills`).
+        bill: String,
+        /// How you pay your cash part: card:<number> (a bare number works too) or credit.
+        /// Needed only when something is left for cash.
+        #[arg(long)]
+        channel: Option<String>,
+        /// Do not use the personal account (pay the patient's share in cash).
+        #[arg(long)]
+        no_account: bool,
+        /// Pay without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// List your payments; any payment whose answer was lost is checked again first.
+    Payments {
+        /// Only what is on this phone (no network).
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Give the bank's code for a payment that needs it.
+    Confirm {
+        payment: String,
+        #[arg(long)]
+        code: String,
+    },
+    /// Pay the cash still due on a payment (the insurance paid; your card was declined).
+    CashDue {
+        payment: String,
+        #[arg(long)]
+        channel: String,
+    },
+    /// Your e-receipts, each verified (signature, check code, amounts).
+    Receipts {
+        /// Also write each receipt as an SVG card into this directory.
+        #[arg(long, value_name = "DIR")]
+        svg: Option<PathBuf>,
     },
     /// Act as a scanner terminal: verify a scanned code with the platform.
     Scan {
@@ -267,6 +308,13 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Order { pharmacy: id, rx, pickup: _, delivery, address, phone, lat, lon } => {
             pharmacy::order(&app, pharmacy::OrderArgs { pharmacy: id, rx, delivery, address, phone, lat, lon }).await?;
         }
+        Command::Pay { bill, channel, no_account, yes } => {
+            pay::pay(&app, pay::PayArgs { bill, channel, no_account, yes }).await?;
+        }
+        Command::Payments { offline } => pay::list(&app, offline).await?,
+        Command::Confirm { payment, code } => pay::confirm(&app, &payment, &code).await?,
+        Command::CashDue { payment, channel } => pay::cash_due(&app, &payment, &channel).await?,
+        Command::Receipts { svg } => pay::receipts(&app, svg.as_deref()).await?,
         Command::Demo { .. } | Command::Scan { .. } => unreachable!("handled above"),
     }
     Ok(())

@@ -753,6 +753,54 @@ public protocol CarePassProtocol: AnyObject, Sendable {
     func watchInbox(listener: InboxListener, subject: String?)  -> TaskHandle
     
     /**
+     * The bank's second confirmation.
+     */
+    func confirmPayment(paymentId: String, code: String, subject: String?) async throws  -> Payment
+    
+    /**
+     * Pays a quote: signs the consent, stores the request, then sends it. A declined card
+     * is a `Failed` payment; no answer is `PaymentOutcomeUnknown` (resumed by the core).
+     */
+    func pay(quoteId: String, subject: String?) async throws  -> Payment
+    
+    /**
+     * Pays the cash still due with another card (`card:<number>`).
+     */
+    func payCashDue(paymentId: String, channelText: String, subject: String?) async throws  -> Payment
+    
+    /**
+     * A payment as the platform has it now.
+     */
+    func payment(paymentId: String, subject: String?) async throws  -> Payment
+    
+    /**
+     * The payments the phone knows of (no network), newest first.
+     */
+    func payments(subject: String?) throws  -> [Payment]
+    
+    /**
+     * How many payment requests still wait for an answer.
+     */
+    func paymentsUnresolved() throws  -> UInt32
+    
+    /**
+     * Pre-settles a bill (null subject: the signed-in person) and checks the answer against
+     * the bill on the phone. `channel`: `none`, `card:<number>` or `credit`.
+     */
+    func quoteBill(billId: String, useAccount: Bool, channelText: String, subject: String?) async throws  -> PaymentQuote
+    
+    /**
+     * The subject's receipts, each verified (signature, check code, amounts).
+     */
+    func receipts(subject: String?) async throws  -> [VerifiedReceipt]
+    
+    /**
+     * Sends again every payment request whose answer was lost; call when the app starts
+     * and when the network returns. Returns the payments that got an answer.
+     */
+    func resumePayments() async throws  -> [Payment]
+    
+    /**
      * Cancels an order the pharmacy has not prepared yet.
      */
     func cancelOrder(orderId: String, subject: String?) async throws  -> PharmacyOrder
@@ -1153,6 +1201,167 @@ open func watchInbox(listener: InboxListener, subject: String? = nil) -> TaskHan
         FfiConverterOptionString.lower(subject),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * The bank's second confirmation.
+     */
+open func confirmPayment(paymentId: String, code: String, subject: String? = nil)async throws  -> Payment  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_confirm_payment(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(paymentId),FfiConverterString.lower(code),FfiConverterOptionString.lower(subject)
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePayment_lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * Pays a quote: signs the consent, stores the request, then sends it. A declined card
+     * is a `Failed` payment; no answer is `PaymentOutcomeUnknown` (resumed by the core).
+     */
+open func pay(quoteId: String, subject: String? = nil)async throws  -> Payment  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_pay(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(quoteId),FfiConverterOptionString.lower(subject)
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePayment_lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * Pays the cash still due with another card (`card:<number>`).
+     */
+open func payCashDue(paymentId: String, channelText: String, subject: String? = nil)async throws  -> Payment  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_pay_cash_due(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(paymentId),FfiConverterString.lower(channelText),FfiConverterOptionString.lower(subject)
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePayment_lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * A payment as the platform has it now.
+     */
+open func payment(paymentId: String, subject: String? = nil)async throws  -> Payment  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_payment(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(paymentId),FfiConverterOptionString.lower(subject)
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePayment_lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * The payments the phone knows of (no network), newest first.
+     */
+open func payments(subject: String? = nil)throws  -> [Payment]  {
+    return try  FfiConverterSequenceTypePayment.lift(try rustCallWithError(FfiConverterTypeCarePassError_lift) {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_carepass_payments(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(subject),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * How many payment requests still wait for an answer.
+     */
+open func paymentsUnresolved()throws  -> UInt32  {
+    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeCarePassError_lift) {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_carepass_payments_unresolved(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Pre-settles a bill (null subject: the signed-in person) and checks the answer against
+     * the bill on the phone. `channel`: `none`, `card:<number>` or `credit`.
+     */
+open func quoteBill(billId: String, useAccount: Bool, channelText: String, subject: String? = nil)async throws  -> PaymentQuote  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_quote_bill(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(billId),FfiConverterBool.lower(useAccount),FfiConverterString.lower(channelText),FfiConverterOptionString.lower(subject)
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePaymentQuote_lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * The subject's receipts, each verified (signature, check code, amounts).
+     */
+open func receipts(subject: String? = nil)async throws  -> [VerifiedReceipt]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_receipts(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(subject)
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeVerifiedReceipt.lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * Sends again every payment request whose answer was lost; call when the app starts
+     * and when the network returns. Returns the payments that got an answer.
+     */
+open func resumePayments()async throws  -> [Payment]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_resume_payments(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypePayment.lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
 }
     
     /**
@@ -3707,6 +3916,289 @@ public func FfiConverterTypeIssuerKey_lower(_ value: IssuerKey) -> RustBuffer {
 }
 
 
+/**
+ * A payment as it stands (fen).
+ */
+public struct Payment: Equatable, Hashable {
+    public let paymentId: String
+    public let billId: String
+    public let subject: String
+    public let actor: String
+    public let status: PaymentStatus
+    public let totalFen: Int64
+    public let fundFen: Int64
+    public let personalAccountFen: Int64
+    public let mutualAidFen: Int64
+    public let cashFen: Int64
+    /**
+     * Still owed (status `CashDue`).
+     */
+    public let cashDueFen: Int64
+    /**
+     * Masked.
+     */
+    public let channel: String
+    public let refundedFen: Int64
+    public let failureCode: String?
+    public let failureMessage: String?
+    /**
+     * What the patient must do (`confirm_code`), with a message and a deadline.
+     */
+    public let actionKind: String?
+    public let actionMessage: String?
+    public let actionExpiresAtMs: Int64?
+    public let receiptCount: UInt32
+    public let createdAtMs: Int64
+    public let updatedAtMs: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(paymentId: String, billId: String, subject: String, actor: String, status: PaymentStatus, totalFen: Int64, fundFen: Int64, personalAccountFen: Int64, mutualAidFen: Int64, cashFen: Int64, 
+        /**
+         * Still owed (status `CashDue`).
+         */cashDueFen: Int64, 
+        /**
+         * Masked.
+         */channel: String, refundedFen: Int64, failureCode: String?, failureMessage: String?, 
+        /**
+         * What the patient must do (`confirm_code`), with a message and a deadline.
+         */actionKind: String?, actionMessage: String?, actionExpiresAtMs: Int64?, receiptCount: UInt32, createdAtMs: Int64, updatedAtMs: Int64) {
+        self.paymentId = paymentId
+        self.billId = billId
+        self.subject = subject
+        self.actor = actor
+        self.status = status
+        self.totalFen = totalFen
+        self.fundFen = fundFen
+        self.personalAccountFen = personalAccountFen
+        self.mutualAidFen = mutualAidFen
+        self.cashFen = cashFen
+        self.cashDueFen = cashDueFen
+        self.channel = channel
+        self.refundedFen = refundedFen
+        self.failureCode = failureCode
+        self.failureMessage = failureMessage
+        self.actionKind = actionKind
+        self.actionMessage = actionMessage
+        self.actionExpiresAtMs = actionExpiresAtMs
+        self.receiptCount = receiptCount
+        self.createdAtMs = createdAtMs
+        self.updatedAtMs = updatedAtMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Payment: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePayment: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Payment {
+        return
+            try Payment(
+                paymentId: FfiConverterString.read(from: &buf), 
+                billId: FfiConverterString.read(from: &buf), 
+                subject: FfiConverterString.read(from: &buf), 
+                actor: FfiConverterString.read(from: &buf), 
+                status: FfiConverterTypePaymentStatus.read(from: &buf), 
+                totalFen: FfiConverterInt64.read(from: &buf), 
+                fundFen: FfiConverterInt64.read(from: &buf), 
+                personalAccountFen: FfiConverterInt64.read(from: &buf), 
+                mutualAidFen: FfiConverterInt64.read(from: &buf), 
+                cashFen: FfiConverterInt64.read(from: &buf), 
+                cashDueFen: FfiConverterInt64.read(from: &buf), 
+                channel: FfiConverterString.read(from: &buf), 
+                refundedFen: FfiConverterInt64.read(from: &buf), 
+                failureCode: FfiConverterOptionString.read(from: &buf), 
+                failureMessage: FfiConverterOptionString.read(from: &buf), 
+                actionKind: FfiConverterOptionString.read(from: &buf), 
+                actionMessage: FfiConverterOptionString.read(from: &buf), 
+                actionExpiresAtMs: FfiConverterOptionInt64.read(from: &buf), 
+                receiptCount: FfiConverterUInt32.read(from: &buf), 
+                createdAtMs: FfiConverterInt64.read(from: &buf), 
+                updatedAtMs: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Payment, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.paymentId, into: &buf)
+        FfiConverterString.write(value.billId, into: &buf)
+        FfiConverterString.write(value.subject, into: &buf)
+        FfiConverterString.write(value.actor, into: &buf)
+        FfiConverterTypePaymentStatus.write(value.status, into: &buf)
+        FfiConverterInt64.write(value.totalFen, into: &buf)
+        FfiConverterInt64.write(value.fundFen, into: &buf)
+        FfiConverterInt64.write(value.personalAccountFen, into: &buf)
+        FfiConverterInt64.write(value.mutualAidFen, into: &buf)
+        FfiConverterInt64.write(value.cashFen, into: &buf)
+        FfiConverterInt64.write(value.cashDueFen, into: &buf)
+        FfiConverterString.write(value.channel, into: &buf)
+        FfiConverterInt64.write(value.refundedFen, into: &buf)
+        FfiConverterOptionString.write(value.failureCode, into: &buf)
+        FfiConverterOptionString.write(value.failureMessage, into: &buf)
+        FfiConverterOptionString.write(value.actionKind, into: &buf)
+        FfiConverterOptionString.write(value.actionMessage, into: &buf)
+        FfiConverterOptionInt64.write(value.actionExpiresAtMs, into: &buf)
+        FfiConverterUInt32.write(value.receiptCount, into: &buf)
+        FfiConverterInt64.write(value.createdAtMs, into: &buf)
+        FfiConverterInt64.write(value.updatedAtMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePayment_lift(_ buf: RustBuffer) throws -> Payment {
+    return try FfiConverterTypePayment.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePayment_lower(_ value: Payment) -> RustBuffer {
+    return FfiConverterTypePayment.lower(value)
+}
+
+
+/**
+ * A checked quote: what each source pays, to show before the patient confirms.
+ * `total = fund + personal_account + mutual_aid + cash`.
+ */
+public struct PaymentQuote: Equatable, Hashable {
+    public let quoteId: String
+    public let billId: String
+    public let subject: String
+    public let totalFen: Int64
+    /**
+     * 统筹基金.
+     */
+    public let fundFen: Int64
+    /**
+     * 个人账户.
+     */
+    public let personalAccountFen: Int64
+    /**
+     * 家庭共济.
+     */
+    public let mutualAidFen: Int64
+    public let mutualAidFrom: String?
+    /**
+     * 自费 via the channel.
+     */
+    public let cashFen: Int64
+    /**
+     * Masked (`card ····4242`, `credit`, `none`).
+     */
+    public let channel: String
+    public let useAccount: Bool
+    public let lines: [QuoteLine]
+    public let expiresAtMs: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(quoteId: String, billId: String, subject: String, totalFen: Int64, 
+        /**
+         * 统筹基金.
+         */fundFen: Int64, 
+        /**
+         * 个人账户.
+         */personalAccountFen: Int64, 
+        /**
+         * 家庭共济.
+         */mutualAidFen: Int64, mutualAidFrom: String?, 
+        /**
+         * 自费 via the channel.
+         */cashFen: Int64, 
+        /**
+         * Masked (`card ····4242`, `credit`, `none`).
+         */channel: String, useAccount: Bool, lines: [QuoteLine], expiresAtMs: Int64) {
+        self.quoteId = quoteId
+        self.billId = billId
+        self.subject = subject
+        self.totalFen = totalFen
+        self.fundFen = fundFen
+        self.personalAccountFen = personalAccountFen
+        self.mutualAidFen = mutualAidFen
+        self.mutualAidFrom = mutualAidFrom
+        self.cashFen = cashFen
+        self.channel = channel
+        self.useAccount = useAccount
+        self.lines = lines
+        self.expiresAtMs = expiresAtMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PaymentQuote: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePaymentQuote: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PaymentQuote {
+        return
+            try PaymentQuote(
+                quoteId: FfiConverterString.read(from: &buf), 
+                billId: FfiConverterString.read(from: &buf), 
+                subject: FfiConverterString.read(from: &buf), 
+                totalFen: FfiConverterInt64.read(from: &buf), 
+                fundFen: FfiConverterInt64.read(from: &buf), 
+                personalAccountFen: FfiConverterInt64.read(from: &buf), 
+                mutualAidFen: FfiConverterInt64.read(from: &buf), 
+                mutualAidFrom: FfiConverterOptionString.read(from: &buf), 
+                cashFen: FfiConverterInt64.read(from: &buf), 
+                channel: FfiConverterString.read(from: &buf), 
+                useAccount: FfiConverterBool.read(from: &buf), 
+                lines: FfiConverterSequenceTypeQuoteLine.read(from: &buf), 
+                expiresAtMs: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PaymentQuote, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.quoteId, into: &buf)
+        FfiConverterString.write(value.billId, into: &buf)
+        FfiConverterString.write(value.subject, into: &buf)
+        FfiConverterInt64.write(value.totalFen, into: &buf)
+        FfiConverterInt64.write(value.fundFen, into: &buf)
+        FfiConverterInt64.write(value.personalAccountFen, into: &buf)
+        FfiConverterInt64.write(value.mutualAidFen, into: &buf)
+        FfiConverterOptionString.write(value.mutualAidFrom, into: &buf)
+        FfiConverterInt64.write(value.cashFen, into: &buf)
+        FfiConverterString.write(value.channel, into: &buf)
+        FfiConverterBool.write(value.useAccount, into: &buf)
+        FfiConverterSequenceTypeQuoteLine.write(value.lines, into: &buf)
+        FfiConverterInt64.write(value.expiresAtMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePaymentQuote_lift(_ buf: RustBuffer) throws -> PaymentQuote {
+    return try FfiConverterTypePaymentQuote.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePaymentQuote_lower(_ value: PaymentQuote) -> RustBuffer {
+    return FfiConverterTypePaymentQuote.lower(value)
+}
+
+
 public struct PharmacyOrder: Equatable, Hashable {
     public let orderId: String
     public let rxId: String
@@ -4288,6 +4780,101 @@ public func FfiConverterTypeProfile_lower(_ value: Profile) -> RustBuffer {
 
 
 /**
+ * One bill line as the quote settled it (fen).
+ */
+public struct QuoteLine: Equatable, Hashable {
+    public let itemCode: String
+    public let category: ItemCategory
+    public let quantity: UInt32
+    public let amountFen: Int64
+    /**
+     * Paid by the pooled fund for this line.
+     */
+    public let fundFen: Int64
+    /**
+     * Class B first self-pay share (乙类先行自付).
+     */
+    public let firstSelfPayFen: Int64
+    /**
+     * Class C amount (全自费).
+     */
+    public let outOfScopeFen: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(itemCode: String, category: ItemCategory, quantity: UInt32, amountFen: Int64, 
+        /**
+         * Paid by the pooled fund for this line.
+         */fundFen: Int64, 
+        /**
+         * Class B first self-pay share (乙类先行自付).
+         */firstSelfPayFen: Int64, 
+        /**
+         * Class C amount (全自费).
+         */outOfScopeFen: Int64) {
+        self.itemCode = itemCode
+        self.category = category
+        self.quantity = quantity
+        self.amountFen = amountFen
+        self.fundFen = fundFen
+        self.firstSelfPayFen = firstSelfPayFen
+        self.outOfScopeFen = outOfScopeFen
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension QuoteLine: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeQuoteLine: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> QuoteLine {
+        return
+            try QuoteLine(
+                itemCode: FfiConverterString.read(from: &buf), 
+                category: FfiConverterTypeItemCategory.read(from: &buf), 
+                quantity: FfiConverterUInt32.read(from: &buf), 
+                amountFen: FfiConverterInt64.read(from: &buf), 
+                fundFen: FfiConverterInt64.read(from: &buf), 
+                firstSelfPayFen: FfiConverterInt64.read(from: &buf), 
+                outOfScopeFen: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: QuoteLine, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.itemCode, into: &buf)
+        FfiConverterTypeItemCategory.write(value.category, into: &buf)
+        FfiConverterUInt32.write(value.quantity, into: &buf)
+        FfiConverterInt64.write(value.amountFen, into: &buf)
+        FfiConverterInt64.write(value.fundFen, into: &buf)
+        FfiConverterInt64.write(value.firstSelfPayFen, into: &buf)
+        FfiConverterInt64.write(value.outOfScopeFen, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQuoteLine_lift(_ buf: RustBuffer) throws -> QuoteLine {
+    return try FfiConverterTypeQuoteLine.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQuoteLine_lower(_ value: QuoteLine) -> RustBuffer {
+    return FfiConverterTypeQuoteLine.lower(value)
+}
+
+
+/**
  * How to rank.
  */
 public struct RankRequest: Equatable, Hashable {
@@ -4391,6 +4978,72 @@ public func FfiConverterTypeRankRequest_lift(_ buf: RustBuffer) throws -> RankRe
 #endif
 public func FfiConverterTypeRankRequest_lower(_ value: RankRequest) -> RustBuffer {
     return FfiConverterTypeRankRequest.lower(value)
+}
+
+
+public struct ReceiptLine: Equatable, Hashable {
+    public let code: String
+    public let name: String
+    public let category: ItemCategory
+    public let quantity: UInt32
+    public let amountFen: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(code: String, name: String, category: ItemCategory, quantity: UInt32, amountFen: Int64) {
+        self.code = code
+        self.name = name
+        self.category = category
+        self.quantity = quantity
+        self.amountFen = amountFen
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReceiptLine: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReceiptLine: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReceiptLine {
+        return
+            try ReceiptLine(
+                code: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                category: FfiConverterTypeItemCategory.read(from: &buf), 
+                quantity: FfiConverterUInt32.read(from: &buf), 
+                amountFen: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReceiptLine, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.code, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterTypeItemCategory.write(value.category, into: &buf)
+        FfiConverterUInt32.write(value.quantity, into: &buf)
+        FfiConverterInt64.write(value.amountFen, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReceiptLine_lift(_ buf: RustBuffer) throws -> ReceiptLine {
+    return try FfiConverterTypeReceiptLine.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReceiptLine_lower(_ value: ReceiptLine) -> RustBuffer {
+    return FfiConverterTypeReceiptLine.lower(value)
 }
 
 
@@ -4531,6 +5184,157 @@ public func FfiConverterTypeSignOutResult_lift(_ buf: RustBuffer) throws -> Sign
 #endif
 public func FfiConverterTypeSignOutResult_lower(_ value: SignOutResult) -> RustBuffer {
     return FfiConverterTypeSignOutResult.lower(value)
+}
+
+
+/**
+ * An electronic receipt whose signature, check code and amounts the core verified.
+ */
+public struct VerifiedReceipt: Equatable, Hashable {
+    /**
+     * 票据代码 (8 digits), 票据号码 (10 digits), 校验码 (6 hex).
+     */
+    public let receiptCode: String
+    public let receiptNumber: String
+    public let checkCode: String
+    /**
+     * A write-off (冲红) cancelling `writes_off_number` after a refund.
+     */
+    public let writeOff: Bool
+    public let writesOffNumber: String?
+    public let issuedAtMs: Int64
+    public let payee: String
+    public let payerName: String
+    public let presentedByName: String?
+    public let billId: String
+    public let paymentId: String
+    public let totalFen: Int64
+    public let fundFen: Int64
+    public let personalAccountFen: Int64
+    public let mutualAidFen: Int64
+    public let cashFen: Int64
+    public let ownPayFen: Int64
+    public let selfPayFen: Int64
+    public let channel: String
+    public let lines: [ReceiptLine]
+    /**
+     * A wallet-style card (SVG text) with a QR code of the verification fields.
+     */
+    public let svg: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * 票据代码 (8 digits), 票据号码 (10 digits), 校验码 (6 hex).
+         */receiptCode: String, receiptNumber: String, checkCode: String, 
+        /**
+         * A write-off (冲红) cancelling `writes_off_number` after a refund.
+         */writeOff: Bool, writesOffNumber: String?, issuedAtMs: Int64, payee: String, payerName: String, presentedByName: String?, billId: String, paymentId: String, totalFen: Int64, fundFen: Int64, personalAccountFen: Int64, mutualAidFen: Int64, cashFen: Int64, ownPayFen: Int64, selfPayFen: Int64, channel: String, lines: [ReceiptLine], 
+        /**
+         * A wallet-style card (SVG text) with a QR code of the verification fields.
+         */svg: String) {
+        self.receiptCode = receiptCode
+        self.receiptNumber = receiptNumber
+        self.checkCode = checkCode
+        self.writeOff = writeOff
+        self.writesOffNumber = writesOffNumber
+        self.issuedAtMs = issuedAtMs
+        self.payee = payee
+        self.payerName = payerName
+        self.presentedByName = presentedByName
+        self.billId = billId
+        self.paymentId = paymentId
+        self.totalFen = totalFen
+        self.fundFen = fundFen
+        self.personalAccountFen = personalAccountFen
+        self.mutualAidFen = mutualAidFen
+        self.cashFen = cashFen
+        self.ownPayFen = ownPayFen
+        self.selfPayFen = selfPayFen
+        self.channel = channel
+        self.lines = lines
+        self.svg = svg
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension VerifiedReceipt: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVerifiedReceipt: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VerifiedReceipt {
+        return
+            try VerifiedReceipt(
+                receiptCode: FfiConverterString.read(from: &buf), 
+                receiptNumber: FfiConverterString.read(from: &buf), 
+                checkCode: FfiConverterString.read(from: &buf), 
+                writeOff: FfiConverterBool.read(from: &buf), 
+                writesOffNumber: FfiConverterOptionString.read(from: &buf), 
+                issuedAtMs: FfiConverterInt64.read(from: &buf), 
+                payee: FfiConverterString.read(from: &buf), 
+                payerName: FfiConverterString.read(from: &buf), 
+                presentedByName: FfiConverterOptionString.read(from: &buf), 
+                billId: FfiConverterString.read(from: &buf), 
+                paymentId: FfiConverterString.read(from: &buf), 
+                totalFen: FfiConverterInt64.read(from: &buf), 
+                fundFen: FfiConverterInt64.read(from: &buf), 
+                personalAccountFen: FfiConverterInt64.read(from: &buf), 
+                mutualAidFen: FfiConverterInt64.read(from: &buf), 
+                cashFen: FfiConverterInt64.read(from: &buf), 
+                ownPayFen: FfiConverterInt64.read(from: &buf), 
+                selfPayFen: FfiConverterInt64.read(from: &buf), 
+                channel: FfiConverterString.read(from: &buf), 
+                lines: FfiConverterSequenceTypeReceiptLine.read(from: &buf), 
+                svg: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: VerifiedReceipt, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.receiptCode, into: &buf)
+        FfiConverterString.write(value.receiptNumber, into: &buf)
+        FfiConverterString.write(value.checkCode, into: &buf)
+        FfiConverterBool.write(value.writeOff, into: &buf)
+        FfiConverterOptionString.write(value.writesOffNumber, into: &buf)
+        FfiConverterInt64.write(value.issuedAtMs, into: &buf)
+        FfiConverterString.write(value.payee, into: &buf)
+        FfiConverterString.write(value.payerName, into: &buf)
+        FfiConverterOptionString.write(value.presentedByName, into: &buf)
+        FfiConverterString.write(value.billId, into: &buf)
+        FfiConverterString.write(value.paymentId, into: &buf)
+        FfiConverterInt64.write(value.totalFen, into: &buf)
+        FfiConverterInt64.write(value.fundFen, into: &buf)
+        FfiConverterInt64.write(value.personalAccountFen, into: &buf)
+        FfiConverterInt64.write(value.mutualAidFen, into: &buf)
+        FfiConverterInt64.write(value.cashFen, into: &buf)
+        FfiConverterInt64.write(value.ownPayFen, into: &buf)
+        FfiConverterInt64.write(value.selfPayFen, into: &buf)
+        FfiConverterString.write(value.channel, into: &buf)
+        FfiConverterSequenceTypeReceiptLine.write(value.lines, into: &buf)
+        FfiConverterString.write(value.svg, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifiedReceipt_lift(_ buf: RustBuffer) throws -> VerifiedReceipt {
+    return try FfiConverterTypeVerifiedReceipt.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifiedReceipt_lower(_ value: VerifiedReceipt) -> RustBuffer {
+    return FfiConverterTypeVerifiedReceipt.lower(value)
 }
 
 
@@ -5875,6 +6679,116 @@ public func FfiConverterTypeOrderStatus_lower(_ value: OrderStatus) -> RustBuffe
 
 
 
+
+public enum PaymentStatus: Equatable, Hashable {
+    
+    case processing
+    /**
+     * The bank wants the code it sent the patient: `confirm_payment`.
+     */
+    case requiresAction
+    case succeeded
+    /**
+     * Nothing was charged (`failure` says why); the bill can be paid again.
+     */
+    case failed
+    /**
+     * The insurance paid; the card was declined at capture: `pay_cash_due` with another card.
+     */
+    case cashDue
+    case partlyRefunded
+    case refunded
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PaymentStatus: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePaymentStatus: FfiConverterRustBuffer {
+    typealias SwiftType = PaymentStatus
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PaymentStatus {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .processing
+        
+        case 2: return .requiresAction
+        
+        case 3: return .succeeded
+        
+        case 4: return .failed
+        
+        case 5: return .cashDue
+        
+        case 6: return .partlyRefunded
+        
+        case 7: return .refunded
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PaymentStatus, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .processing:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .requiresAction:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .succeeded:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .failed:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .cashDue:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .partlyRefunded:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .refunded:
+            writeInt(&buf, Int32(7))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePaymentStatus_lift(_ buf: RustBuffer) throws -> PaymentStatus {
+    return try FfiConverterTypePaymentStatus.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePaymentStatus_lower(_ value: PaymentStatus) -> RustBuffer {
+    return FfiConverterTypePaymentStatus.lower(value)
+}
+
+
+
 /**
  * Failure reported by a platform component.
  */
@@ -6924,6 +7838,30 @@ fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
+    typealias SwiftType = Int64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
     typealias SwiftType = String?
 
@@ -7266,6 +8204,31 @@ fileprivate struct FfiConverterSequenceTypeIssuerKey: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypePayment: FfiConverterRustBuffer {
+    typealias SwiftType = [Payment]
+
+    public static func write(_ value: [Payment], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePayment.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Payment] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Payment]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePayment.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypePharmacyOrder: FfiConverterRustBuffer {
     typealias SwiftType = [PharmacyOrder]
 
@@ -7358,6 +8321,81 @@ fileprivate struct FfiConverterSequenceTypePrescription: FfiConverterRustBuffer 
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypePrescription.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeQuoteLine: FfiConverterRustBuffer {
+    typealias SwiftType = [QuoteLine]
+
+    public static func write(_ value: [QuoteLine], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeQuoteLine.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [QuoteLine] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [QuoteLine]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeQuoteLine.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeReceiptLine: FfiConverterRustBuffer {
+    typealias SwiftType = [ReceiptLine]
+
+    public static func write(_ value: [ReceiptLine], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeReceiptLine.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ReceiptLine] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ReceiptLine]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeReceiptLine.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeVerifiedReceipt: FfiConverterRustBuffer {
+    typealias SwiftType = [VerifiedReceipt]
+
+    public static func write(_ value: [VerifiedReceipt], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeVerifiedReceipt.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [VerifiedReceipt] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [VerifiedReceipt]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeVerifiedReceipt.read(from: &buf))
         }
         return seq
     }
@@ -7574,6 +8612,33 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_carepass_watch_inbox() != 40092) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_confirm_payment() != 50736) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_pay() != 8433) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_pay_cash_due() != 23358) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_payment() != 31820) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_payments() != 24361) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_payments_unresolved() != 48882) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_quote_bill() != 5378) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_receipts() != 49050) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_resume_payments() != 29658) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_carepass_cancel_order() != 53364) {

@@ -55,8 +55,20 @@ impl CarePass {
         Ok(Inbox::new(&held, &actor.person_id).bills(&subject, self.client.server_now_ms())?)
     }
 
-    /// Pulls every change after the stored cursor; returns what is new to the phone.
+    /// Pulls every change after the stored cursor; returns what is new to the phone. Then
+    /// sends again any payment request whose answer was lost (`docs/payments.md` § 4.6);
+    /// a failure there does not fail the sync.
     pub async fn sync_inbox(&self) -> CoreResult<Vec<InboxChange>> {
+        let changes = self.pull_inbox().await?;
+        if !self.config.extension {
+            if let Err(e) = self.resume_payments_if_idle().await {
+                log::info!(target: "carepass::payments", "payments not resumed after the sync: {e}");
+            }
+        }
+        Ok(changes)
+    }
+
+    async fn pull_inbox(&self) -> CoreResult<Vec<InboxChange>> {
         let actor = self.actor()?;
         let _serial = self.inbox_lock.lock().await;
         let mut changes = Vec::new();

@@ -290,6 +290,17 @@ impl CarePass {
         self.settle_open_intents(&actor, None).await
     }
 
+    /// [`Self::resume_payments`] unless a payment is being made or resumed right now (then
+    /// that one settles them).
+    pub(crate) async fn resume_payments_if_idle(&self) -> CoreResult<()> {
+        let actor = self.actor()?;
+        if self.open_intents(&actor)?.is_empty() {
+            return Ok(());
+        }
+        let Ok(_serial) = self.payment_lock.try_lock() else { return Ok(()) };
+        self.settle_open_intents(&actor, None).await.map(|_| ())
+    }
+
     /// Re-sends the open intents (of one bill, or all); refuses to go on when one of `bill`
     /// still has no answer. The caller holds the payment lock.
     async fn settle_open_intents(&self, actor: &Actor, bill: Option<&str>) -> CoreResult<Vec<Payment>> {

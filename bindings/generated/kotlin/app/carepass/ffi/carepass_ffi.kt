@@ -888,6 +888,24 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_watch_inbox(
     ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_confirm_payment(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_pay(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_pay_cash_due(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_payment(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_payments(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_payments_unresolved(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_quote_bill(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_receipts(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_resume_payments(
+    ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_cancel_order(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_order(
@@ -1007,6 +1025,24 @@ internal object UniffiLib {
     external fun uniffi_carepass_ffi_fn_method_carepass_sync_inbox(`ptr`: Long,
     ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_watch_inbox(`ptr`: Long,`listener`: Long,`subject`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_confirm_payment(`ptr`: Long,`paymentId`: RustBuffer.ByValue,`code`: RustBuffer.ByValue,`subject`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_pay(`ptr`: Long,`quoteId`: RustBuffer.ByValue,`subject`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_pay_cash_due(`ptr`: Long,`paymentId`: RustBuffer.ByValue,`channelText`: RustBuffer.ByValue,`subject`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_payment(`ptr`: Long,`paymentId`: RustBuffer.ByValue,`subject`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_payments(`ptr`: Long,`subject`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_carepass_ffi_fn_method_carepass_payments_unresolved(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
+    external fun uniffi_carepass_ffi_fn_method_carepass_quote_bill(`ptr`: Long,`billId`: RustBuffer.ByValue,`useAccount`: Byte,`channelText`: RustBuffer.ByValue,`subject`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_receipts(`ptr`: Long,`subject`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_resume_payments(`ptr`: Long,
     ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_cancel_order(`ptr`: Long,`orderId`: RustBuffer.ByValue,`subject`: RustBuffer.ByValue,
     ): Long
@@ -1297,6 +1333,33 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_watch_inbox() and 0xFFFF) != 40092) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_confirm_payment() and 0xFFFF) != 50736) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_pay() and 0xFFFF) != 8433) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_pay_cash_due() and 0xFFFF) != 23358) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_payment() and 0xFFFF) != 31820) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_payments() and 0xFFFF) != 24361) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_payments_unresolved() and 0xFFFF) != 48882) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_quote_bill() and 0xFFFF) != 5378) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_receipts() and 0xFFFF) != 49050) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_resume_payments() and 0xFFFF) != 29658) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_cancel_order() and 0xFFFF) != 53364) {
@@ -2047,6 +2110,54 @@ public interface CarePassInterface {
     fun `watchInbox`(`listener`: InboxListener, `subject`: kotlin.String? = null): TaskHandle
     
     /**
+     * The bank's second confirmation.
+     */
+    suspend fun `confirmPayment`(`paymentId`: kotlin.String, `code`: kotlin.String, `subject`: kotlin.String? = null): Payment
+    
+    /**
+     * Pays a quote: signs the consent, stores the request, then sends it. A declined card
+     * is a `Failed` payment; no answer is `PaymentOutcomeUnknown` (resumed by the core).
+     */
+    suspend fun `pay`(`quoteId`: kotlin.String, `subject`: kotlin.String? = null): Payment
+    
+    /**
+     * Pays the cash still due with another card (`card:<number>`).
+     */
+    suspend fun `payCashDue`(`paymentId`: kotlin.String, `channelText`: kotlin.String, `subject`: kotlin.String? = null): Payment
+    
+    /**
+     * A payment as the platform has it now.
+     */
+    suspend fun `payment`(`paymentId`: kotlin.String, `subject`: kotlin.String? = null): Payment
+    
+    /**
+     * The payments the phone knows of (no network), newest first.
+     */
+    fun `payments`(`subject`: kotlin.String? = null): List<Payment>
+    
+    /**
+     * How many payment requests still wait for an answer.
+     */
+    fun `paymentsUnresolved`(): kotlin.UInt
+    
+    /**
+     * Pre-settles a bill (null subject: the signed-in person) and checks the answer against
+     * the bill on the phone. `channel`: `none`, `card:<number>` or `credit`.
+     */
+    suspend fun `quoteBill`(`billId`: kotlin.String, `useAccount`: kotlin.Boolean, `channelText`: kotlin.String, `subject`: kotlin.String? = null): PaymentQuote
+    
+    /**
+     * The subject's receipts, each verified (signature, check code, amounts).
+     */
+    suspend fun `receipts`(`subject`: kotlin.String? = null): List<VerifiedReceipt>
+    
+    /**
+     * Sends again every payment request whose answer was lost; call when the app starts
+     * and when the network returns. Returns the payments that got an answer.
+     */
+    suspend fun `resumePayments`(): List<Payment>
+    
+    /**
      * Cancels an order the pharmacy has not prepared yet.
      */
     suspend fun `cancelOrder`(`orderId`: kotlin.String, `subject`: kotlin.String? = null): PharmacyOrder
@@ -2574,6 +2685,227 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
     )
     }
     
+
+    
+    /**
+     * The bank's second confirmation.
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `confirmPayment`(`paymentId`: kotlin.String, `code`: kotlin.String, `subject`: kotlin.String?) : Payment {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_confirm_payment(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`paymentId`),
+        FfiConverterString.lower(`code`),
+        FfiConverterOptionalString.lower(`subject`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypePayment.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Pays a quote: signs the consent, stores the request, then sends it. A declined card
+     * is a `Failed` payment; no answer is `PaymentOutcomeUnknown` (resumed by the core).
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `pay`(`quoteId`: kotlin.String, `subject`: kotlin.String?) : Payment {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_pay(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`quoteId`),
+        FfiConverterOptionalString.lower(`subject`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypePayment.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Pays the cash still due with another card (`card:<number>`).
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `payCashDue`(`paymentId`: kotlin.String, `channelText`: kotlin.String, `subject`: kotlin.String?) : Payment {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_pay_cash_due(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`paymentId`),
+        FfiConverterString.lower(`channelText`),
+        FfiConverterOptionalString.lower(`subject`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypePayment.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * A payment as the platform has it now.
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `payment`(`paymentId`: kotlin.String, `subject`: kotlin.String?) : Payment {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_payment(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`paymentId`),
+        FfiConverterOptionalString.lower(`subject`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypePayment.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The payments the phone knows of (no network), newest first.
+     */
+    @Throws(CarePassException::class)override fun `payments`(`subject`: kotlin.String?): List<Payment> {
+            return FfiConverterSequenceTypePayment.lift(
+    callWithHandle {
+    uniffiRustCallWithError(CarePassException) { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_carepass_payments(
+        it,
+        
+        FfiConverterOptionalString.lower(`subject`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * How many payment requests still wait for an answer.
+     */
+    @Throws(CarePassException::class)override fun `paymentsUnresolved`(): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    callWithHandle {
+    uniffiRustCallWithError(CarePassException) { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_carepass_payments_unresolved(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Pre-settles a bill (null subject: the signed-in person) and checks the answer against
+     * the bill on the phone. `channel`: `none`, `card:<number>` or `credit`.
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `quoteBill`(`billId`: kotlin.String, `useAccount`: kotlin.Boolean, `channelText`: kotlin.String, `subject`: kotlin.String?) : PaymentQuote {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_quote_bill(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`billId`),
+        FfiConverterBoolean.lower(`useAccount`),
+        FfiConverterString.lower(`channelText`),
+        FfiConverterOptionalString.lower(`subject`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypePaymentQuote.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The subject's receipts, each verified (signature, check code, amounts).
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `receipts`(`subject`: kotlin.String?) : List<VerifiedReceipt> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_receipts(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`subject`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypeVerifiedReceipt.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Sends again every payment request whose answer was lost; call when the app starts
+     * and when the network returns. Returns the payments that got an answer.
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `resumePayments`() : List<Payment> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_resume_payments(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypePayment.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
 
     
     /**
@@ -6017,6 +6349,263 @@ public object FfiConverterTypeIssuerKey: FfiConverterRustBuffer<IssuerKey> {
 
 
 
+/**
+ * A payment as it stands (fen).
+ */
+data class Payment (
+    var `paymentId`: kotlin.String
+    , 
+    var `billId`: kotlin.String
+    , 
+    var `subject`: kotlin.String
+    , 
+    var `actor`: kotlin.String
+    , 
+    var `status`: PaymentStatus
+    , 
+    var `totalFen`: kotlin.Long
+    , 
+    var `fundFen`: kotlin.Long
+    , 
+    var `personalAccountFen`: kotlin.Long
+    , 
+    var `mutualAidFen`: kotlin.Long
+    , 
+    var `cashFen`: kotlin.Long
+    , 
+    /**
+     * Still owed (status `CashDue`).
+     */
+    var `cashDueFen`: kotlin.Long
+    , 
+    /**
+     * Masked.
+     */
+    var `channel`: kotlin.String
+    , 
+    var `refundedFen`: kotlin.Long
+    , 
+    var `failureCode`: kotlin.String?
+    , 
+    var `failureMessage`: kotlin.String?
+    , 
+    /**
+     * What the patient must do (`confirm_code`), with a message and a deadline.
+     */
+    var `actionKind`: kotlin.String?
+    , 
+    var `actionMessage`: kotlin.String?
+    , 
+    var `actionExpiresAtMs`: kotlin.Long?
+    , 
+    var `receiptCount`: kotlin.UInt
+    , 
+    var `createdAtMs`: kotlin.Long
+    , 
+    var `updatedAtMs`: kotlin.Long
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePayment: FfiConverterRustBuffer<Payment> {
+    override fun read(buf: ByteBuffer): Payment {
+        return Payment(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypePaymentStatus.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalLong.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Payment) = (
+            FfiConverterString.allocationSize(value.`paymentId`) +
+            FfiConverterString.allocationSize(value.`billId`) +
+            FfiConverterString.allocationSize(value.`subject`) +
+            FfiConverterString.allocationSize(value.`actor`) +
+            FfiConverterTypePaymentStatus.allocationSize(value.`status`) +
+            FfiConverterLong.allocationSize(value.`totalFen`) +
+            FfiConverterLong.allocationSize(value.`fundFen`) +
+            FfiConverterLong.allocationSize(value.`personalAccountFen`) +
+            FfiConverterLong.allocationSize(value.`mutualAidFen`) +
+            FfiConverterLong.allocationSize(value.`cashFen`) +
+            FfiConverterLong.allocationSize(value.`cashDueFen`) +
+            FfiConverterString.allocationSize(value.`channel`) +
+            FfiConverterLong.allocationSize(value.`refundedFen`) +
+            FfiConverterOptionalString.allocationSize(value.`failureCode`) +
+            FfiConverterOptionalString.allocationSize(value.`failureMessage`) +
+            FfiConverterOptionalString.allocationSize(value.`actionKind`) +
+            FfiConverterOptionalString.allocationSize(value.`actionMessage`) +
+            FfiConverterOptionalLong.allocationSize(value.`actionExpiresAtMs`) +
+            FfiConverterUInt.allocationSize(value.`receiptCount`) +
+            FfiConverterLong.allocationSize(value.`createdAtMs`) +
+            FfiConverterLong.allocationSize(value.`updatedAtMs`)
+    )
+
+    override fun write(value: Payment, buf: ByteBuffer) {
+            FfiConverterString.write(value.`paymentId`, buf)
+            FfiConverterString.write(value.`billId`, buf)
+            FfiConverterString.write(value.`subject`, buf)
+            FfiConverterString.write(value.`actor`, buf)
+            FfiConverterTypePaymentStatus.write(value.`status`, buf)
+            FfiConverterLong.write(value.`totalFen`, buf)
+            FfiConverterLong.write(value.`fundFen`, buf)
+            FfiConverterLong.write(value.`personalAccountFen`, buf)
+            FfiConverterLong.write(value.`mutualAidFen`, buf)
+            FfiConverterLong.write(value.`cashFen`, buf)
+            FfiConverterLong.write(value.`cashDueFen`, buf)
+            FfiConverterString.write(value.`channel`, buf)
+            FfiConverterLong.write(value.`refundedFen`, buf)
+            FfiConverterOptionalString.write(value.`failureCode`, buf)
+            FfiConverterOptionalString.write(value.`failureMessage`, buf)
+            FfiConverterOptionalString.write(value.`actionKind`, buf)
+            FfiConverterOptionalString.write(value.`actionMessage`, buf)
+            FfiConverterOptionalLong.write(value.`actionExpiresAtMs`, buf)
+            FfiConverterUInt.write(value.`receiptCount`, buf)
+            FfiConverterLong.write(value.`createdAtMs`, buf)
+            FfiConverterLong.write(value.`updatedAtMs`, buf)
+    }
+}
+
+
+
+/**
+ * A checked quote: what each source pays, to show before the patient confirms.
+ * `total = fund + personal_account + mutual_aid + cash`.
+ */
+data class PaymentQuote (
+    var `quoteId`: kotlin.String
+    , 
+    var `billId`: kotlin.String
+    , 
+    var `subject`: kotlin.String
+    , 
+    var `totalFen`: kotlin.Long
+    , 
+    /**
+     * 统筹基金.
+     */
+    var `fundFen`: kotlin.Long
+    , 
+    /**
+     * 个人账户.
+     */
+    var `personalAccountFen`: kotlin.Long
+    , 
+    /**
+     * 家庭共济.
+     */
+    var `mutualAidFen`: kotlin.Long
+    , 
+    var `mutualAidFrom`: kotlin.String?
+    , 
+    /**
+     * 自费 via the channel.
+     */
+    var `cashFen`: kotlin.Long
+    , 
+    /**
+     * Masked (`card ····4242`, `credit`, `none`).
+     */
+    var `channel`: kotlin.String
+    , 
+    var `useAccount`: kotlin.Boolean
+    , 
+    var `lines`: List<QuoteLine>
+    , 
+    var `expiresAtMs`: kotlin.Long
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePaymentQuote: FfiConverterRustBuffer<PaymentQuote> {
+    override fun read(buf: ByteBuffer): PaymentQuote {
+        return PaymentQuote(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterSequenceTypeQuoteLine.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PaymentQuote) = (
+            FfiConverterString.allocationSize(value.`quoteId`) +
+            FfiConverterString.allocationSize(value.`billId`) +
+            FfiConverterString.allocationSize(value.`subject`) +
+            FfiConverterLong.allocationSize(value.`totalFen`) +
+            FfiConverterLong.allocationSize(value.`fundFen`) +
+            FfiConverterLong.allocationSize(value.`personalAccountFen`) +
+            FfiConverterLong.allocationSize(value.`mutualAidFen`) +
+            FfiConverterOptionalString.allocationSize(value.`mutualAidFrom`) +
+            FfiConverterLong.allocationSize(value.`cashFen`) +
+            FfiConverterString.allocationSize(value.`channel`) +
+            FfiConverterBoolean.allocationSize(value.`useAccount`) +
+            FfiConverterSequenceTypeQuoteLine.allocationSize(value.`lines`) +
+            FfiConverterLong.allocationSize(value.`expiresAtMs`)
+    )
+
+    override fun write(value: PaymentQuote, buf: ByteBuffer) {
+            FfiConverterString.write(value.`quoteId`, buf)
+            FfiConverterString.write(value.`billId`, buf)
+            FfiConverterString.write(value.`subject`, buf)
+            FfiConverterLong.write(value.`totalFen`, buf)
+            FfiConverterLong.write(value.`fundFen`, buf)
+            FfiConverterLong.write(value.`personalAccountFen`, buf)
+            FfiConverterLong.write(value.`mutualAidFen`, buf)
+            FfiConverterOptionalString.write(value.`mutualAidFrom`, buf)
+            FfiConverterLong.write(value.`cashFen`, buf)
+            FfiConverterString.write(value.`channel`, buf)
+            FfiConverterBoolean.write(value.`useAccount`, buf)
+            FfiConverterSequenceTypeQuoteLine.write(value.`lines`, buf)
+            FfiConverterLong.write(value.`expiresAtMs`, buf)
+    }
+}
+
+
+
 data class PharmacyOrder (
     var `orderId`: kotlin.String
     , 
@@ -6499,6 +7088,81 @@ public object FfiConverterTypeProfile: FfiConverterRustBuffer<Profile> {
 
 
 /**
+ * One bill line as the quote settled it (fen).
+ */
+data class QuoteLine (
+    var `itemCode`: kotlin.String
+    , 
+    var `category`: ItemCategory
+    , 
+    var `quantity`: kotlin.UInt
+    , 
+    var `amountFen`: kotlin.Long
+    , 
+    /**
+     * Paid by the pooled fund for this line.
+     */
+    var `fundFen`: kotlin.Long
+    , 
+    /**
+     * Class B first self-pay share (乙类先行自付).
+     */
+    var `firstSelfPayFen`: kotlin.Long
+    , 
+    /**
+     * Class C amount (全自费).
+     */
+    var `outOfScopeFen`: kotlin.Long
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeQuoteLine: FfiConverterRustBuffer<QuoteLine> {
+    override fun read(buf: ByteBuffer): QuoteLine {
+        return QuoteLine(
+            FfiConverterString.read(buf),
+            FfiConverterTypeItemCategory.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: QuoteLine) = (
+            FfiConverterString.allocationSize(value.`itemCode`) +
+            FfiConverterTypeItemCategory.allocationSize(value.`category`) +
+            FfiConverterUInt.allocationSize(value.`quantity`) +
+            FfiConverterLong.allocationSize(value.`amountFen`) +
+            FfiConverterLong.allocationSize(value.`fundFen`) +
+            FfiConverterLong.allocationSize(value.`firstSelfPayFen`) +
+            FfiConverterLong.allocationSize(value.`outOfScopeFen`)
+    )
+
+    override fun write(value: QuoteLine, buf: ByteBuffer) {
+            FfiConverterString.write(value.`itemCode`, buf)
+            FfiConverterTypeItemCategory.write(value.`category`, buf)
+            FfiConverterUInt.write(value.`quantity`, buf)
+            FfiConverterLong.write(value.`amountFen`, buf)
+            FfiConverterLong.write(value.`fundFen`, buf)
+            FfiConverterLong.write(value.`firstSelfPayFen`, buf)
+            FfiConverterLong.write(value.`outOfScopeFen`, buf)
+    }
+}
+
+
+
+/**
  * How to rank.
  */
 data class RankRequest (
@@ -6574,6 +7238,59 @@ public object FfiConverterTypeRankRequest: FfiConverterRustBuffer<RankRequest> {
             FfiConverterOptionalUInt.write(value.`maxDistanceM`, buf)
             FfiConverterBoolean.write(value.`openNow`, buf)
             FfiConverterOptionalUInt.write(value.`limit`, buf)
+    }
+}
+
+
+
+data class ReceiptLine (
+    var `code`: kotlin.String
+    , 
+    var `name`: kotlin.String
+    , 
+    var `category`: ItemCategory
+    , 
+    var `quantity`: kotlin.UInt
+    , 
+    var `amountFen`: kotlin.Long
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReceiptLine: FfiConverterRustBuffer<ReceiptLine> {
+    override fun read(buf: ByteBuffer): ReceiptLine {
+        return ReceiptLine(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypeItemCategory.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ReceiptLine) = (
+            FfiConverterString.allocationSize(value.`code`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterTypeItemCategory.allocationSize(value.`category`) +
+            FfiConverterUInt.allocationSize(value.`quantity`) +
+            FfiConverterLong.allocationSize(value.`amountFen`)
+    )
+
+    override fun write(value: ReceiptLine, buf: ByteBuffer) {
+            FfiConverterString.write(value.`code`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterTypeItemCategory.write(value.`category`, buf)
+            FfiConverterUInt.write(value.`quantity`, buf)
+            FfiConverterLong.write(value.`amountFen`, buf)
     }
 }
 
@@ -6678,6 +7395,151 @@ public object FfiConverterTypeSignOutResult: FfiConverterRustBuffer<SignOutResul
 
     override fun write(value: SignOutResult, buf: ByteBuffer) {
             FfiConverterBoolean.write(value.`revokedAtPlatform`, buf)
+    }
+}
+
+
+
+/**
+ * An electronic receipt whose signature, check code and amounts the core verified.
+ */
+data class VerifiedReceipt (
+    /**
+     * 票据代码 (8 digits), 票据号码 (10 digits), 校验码 (6 hex).
+     */
+    var `receiptCode`: kotlin.String
+    , 
+    var `receiptNumber`: kotlin.String
+    , 
+    var `checkCode`: kotlin.String
+    , 
+    /**
+     * A write-off (冲红) cancelling `writes_off_number` after a refund.
+     */
+    var `writeOff`: kotlin.Boolean
+    , 
+    var `writesOffNumber`: kotlin.String?
+    , 
+    var `issuedAtMs`: kotlin.Long
+    , 
+    var `payee`: kotlin.String
+    , 
+    var `payerName`: kotlin.String
+    , 
+    var `presentedByName`: kotlin.String?
+    , 
+    var `billId`: kotlin.String
+    , 
+    var `paymentId`: kotlin.String
+    , 
+    var `totalFen`: kotlin.Long
+    , 
+    var `fundFen`: kotlin.Long
+    , 
+    var `personalAccountFen`: kotlin.Long
+    , 
+    var `mutualAidFen`: kotlin.Long
+    , 
+    var `cashFen`: kotlin.Long
+    , 
+    var `ownPayFen`: kotlin.Long
+    , 
+    var `selfPayFen`: kotlin.Long
+    , 
+    var `channel`: kotlin.String
+    , 
+    var `lines`: List<ReceiptLine>
+    , 
+    /**
+     * A wallet-style card (SVG text) with a QR code of the verification fields.
+     */
+    var `svg`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVerifiedReceipt: FfiConverterRustBuffer<VerifiedReceipt> {
+    override fun read(buf: ByteBuffer): VerifiedReceipt {
+        return VerifiedReceipt(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterSequenceTypeReceiptLine.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: VerifiedReceipt) = (
+            FfiConverterString.allocationSize(value.`receiptCode`) +
+            FfiConverterString.allocationSize(value.`receiptNumber`) +
+            FfiConverterString.allocationSize(value.`checkCode`) +
+            FfiConverterBoolean.allocationSize(value.`writeOff`) +
+            FfiConverterOptionalString.allocationSize(value.`writesOffNumber`) +
+            FfiConverterLong.allocationSize(value.`issuedAtMs`) +
+            FfiConverterString.allocationSize(value.`payee`) +
+            FfiConverterString.allocationSize(value.`payerName`) +
+            FfiConverterOptionalString.allocationSize(value.`presentedByName`) +
+            FfiConverterString.allocationSize(value.`billId`) +
+            FfiConverterString.allocationSize(value.`paymentId`) +
+            FfiConverterLong.allocationSize(value.`totalFen`) +
+            FfiConverterLong.allocationSize(value.`fundFen`) +
+            FfiConverterLong.allocationSize(value.`personalAccountFen`) +
+            FfiConverterLong.allocationSize(value.`mutualAidFen`) +
+            FfiConverterLong.allocationSize(value.`cashFen`) +
+            FfiConverterLong.allocationSize(value.`ownPayFen`) +
+            FfiConverterLong.allocationSize(value.`selfPayFen`) +
+            FfiConverterString.allocationSize(value.`channel`) +
+            FfiConverterSequenceTypeReceiptLine.allocationSize(value.`lines`) +
+            FfiConverterString.allocationSize(value.`svg`)
+    )
+
+    override fun write(value: VerifiedReceipt, buf: ByteBuffer) {
+            FfiConverterString.write(value.`receiptCode`, buf)
+            FfiConverterString.write(value.`receiptNumber`, buf)
+            FfiConverterString.write(value.`checkCode`, buf)
+            FfiConverterBoolean.write(value.`writeOff`, buf)
+            FfiConverterOptionalString.write(value.`writesOffNumber`, buf)
+            FfiConverterLong.write(value.`issuedAtMs`, buf)
+            FfiConverterString.write(value.`payee`, buf)
+            FfiConverterString.write(value.`payerName`, buf)
+            FfiConverterOptionalString.write(value.`presentedByName`, buf)
+            FfiConverterString.write(value.`billId`, buf)
+            FfiConverterString.write(value.`paymentId`, buf)
+            FfiConverterLong.write(value.`totalFen`, buf)
+            FfiConverterLong.write(value.`fundFen`, buf)
+            FfiConverterLong.write(value.`personalAccountFen`, buf)
+            FfiConverterLong.write(value.`mutualAidFen`, buf)
+            FfiConverterLong.write(value.`cashFen`, buf)
+            FfiConverterLong.write(value.`ownPayFen`, buf)
+            FfiConverterLong.write(value.`selfPayFen`, buf)
+            FfiConverterString.write(value.`channel`, buf)
+            FfiConverterSequenceTypeReceiptLine.write(value.`lines`, buf)
+            FfiConverterString.write(value.`svg`, buf)
     }
 }
 
@@ -7802,6 +8664,54 @@ public object FfiConverterTypeOrderStatus: FfiConverterRustBuffer<OrderStatus> {
 
 
 
+enum class PaymentStatus {
+    
+    PROCESSING,
+    /**
+     * The bank wants the code it sent the patient: `confirm_payment`.
+     */
+    REQUIRES_ACTION,
+    SUCCEEDED,
+    /**
+     * Nothing was charged (`failure` says why); the bill can be paid again.
+     */
+    FAILED,
+    /**
+     * The insurance paid; the card was declined at capture: `pay_cash_due` with another card.
+     */
+    CASH_DUE,
+    PARTLY_REFUNDED,
+    REFUNDED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePaymentStatus: FfiConverterRustBuffer<PaymentStatus> {
+    override fun read(buf: ByteBuffer) = try {
+        PaymentStatus.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: PaymentStatus) = 4UL
+
+    override fun write(value: PaymentStatus, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+
 
 /**
  * Failure reported by a platform component.
@@ -8387,6 +9297,38 @@ public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
 /**
  * @suppress
  */
+public object FfiConverterOptionalLong: FfiConverterRustBuffer<kotlin.Long?> {
+    override fun read(buf: ByteBuffer): kotlin.Long? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterLong.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.Long?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterLong.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.Long?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterLong.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?> {
     override fun read(buf: ByteBuffer): kotlin.String? {
         if (buf.get().toInt() == 0) {
@@ -8811,6 +9753,34 @@ public object FfiConverterSequenceTypeIssuerKey: FfiConverterRustBuffer<List<Iss
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypePayment: FfiConverterRustBuffer<List<Payment>> {
+    override fun read(buf: ByteBuffer): List<Payment> {
+        val len = buf.getInt()
+        return List<Payment>(len) {
+            FfiConverterTypePayment.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Payment>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePayment.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Payment>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePayment.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypePharmacyOrder: FfiConverterRustBuffer<List<PharmacyOrder>> {
     override fun read(buf: ByteBuffer): List<PharmacyOrder> {
         val len = buf.getInt()
@@ -8913,6 +9883,90 @@ public object FfiConverterSequenceTypePrescription: FfiConverterRustBuffer<List<
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypePrescription.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeQuoteLine: FfiConverterRustBuffer<List<QuoteLine>> {
+    override fun read(buf: ByteBuffer): List<QuoteLine> {
+        val len = buf.getInt()
+        return List<QuoteLine>(len) {
+            FfiConverterTypeQuoteLine.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<QuoteLine>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeQuoteLine.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<QuoteLine>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeQuoteLine.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeReceiptLine: FfiConverterRustBuffer<List<ReceiptLine>> {
+    override fun read(buf: ByteBuffer): List<ReceiptLine> {
+        val len = buf.getInt()
+        return List<ReceiptLine>(len) {
+            FfiConverterTypeReceiptLine.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ReceiptLine>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeReceiptLine.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ReceiptLine>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeReceiptLine.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeVerifiedReceipt: FfiConverterRustBuffer<List<VerifiedReceipt>> {
+    override fun read(buf: ByteBuffer): List<VerifiedReceipt> {
+        val len = buf.getInt()
+        return List<VerifiedReceipt>(len) {
+            FfiConverterTypeVerifiedReceipt.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<VerifiedReceipt>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeVerifiedReceipt.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<VerifiedReceipt>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeVerifiedReceipt.write(it, buf)
         }
     }
 }

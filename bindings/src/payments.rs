@@ -1,0 +1,331 @@
+//! Mixed payment across the FFI (`docs/payments.md`): quote, pay, the bank's second
+//! confirmation, the cash still due, resuming payments whose answer was lost, and receipts
+//! verified on the phone. Converts types; the rules and the exactly-once flow are
+//! `carepass_core::domain::payment` and `carepass_core::app`.
+
+use carepass_core::domain::payment::{self as core_payment, Channel};
+use carepass_core::{wire, QuoteOptions};
+
+use crate::account::CarePass;
+use crate::bills::ItemCategory;
+use crate::error::{invalid, CarePassError, InputField};
+
+/// One bill line as the quote settled it (fen).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct QuoteLine {
+    pub item_code: String,
+    pub category: ItemCategory,
+    pub quantity: u32,
+    pub amount_fen: i64,
+    /// Paid by the pooled fund for this line.
+    pub fund_fen: i64,
+    /// Class B first self-pay share (乙类先行自付).
+    pub first_self_pay_fen: i64,
+    /// Class C amount (全自费).
+    pub out_of_scope_fen: i64,
+}
+
+/// A checked quote: what each source pays, to show before the patient confirms.
+/// `total = fund + personal_account + mutual_aid + cash`.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PaymentQuote {
+    pub quote_id: String,
+    pub bill_id: String,
+    pub subject: String,
+    pub total_fen: i64,
+    /// 统筹基金.
+    pub fund_fen: i64,
+    /// 个人账户.
+    pub personal_account_fen: i64,
+    /// 家庭共济.
+    pub mutual_aid_fen: i64,
+    pub mutual_aid_from: Option<String>,
+    /// 自费 via the channel.
+    pub cash_fen: i64,
+    /// Masked (`card ····4242`, `credit`, `none`).
+    pub channel: String,
+    pub use_account: bool,
+    pub lines: Vec<QuoteLine>,
+    pub expires_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PaymentStatus {
+    Processing,
+    /// The bank wants the code it sent the patient: `confirm_payment`.
+    RequiresAction,
+    Succeeded,
+    /// Nothing was charged (`failure` says why); the bill can be paid again.
+    Failed,
+    /// The insurance paid; the card was declined at capture: `pay_cash_due` with another card.
+    CashDue,
+    PartlyRefunded,
+    Refunded,
+}
+
+/// A payment as it stands (fen).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Payment {
+    pub payment_id: String,
+    pub bill_id: String,
+    pub subject: String,
+    pub actor: String,
+    pub status: PaymentStatus,
+    pub total_fen: i64,
+    pub fund_fen: i64,
+    pub personal_account_fen: i64,
+    pub mutual_aid_fen: i64,
+    pub cash_fen: i64,
+    /// Still owed (status `CashDue`).
+    pub cash_due_fen: i64,
+    /// Masked.
+    pub channel: String,
+    pub refunded_fen: i64,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    /// What the patient must do (`confirm_code`), with a message and a deadline.
+    pub action_kind: Option<String>,
+    pub action_message: Option<String>,
+    pub action_expires_at_ms: Option<i64>,
+    pub receipt_count: u32,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ReceiptLine {
+    pub code: String,
+    pub name: String,
+    pub category: ItemCategory,
+    pub quantity: u32,
+    pub amount_fen: i64,
+}
+
+/// An electronic receipt whose signature, check code and amounts the core verified.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct VerifiedReceipt {
+    /// 票据代码 (8 digits), 票据号码 (10 digits), 校验码 (6 hex).
+    pub receipt_code: String,
+    pub receipt_number: String,
+    pub check_code: String,
+    /// A write-off (冲红) cancelling `writes_off_number` after a refund.
+    pub write_off: bool,
+    pub writes_off_number: Option<String>,
+    pub issued_at_ms: i64,
+    pub payee: String,
+    pub payer_name: String,
+    pub presented_by_name: Option<String>,
+    pub bill_id: String,
+    pub payment_id: String,
+    pub total_fen: i64,
+    pub fund_fen: i64,
+    pub personal_account_fen: i64,
+    pub mutual_aid_fen: i64,
+    pub cash_fen: i64,
+    pub own_pay_fen: i64,
+    pub self_pay_fen: i64,
+    pub channel: String,
+    pub lines: Vec<ReceiptLine>,
+    /// A wallet-style card (SVG text) with a QR code of the verification fields.
+    pub svg: String,
+}
+
+fn category(c: carepass_core::domain::settlement::ItemCategory) -> ItemCategory {
+    match c {
+        carepass_core::domain::settlement::ItemCategory::A => ItemCategory::A,
+        carepass_core::domain::settlement::ItemCategory::B => ItemCategory::B,
+        carepass_core::domain::settlement::ItemCategory::C => ItemCategory::C,
+    }
+}
+
+impl From<core_payment::Quote> for PaymentQuote {
+    fn from(q: core_payment::Quote) -> Self {
+        PaymentQuote {
+            lines: q
+                .settlement
+                .lines
+                .iter()
+                .map(|l| QuoteLine {
+                    item_code: l.code.clone(),
+                    category: category(l.category),
+                    quantity: l.quantity,
+                    amount_fen: l.amount.0,
+                    fund_fen: l.fund.0,
+                    first_self_pay_fen: l.first_self_pay.0,
+                    out_of_scope_fen: l.out_of_scope.0,
+                })
+                .collect(),
+            quote_id: q.quote_id,
+            bill_id: q.bill_id,
+            subject: q.subject,
+            total_fen: q.settlement.total.0,
+            fund_fen: q.legs.insurance.fund.0,
+            personal_account_fen: q.legs.insurance.personal_account.0,
+            mutual_aid_fen: q.legs.insurance.mutual_aid.0,
+            mutual_aid_from: q.legs.insurance.mutual_aid_from,
+            cash_fen: q.legs.cash.amount.0,
+            channel: q.legs.cash.channel.masked(),
+            use_account: q.use_account,
+            expires_at_ms: q.expires_at_ms,
+        }
+    }
+}
+
+fn status(s: core_payment::PaymentStatus) -> PaymentStatus {
+    match s {
+        core_payment::PaymentStatus::Processing => PaymentStatus::Processing,
+        core_payment::PaymentStatus::RequiresAction => PaymentStatus::RequiresAction,
+        core_payment::PaymentStatus::Succeeded => PaymentStatus::Succeeded,
+        core_payment::PaymentStatus::Failed => PaymentStatus::Failed,
+        core_payment::PaymentStatus::CashDue => PaymentStatus::CashDue,
+        core_payment::PaymentStatus::PartlyRefunded => PaymentStatus::PartlyRefunded,
+        core_payment::PaymentStatus::Refunded => PaymentStatus::Refunded,
+    }
+}
+
+impl From<wire::Payment> for Payment {
+    fn from(p: wire::Payment) -> Self {
+        Payment {
+            payment_id: p.payment_id,
+            bill_id: p.bill_id,
+            subject: p.subject,
+            actor: p.actor,
+            status: status(p.status),
+            total_fen: p.total_fen.0,
+            fund_fen: p.insurance.fund_fen.0,
+            personal_account_fen: p.insurance.personal_account_fen.0,
+            mutual_aid_fen: p.insurance.mutual_aid_fen.0,
+            cash_fen: p.cash.amount_fen.0,
+            cash_due_fen: p.cash.due_fen.0,
+            channel: p.cash.channel,
+            refunded_fen: p.refunded_fen.0,
+            failure_code: p.failure.as_ref().map(|f| f.code.clone()),
+            failure_message: p.failure.map(|f| f.message),
+            action_kind: p.action.as_ref().map(|a| a.kind.clone()),
+            action_message: p.action.as_ref().map(|a| a.message.clone()),
+            action_expires_at_ms: p.action.map(|a| a.expires_at_ms),
+            receipt_count: p.receipts.len() as u32,
+            created_at_ms: p.created_at_ms,
+            updated_at_ms: p.updated_at_ms,
+        }
+    }
+}
+
+impl From<carepass_core::VerifiedReceipt> for VerifiedReceipt {
+    fn from(v: carepass_core::VerifiedReceipt) -> Self {
+        let r = v.receipt;
+        VerifiedReceipt {
+            svg: r.svg(),
+            receipt_code: r.receipt_code,
+            receipt_number: r.receipt_number,
+            check_code: r.check_code,
+            write_off: r.kind == core_payment::receipt::ReceiptKind::WriteOff,
+            writes_off_number: r.writes_off.map(|w| w.receipt_number),
+            issued_at_ms: r.issued_at_ms,
+            payee: r.payee,
+            payer_name: r.payer.name,
+            presented_by_name: r.presented_by.map(|p| p.name),
+            bill_id: r.bill_id,
+            payment_id: r.payment_id,
+            total_fen: r.total.0,
+            fund_fen: r.fund.0,
+            personal_account_fen: r.personal_account.0,
+            mutual_aid_fen: r.mutual_aid.0,
+            cash_fen: r.cash.0,
+            own_pay_fen: r.own_pay.0,
+            self_pay_fen: r.self_pay.0,
+            channel: r.channel,
+            lines: r
+                .items
+                .into_iter()
+                .map(|i| ReceiptLine {
+                    code: i.code,
+                    name: i.name,
+                    category: category(i.category),
+                    quantity: i.quantity,
+                    amount_fen: i.amount.0,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn channel(text: &str) -> Result<Channel, CarePassError> {
+    Channel::parse(text).map_err(|e| invalid(InputField::PaymentChannel, e.to_string()))
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl CarePass {
+    /// Pre-settles a bill (null subject: the signed-in person) and checks the answer against
+    /// the bill on the phone. `channel`: `none`, `card:<number>` or `credit`.
+    #[uniffi::method(default(subject = None))]
+    pub async fn quote_bill(
+        &self,
+        bill_id: String,
+        use_account: bool,
+        channel_text: String,
+        subject: Option<String>,
+    ) -> Result<PaymentQuote, CarePassError> {
+        let options = QuoteOptions { use_account, channel: channel(&channel_text)? };
+        Ok(self.core().quote(&bill_id, &options, subject.as_deref()).await?.into())
+    }
+
+    /// Pays a quote: signs the consent, stores the request, then sends it. A declined card
+    /// is a `Failed` payment; no answer is `PaymentOutcomeUnknown` (resumed by the core).
+    #[uniffi::method(default(subject = None))]
+    pub async fn pay(&self, quote_id: String, subject: Option<String>) -> Result<Payment, CarePassError> {
+        Ok(self.core().pay(&quote_id, subject.as_deref()).await?.into())
+    }
+
+    /// The bank's second confirmation.
+    #[uniffi::method(default(subject = None))]
+    pub async fn confirm_payment(
+        &self,
+        payment_id: String,
+        code: String,
+        subject: Option<String>,
+    ) -> Result<Payment, CarePassError> {
+        Ok(self.core().confirm_payment(&payment_id, &code, subject.as_deref()).await?.into())
+    }
+
+    /// Pays the cash still due with another card (`card:<number>`).
+    #[uniffi::method(default(subject = None))]
+    pub async fn pay_cash_due(
+        &self,
+        payment_id: String,
+        channel_text: String,
+        subject: Option<String>,
+    ) -> Result<Payment, CarePassError> {
+        let channel = channel(&channel_text)?;
+        Ok(self.core().pay_cash_due(&payment_id, &channel, subject.as_deref()).await?.into())
+    }
+
+    /// A payment as the platform has it now.
+    #[uniffi::method(default(subject = None))]
+    pub async fn payment(&self, payment_id: String, subject: Option<String>) -> Result<Payment, CarePassError> {
+        Ok(self.core().payment(&payment_id, subject.as_deref()).await?.into())
+    }
+
+    /// The payments the phone knows of (no network), newest first.
+    #[uniffi::method(default(subject = None))]
+    pub fn payments(&self, subject: Option<String>) -> Result<Vec<Payment>, CarePassError> {
+        Ok(self.core().payments(subject.as_deref())?.into_iter().map(Into::into).collect())
+    }
+
+    /// Sends again every payment request whose answer was lost; call when the app starts
+    /// and when the network returns. Returns the payments that got an answer.
+    pub async fn resume_payments(&self) -> Result<Vec<Payment>, CarePassError> {
+        Ok(self.core().resume_payments().await?.into_iter().map(Into::into).collect())
+    }
+
+    /// How many payment requests still wait for an answer.
+    pub fn payments_unresolved(&self) -> Result<u32, CarePassError> {
+        Ok(self.core().payments_unresolved()? as u32)
+    }
+
+    /// The subject's receipts, each verified (signature, check code, amounts).
+    #[uniffi::method(default(subject = None))]
+    pub async fn receipts(&self, subject: Option<String>) -> Result<Vec<VerifiedReceipt>, CarePassError> {
+        Ok(self.core().receipts(subject.as_deref()).await?.into_iter().map(Into::into).collect())
+    }
+}
