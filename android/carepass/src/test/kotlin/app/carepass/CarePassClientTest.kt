@@ -8,6 +8,7 @@ import app.carepass.ffi.InputField
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterAll
 import org.junit.jupiter.api.BeforeAll
+import org.junit.jupiter.api.BeforeEach
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
 import java.nio.file.Path
@@ -19,6 +20,12 @@ import kotlin.test.assertTrue
 
 /** The account flows through the Kotlin facade, the real core and the real sandbox platform. */
 class CarePassClientTest {
+
+    /** Each test enrols afresh: it starts on a new platform day, under fresh daily limits. */
+    @BeforeEach
+    fun freshDay() {
+        sandbox.startNextDay()
+    }
 
     @TempDir
     lateinit var dataDir: Path

@@ -61,6 +61,12 @@ internal class Sandbox private constructor(
     fun advanceClock(advanceMs: Long): Long =
         Json.parseObject(admin("/admin/v1/clock", """{"advance_ms":$advanceMs}"""))["server_time_ms"] as Long
 
+    /**
+     * Moves platform time a day on, so a test that shares this sandbox with others starts with
+     * fresh daily limits (enrolments are capped per phone per day, `docs/api.md` § Limits).
+     */
+    fun startNextDay(): Long = advanceClock(24L * 60 * 60 * 1000 + 1)
+
     /** A line of a bill the clinic issues; the platform computes its amount. */
     data class BillLine(
         val itemCode: String = "110200001",

@@ -15,6 +15,7 @@ import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.AfterAll
 import org.junit.jupiter.api.BeforeAll
+import org.junit.jupiter.api.BeforeEach
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
 import java.net.InetAddress
@@ -38,6 +39,12 @@ import kotlin.time.Duration.Companion.seconds
  * 5. on a closed client every call and every new flow fails with `Closed`.
  */
 class StreamsAndFailuresTest {
+
+    /** Each test enrols afresh: it starts on a new platform day, under fresh daily limits. */
+    @BeforeEach
+    fun freshDay() {
+        sandbox.startNextDay()
+    }
 
     @TempDir
     lateinit var dataDir: Path

@@ -13,6 +13,7 @@ import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.AfterAll
 import org.junit.jupiter.api.BeforeAll
+import org.junit.jupiter.api.BeforeEach
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
 import java.nio.file.Path
@@ -29,6 +30,12 @@ import kotlin.time.Duration.Companion.seconds
  * sandbox platform (`POST /v1/scans`, the scanner terminal's route).
  */
 class VoucherCodeTest {
+
+    /** Each test enrols afresh: it starts on a new platform day, under fresh daily limits. */
+    @BeforeEach
+    fun freshDay() {
+        sandbox.startNextDay()
+    }
 
     @TempDir
     lateinit var dataDir: Path
