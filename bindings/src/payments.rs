@@ -3,12 +3,22 @@
 //! verified on the phone. Converts types; the rules and the exactly-once flow are
 //! `carepass_core::domain::payment` and `carepass_core::app`.
 
+use std::sync::Arc;
+
 use carepass_core::domain::payment::{self as core_payment, Channel};
 use carepass_core::{wire, QuoteOptions};
 
 use crate::account::CarePass;
 use crate::bills::ItemCategory;
 use crate::error::{invalid, CarePassError, InputField};
+use crate::tasks::{forward, TaskHandle};
+
+/// Receives a payment now and after every change, then the error that ended the stream.
+#[uniffi::export(with_foreign)]
+pub trait PaymentListener: Send + Sync {
+    fn on_update(&self, payment: Payment);
+    fn on_error(&self, error: CarePassError);
+}
 
 /// One bill line as the quote settled it (fen).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -304,6 +314,25 @@ impl CarePass {
     #[uniffi::method(default(subject = None))]
     pub async fn payment(&self, payment_id: String, subject: Option<String>) -> Result<Payment, CarePassError> {
         Ok(self.core().payment(&payment_id, subject.as_deref()).await?.into())
+    }
+
+    /// Hands `listener` a payment now and after every change (stored by a call here, or
+    /// moved at the platform and announced by the live connection or a doorbell); no
+    /// polling. `on_error` once when the session ends or the client closes; cancel the handle
+    /// when the state waited for has come.
+    #[uniffi::method(default(subject = None))]
+    pub fn watch_payment(
+        &self,
+        payment_id: String,
+        listener: Arc<dyn PaymentListener>,
+        subject: Option<String>,
+    ) -> Arc<TaskHandle> {
+        let on_error = listener.clone();
+        forward(
+            self.core().payment_stream(&payment_id, subject.as_deref()),
+            move |p| listener.on_update(p.into()),
+            move |e| on_error.on_error(e),
+        )
     }
 
     /// The payments the phone knows of (no network), newest first.

@@ -801,6 +801,14 @@ public protocol CarePassProtocol: AnyObject, Sendable {
     func resumePayments() async throws  -> [Payment]
     
     /**
+     * Hands `listener` a payment now and after every change (stored by a call here, or
+     * moved at the platform and announced by the live connection or a doorbell); no
+     * polling. `on_error` once when the session ends or the client closes; cancel the handle
+     * when the state waited for has come.
+     */
+    func watchPayment(paymentId: String, listener: PaymentListener, subject: String?)  -> TaskHandle
+    
+    /**
      * Cancels an order the pharmacy has not prepared yet.
      */
     func cancelOrder(orderId: String, subject: String?) async throws  -> PharmacyOrder
@@ -1362,6 +1370,24 @@ open func resumePayments()async throws  -> [Payment]  {
             liftFunc: FfiConverterSequenceTypePayment.lift,
             errorHandler: FfiConverterTypeCarePassError_lift
         )
+}
+    
+    /**
+     * Hands `listener` a payment now and after every change (stored by a call here, or
+     * moved at the platform and announced by the live connection or a doorbell); no
+     * polling. `on_error` once when the session ends or the client closes; cancel the handle
+     * when the state waited for has come.
+     */
+open func watchPayment(paymentId: String, listener: PaymentListener, subject: String? = nil) -> TaskHandle  {
+    return try!  FfiConverterTypeTaskHandle_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_carepass_watch_payment(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(paymentId),
+        FfiConverterTypePaymentListener_lower(listener),
+        FfiConverterOptionString.lower(subject),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -2533,6 +2559,245 @@ public func FfiConverterTypeLogger_lift(_ handle: UInt64) throws -> Logger {
 #endif
 public func FfiConverterTypeLogger_lower(_ value: Logger) -> UInt64 {
     return FfiConverterTypeLogger.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Receives a payment now and after every change, then the error that ended the stream.
+ */
+public protocol PaymentListener: AnyObject, Sendable {
+    
+    func onUpdate(payment: Payment) 
+    
+    func onError(error: CarePassError) 
+    
+}
+/**
+ * Receives a payment now and after every change, then the error that ended the stream.
+ */
+open class PaymentListenerImpl: PaymentListener, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_carepass_ffi_fn_clone_paymentlistener(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_carepass_ffi_fn_free_paymentlistener(handle, $0) }
+    }
+
+    
+
+    
+open func onUpdate(payment: Payment)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_paymentlistener_on_update(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePayment_lower(payment),uniffiCallStatus
+    )
+}
+}
+    
+open func onError(error: CarePassError)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_paymentlistener_on_error(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeCarePassError_lower(error),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfacePaymentListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfacePaymentListener = UniffiVTableCallbackInterfacePaymentListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypePaymentListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface PaymentListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypePaymentListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface PaymentListener: handle missing in uniffiClone")
+            }
+        },
+        onUpdate: { (
+            uniffiHandle: UInt64,
+            payment: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypePaymentListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onUpdate(
+                     payment: try FfiConverterTypePayment_lift(payment)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        onError: { (
+            uniffiHandle: UInt64,
+            error: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypePaymentListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onError(
+                     error: try FfiConverterTypeCarePassError_lift(error)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfacePaymentListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfacePaymentListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitPaymentListener() {
+    uniffi_carepass_ffi_fn_init_callback_vtable_paymentlistener(UniffiCallbackInterfacePaymentListener.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePaymentListener: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<PaymentListener>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = PaymentListener
+
+    public static func lift(_ handle: UInt64) throws -> PaymentListener {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return PaymentListenerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: PaymentListener) -> UInt64 {
+         if let rustImpl = value as? PaymentListenerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PaymentListener {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: PaymentListener, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePaymentListener_lift(_ handle: UInt64) throws -> PaymentListener {
+    return try FfiConverterTypePaymentListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePaymentListener_lower(_ value: PaymentListener) -> UInt64 {
+    return FfiConverterTypePaymentListener.lower(value)
 }
 
 
@@ -8641,6 +8906,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_carepass_ffi_checksum_method_carepass_resume_payments() != 29658) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_carepass_ffi_checksum_method_carepass_watch_payment() != 10949) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_carepass_ffi_checksum_method_carepass_cancel_order() != 53364) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -8681,6 +8949,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_inboxlistener_on_error() != 29246) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_paymentlistener_on_update() != 29957) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_paymentlistener_on_error() != 14918) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_devicekeystore_public_key() != 19373) {
@@ -8727,6 +9001,7 @@ private let initializationResult: InitializationResult = {
     uniffiCallbackInitDeviceKeyStore()
     uniffiCallbackInitInboxListener()
     uniffiCallbackInitLogger()
+    uniffiCallbackInitPaymentListener()
     uniffiCallbackInitSecretStore()
     uniffiCallbackInitSessionListener()
     return InitializationResult.ok

@@ -271,6 +271,20 @@ typedef void (*UniffiCallbackInterfaceInboxListenerMethod1)(uint64_t, RustBuffer
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_PAYMENT_LISTENER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_PAYMENT_LISTENER_METHOD0
+typedef void (*UniffiCallbackInterfacePaymentListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_PAYMENT_LISTENER_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_PAYMENT_LISTENER_METHOD1
+typedef void (*UniffiCallbackInterfacePaymentListenerMethod1)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_DEVICE_KEY_STORE_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_DEVICE_KEY_STORE_METHOD0
 typedef void (*UniffiCallbackInterfaceDeviceKeyStoreMethod0)(uint64_t, RustBuffer* _Nonnull, 
@@ -338,6 +352,16 @@ typedef struct UniffiVTableCallbackInterfaceInboxListener {
     UniffiCallbackInterfaceInboxListenerMethod0 _Nonnull onUpdate;
     UniffiCallbackInterfaceInboxListenerMethod1 _Nonnull onError;
 } UniffiVTableCallbackInterfaceInboxListener;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_PAYMENT_LISTENER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_PAYMENT_LISTENER
+typedef struct UniffiVTableCallbackInterfacePaymentListener {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfacePaymentListenerMethod0 _Nonnull onUpdate;
+    UniffiCallbackInterfacePaymentListenerMethod1 _Nonnull onError;
+} UniffiVTableCallbackInterfacePaymentListener;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_DEVICE_KEY_STORE
@@ -524,6 +548,11 @@ uint64_t uniffi_carepass_ffi_fn_method_carepass_receipts(uint64_t ptr, RustBuffe
 uint64_t uniffi_carepass_ffi_fn_method_carepass_resume_payments(uint64_t ptr
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_WATCH_PAYMENT
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_WATCH_PAYMENT
+uint64_t uniffi_carepass_ffi_fn_method_carepass_watch_payment(uint64_t ptr, RustBuffer payment_id, uint64_t listener, RustBuffer subject, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CANCEL_ORDER
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CANCEL_ORDER
 uint64_t uniffi_carepass_ffi_fn_method_carepass_cancel_order(uint64_t ptr, RustBuffer order_id, RustBuffer subject
@@ -622,6 +651,31 @@ void uniffi_carepass_ffi_fn_method_inboxlistener_on_update(uint64_t ptr, RustBuf
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_INBOXLISTENER_ON_ERROR
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_INBOXLISTENER_ON_ERROR
 void uniffi_carepass_ffi_fn_method_inboxlistener_on_error(uint64_t ptr, RustBuffer error, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_PAYMENTLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_PAYMENTLISTENER
+uint64_t uniffi_carepass_ffi_fn_clone_paymentlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_PAYMENTLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_FREE_PAYMENTLISTENER
+void uniffi_carepass_ffi_fn_free_paymentlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_INIT_CALLBACK_VTABLE_PAYMENTLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_INIT_CALLBACK_VTABLE_PAYMENTLISTENER
+void uniffi_carepass_ffi_fn_init_callback_vtable_paymentlistener(const UniffiVTableCallbackInterfacePaymentListener* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_PAYMENTLISTENER_ON_UPDATE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_PAYMENTLISTENER_ON_UPDATE
+void uniffi_carepass_ffi_fn_method_paymentlistener_on_update(uint64_t ptr, RustBuffer payment, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_PAYMENTLISTENER_ON_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_PAYMENTLISTENER_ON_ERROR
+void uniffi_carepass_ffi_fn_method_paymentlistener_on_error(uint64_t ptr, RustBuffer error, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_CLONE_DEVICEKEYSTORE
@@ -1237,6 +1291,12 @@ uint16_t uniffi_carepass_ffi_checksum_method_carepass_resume_payments(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_WATCH_PAYMENT
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_WATCH_PAYMENT
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_watch_payment(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_CANCEL_ORDER
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_CANCEL_ORDER
 uint16_t uniffi_carepass_ffi_checksum_method_carepass_cancel_order(void
@@ -1318,6 +1378,18 @@ uint16_t uniffi_carepass_ffi_checksum_method_inboxlistener_on_update(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_INBOXLISTENER_ON_ERROR
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_INBOXLISTENER_ON_ERROR
 uint16_t uniffi_carepass_ffi_checksum_method_inboxlistener_on_error(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_PAYMENTLISTENER_ON_UPDATE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_PAYMENTLISTENER_ON_UPDATE
+uint16_t uniffi_carepass_ffi_checksum_method_paymentlistener_on_update(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_PAYMENTLISTENER_ON_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_PAYMENTLISTENER_ON_ERROR
+uint16_t uniffi_carepass_ffi_checksum_method_paymentlistener_on_error(void
     
 );
 #endif

@@ -363,7 +363,7 @@ fn diff(shown: &mut HashMap<String, Bill>, now: &[Bill]) -> Vec<InboxChange> {
 /// Keeps the live connection open: reconnects with exponential backoff (200 ms to 10 s,
 /// with jitter) until the session ends or the core goes. Holds the core only while it handles
 /// something, never across a wait.
-async fn live_connection(core: Weak<CarePass>, actor: Actor) -> CoreResult<()> {
+pub(super) async fn live_connection(core: Weak<CarePass>, actor: Actor) -> CoreResult<()> {
     let mut backoff = BACKOFF_MIN_MS;
     loop {
         let jitter_source = {

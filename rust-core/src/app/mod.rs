@@ -104,6 +104,8 @@ pub struct CarePass {
     /// The subjects whose bills may have changed (applied here, or seen on the live stream
     /// after another process applied them): the inbox streams re-read and diff.
     inbox_touched: tokio::sync::broadcast::Sender<String>,
+    /// The payments stored anew in this process (by id): the payment streams re-read.
+    payment_touched: tokio::sync::broadcast::Sender<String>,
     /// Set by [`CarePass::close`]; every stream and call ends with [`CoreError::Closed`].
     closed: tokio::sync::watch::Sender<bool>,
     rotator: CodeRotator,
@@ -139,6 +141,7 @@ impl CarePass {
             payment_lock: tokio::sync::Mutex::new(()),
             session: tokio::sync::watch::channel(SessionState::SignedOut).0,
             inbox_touched: tokio::sync::broadcast::channel(256).0,
+            payment_touched: tokio::sync::broadcast::channel(256).0,
             closed: tokio::sync::watch::channel(false).0,
             rotator: CodeRotator::new(),
         };

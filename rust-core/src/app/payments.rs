@@ -13,6 +13,7 @@
 //! Receipts are verified offline against the platform's receipt keys, kept in the vault.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -20,7 +21,8 @@ use reqwest::Method;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
-use super::session::Actor;
+use super::session::{core_closed, session_ended, Actor};
+use super::streams::{spawn, stream, CoreStream, Sink};
 use super::CarePass;
 use crate::app::error::{CoreError, CoreResult};
 use crate::domain::bills::Bill;
@@ -421,7 +423,96 @@ impl CarePass {
         held.section(&Self::section_name(actor, &payment.subject))?
             .put(&format!("{PAYMENT_PREFIX}{}", payment.payment_id), payment)?;
         held.flush()?;
+        drop(held);
+        let _ = self.payment_touched.send(payment.payment_id.clone());
         Ok(())
+    }
+
+    /// A payment now (as stored, or from the platform when the phone has none), then again
+    /// each time it changes: stored here by a call (pay, confirmation, cash due, a resend), or
+    /// moved at the platform — the live connection (or a doorbell) tells the phone its bill
+    /// changed, and the stream asks the platform for the payment once. No polling. Ends with
+    /// `NotSignedIn`/`SessionExpired` when the session ends and `Closed` when the core closes;
+    /// the listener stops it when it has seen the state it waits for.
+    pub fn payment_stream(self: &Arc<Self>, payment_id: &str, subject: Option<&str>) -> CoreStream<Payment> {
+        let core = Arc::downgrade(self);
+        let mut touched = self.inbox_touched.subscribe();
+        let mut stored = self.payment_touched.subscribe();
+        let mut session = self.session.subscribe();
+        let mut closed = self.closed.subscribe();
+        let payment_id = payment_id.to_string();
+        let subject = subject.map(str::to_string);
+        stream(move |sink: Sink<Payment>| async move {
+            let (actor, subject, first) = {
+                let core = core.upgrade().ok_or(CoreError::Closed)?;
+                let actor = core.actor()?;
+                let subject = core.subject_of(&actor, subject.as_deref())?;
+                check_id(Field::PaymentId, &payment_id)?;
+                let first = match core.stored_payment(&actor, &subject, &payment_id)? {
+                    Some(p) => p,
+                    None => core.payment(&payment_id, Some(&subject)).await?,
+                };
+                (actor, subject, first)
+            };
+            let mut shown = first.clone();
+            if !sink.send(first).await {
+                return Ok(());
+            }
+            let (ended_tx, mut ended) = tokio::sync::oneshot::channel::<CoreError>();
+            let live_core = core.clone();
+            let live_actor = actor.clone();
+            let _live = spawn(async move {
+                if let Err(e) = super::bills::live_connection(live_core, live_actor).await {
+                    let _ = ended_tx.send(e);
+                }
+            });
+            loop {
+                let now = tokio::select! {
+                    touch = touched.recv() => match touch {
+                        Ok(s) if s != subject => continue,
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            let Some(core) = core.upgrade() else { return Err(CoreError::Closed) };
+                            // The bill moved; the payment may have. A failed ask is not the
+                            // end of the stream: the next change asks again.
+                            match core.payment(&payment_id, Some(&subject)).await {
+                                Ok(p) => p,
+                                Err(e @ (CoreError::SessionExpired | CoreError::NotSignedIn | CoreError::Closed)) => return Err(e),
+                                Err(e) => {
+                                    log::info!(target: "carepass::payments", "payment {payment_id} not refreshed: {e}");
+                                    continue;
+                                }
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return Err(CoreError::Closed),
+                    },
+                    id = stored.recv() => match id {
+                        Ok(id) if id != payment_id => continue,
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            let Some(core) = core.upgrade() else { return Err(CoreError::Closed) };
+                            match core.stored_payment(&actor, &subject, &payment_id)? {
+                                Some(p) => p,
+                                None => continue,
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return Err(CoreError::Closed),
+                    },
+                    error = &mut ended => return Err(error.unwrap_or(CoreError::Closed)),
+                    ended = session_ended(&mut session) => return Err(ended),
+                    _ = core_closed(&mut closed) => return Err(CoreError::Closed),
+                    _ = sink.closed() => return Ok(()),
+                };
+                if now != shown {
+                    shown = now.clone();
+                    if !sink.send(now).await {
+                        return Ok(());
+                    }
+                }
+            }
+        })
+    }
+
+    fn stored_payment(&self, actor: &Actor, subject: &str, payment_id: &str) -> CoreResult<Option<Payment>> {
+        Ok(self.hold()?.section(&Self::section_name(actor, subject))?.get(&format!("{PAYMENT_PREFIX}{payment_id}"))?)
     }
 
     /// The payments the phone knows of for a subject, newest first (no network).

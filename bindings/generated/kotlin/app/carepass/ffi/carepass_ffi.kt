@@ -669,6 +669,12 @@ internal interface UniffiCallbackInterfaceInboxListenerMethod0 : com.sun.jna.Cal
 internal interface UniffiCallbackInterfaceInboxListenerMethod1 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfacePaymentListenerMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`payment`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfacePaymentListenerMethod1 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceDeviceKeyStoreMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
@@ -727,6 +733,28 @@ internal open class UniffiVTableCallbackInterfaceInboxListener(
     ): UniffiVTableCallbackInterfaceInboxListener(`uniffiFree`,`uniffiClone`,`onUpdate`,`onError`,), Structure.ByValue
 
    internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceInboxListener) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `onUpdate` = other.`onUpdate`
+        `onError` = other.`onError`
+    }
+
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "onUpdate", "onError")
+internal open class UniffiVTableCallbackInterfacePaymentListener(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `onUpdate`: UniffiCallbackInterfacePaymentListenerMethod0? = null,
+    @JvmField internal var `onError`: UniffiCallbackInterfacePaymentListenerMethod1? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `onUpdate`: UniffiCallbackInterfacePaymentListenerMethod0? = null,
+        `onError`: UniffiCallbackInterfacePaymentListenerMethod1? = null,
+    ): UniffiVTableCallbackInterfacePaymentListener(`uniffiFree`,`uniffiClone`,`onUpdate`,`onError`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfacePaymentListener) {
         `uniffiFree` = other.`uniffiFree`
         `uniffiClone` = other.`uniffiClone`
         `onUpdate` = other.`onUpdate`
@@ -906,6 +934,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_resume_payments(
     ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_watch_payment(
+    ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_cancel_order(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_order(
@@ -933,6 +963,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_carepass_ffi_checksum_method_inboxlistener_on_update(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_inboxlistener_on_error(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_paymentlistener_on_update(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_paymentlistener_on_error(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_devicekeystore_public_key(
     ): Int
@@ -980,6 +1014,7 @@ internal object UniffiLib {
         uniffiCallbackInterfaceDeviceKeyStore.register(this)
         uniffiCallbackInterfaceInboxListener.register(this)
         uniffiCallbackInterfaceLogger.register(this)
+        uniffiCallbackInterfacePaymentListener.register(this)
         uniffiCallbackInterfaceSecretStore.register(this)
         uniffiCallbackInterfaceSessionListener.register(this)
         
@@ -1044,6 +1079,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_resume_payments(`ptr`: Long,
     ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_watch_payment(`ptr`: Long,`paymentId`: RustBuffer.ByValue,`listener`: Long,`subject`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_cancel_order(`ptr`: Long,`orderId`: RustBuffer.ByValue,`subject`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_order(`ptr`: Long,`orderId`: RustBuffer.ByValue,`subject`: RustBuffer.ByValue,
@@ -1083,6 +1120,16 @@ internal object UniffiLib {
     external fun uniffi_carepass_ffi_fn_method_inboxlistener_on_update(`ptr`: Long,`update`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_carepass_ffi_fn_method_inboxlistener_on_error(`ptr`: Long,`error`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_clone_paymentlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_carepass_ffi_fn_free_paymentlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_init_callback_vtable_paymentlistener(`vtable`: UniffiVTableCallbackInterfacePaymentListener,
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_method_paymentlistener_on_update(`ptr`: Long,`payment`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_carepass_ffi_fn_method_paymentlistener_on_error(`ptr`: Long,`error`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_carepass_ffi_fn_clone_devicekeystore(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1362,6 +1409,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_resume_payments() and 0xFFFF) != 29658) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_watch_payment() and 0xFFFF) != 10949) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_cancel_order() and 0xFFFF) != 53364) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1402,6 +1452,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_inboxlistener_on_error() and 0xFFFF) != 29246) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_paymentlistener_on_update() and 0xFFFF) != 29957) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_paymentlistener_on_error() and 0xFFFF) != 14918) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_devicekeystore_public_key() and 0xFFFF) != 19373) {
@@ -2158,6 +2214,14 @@ public interface CarePassInterface {
     suspend fun `resumePayments`(): List<Payment>
     
     /**
+     * Hands `listener` a payment now and after every change (stored by a call here, or
+     * moved at the platform and announced by the live connection or a doorbell); no
+     * polling. `on_error` once when the session ends or the client closes; cancel the handle
+     * when the state waited for has come.
+     */
+    fun `watchPayment`(`paymentId`: kotlin.String, `listener`: PaymentListener, `subject`: kotlin.String? = null): TaskHandle
+    
+    /**
      * Cancels an order the pharmacy has not prepared yet.
      */
     suspend fun `cancelOrder`(`orderId`: kotlin.String, `subject`: kotlin.String? = null): PharmacyOrder
@@ -2906,6 +2970,28 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
         CarePassException.ErrorHandler,
     )
     }
+
+    
+    /**
+     * Hands `listener` a payment now and after every change (stored by a call here, or
+     * moved at the platform and announced by the live connection or a doorbell); no
+     * polling. `on_error` once when the session ends or the client closes; cancel the handle
+     * when the state waited for has come.
+     */override fun `watchPayment`(`paymentId`: kotlin.String, `listener`: PaymentListener, `subject`: kotlin.String?): TaskHandle {
+            return FfiConverterTypeTaskHandle.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_carepass_watch_payment(
+        it,
+        
+        FfiConverterString.lower(`paymentId`),
+        FfiConverterTypePaymentListener.lower(`listener`),
+        FfiConverterOptionalString.lower(`subject`),_status)
+}
+    }
+    )
+    }
+    
 
     
     /**
@@ -4588,6 +4674,351 @@ public object FfiConverterTypeLogger: FfiConverter<Logger, Long> {
     override fun allocationSize(value: Logger) = 8UL
 
     override fun write(value: Logger, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Receives a payment now and after every change, then the error that ended the stream.
+ */
+public interface PaymentListener {
+    
+    fun `onUpdate`(`payment`: Payment)
+    
+    fun `onError`(`error`: CarePassException)
+    
+    companion object
+}
+
+/**
+ * Receives a payment now and after every change, then the error that ended the stream.
+ */
+open class PaymentListenerImpl: Disposable, AutoCloseable, PaymentListener
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_carepass_ffi_fn_free_paymentlistener(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_carepass_ffi_fn_clone_paymentlistener(handle, status)
+        }
+    }
+
+    override fun `onUpdate`(`payment`: Payment)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_paymentlistener_on_update(
+        it,
+        
+        FfiConverterTypePayment.lower(`payment`),_status)
+}
+    }
+    
+    
+
+    override fun `onError`(`error`: CarePassException)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_paymentlistener_on_error(
+        it,
+        
+        FfiConverterTypeCarePassError.lower(`error`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfacePaymentListener {
+    internal object `onUpdate`: UniffiCallbackInterfacePaymentListenerMethod0 {
+        override fun callback(`uniffiHandle`: Long,`payment`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypePaymentListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onUpdate`(
+                    FfiConverterTypePayment.lift(`payment`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+    internal object `onError`: UniffiCallbackInterfacePaymentListenerMethod1 {
+        override fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypePaymentListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onError`(
+                    FfiConverterTypeCarePassError.lift(`error`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypePaymentListener.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypePaymentListener.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfacePaymentListener.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `onUpdate`,
+        `onError`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_carepass_ffi_fn_init_callback_vtable_paymentlistener(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePaymentListener: FfiConverter<PaymentListener, Long> {
+    internal val handleMap = UniffiHandleMap<PaymentListener>()
+
+    override fun lower(value: PaymentListener): Long {
+        if (value is PaymentListenerImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): PaymentListener {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return PaymentListenerImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): PaymentListener {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: PaymentListener) = 8UL
+
+    override fun write(value: PaymentListener, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
