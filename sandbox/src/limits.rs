@@ -7,6 +7,9 @@
 //!   right code is refused (else the lockout would tell the attacker which code was right);
 //! - SMS codes sent, per phone: one per 30 s, and a daily cap;
 //! - login challenges, per device, and enrolments, per phone: windowed counts;
+//! - quotes and new payment requests, per person: windowed counts, checked before anything
+//!   is done (a 429 to a payment request means it was not done; a resend of a key that was
+//!   done is answered with its stored answer before the limit is looked at);
 //! - live streams, per session: a small number open at once (counted in memory, since a
 //!   stream does not outlive the process).
 
@@ -33,6 +36,12 @@ pub const SMS_PER_DAY: u32 = 10;
 pub const CHALLENGES_PER_MINUTE: u32 = 10;
 /// Enrolments per phone per day.
 pub const ENROLMENTS_PER_DAY: u32 = 10;
+/// Payment requests (new idempotency keys; a resend of a key is always answered) per person
+/// per hour: card testing and consent spraying stop here.
+pub const PAYMENTS_PER_HOUR: u32 = 30;
+/// Quotes (pre-settlements) per person per minute.
+pub const QUOTES_PER_MINUTE: u32 = 30;
+pub const HOUR_MS: i64 = 60 * MINUTE_MS;
 /// Live streams a session may hold open at once.
 pub const LIVE_STREAMS_PER_SESSION: usize = 2;
 

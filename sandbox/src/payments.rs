@@ -471,6 +471,13 @@ impl Platform {
     /// Pre-settles a bill for its patient with their live coverage.
     pub async fn quote(self: &Arc<Self>, caller: &Caller, bill_id: &str, req: &wire::QuoteRequest) -> ApiResult<Quote> {
         let now = self.now_ms();
+        self.limits().windowed(
+            &format!("quote/{}", caller.person_id),
+            crate::limits::QUOTES_PER_MINUTE,
+            crate::limits::MINUTE_MS,
+            now,
+            "too many quotes in a minute",
+        )?;
         let unknown = || ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "no such bill");
         let bill = self.bill(bill_id)?.filter(|b| b.person_id == caller.subject).ok_or_else(unknown)?;
         payable(&bill, now).map_err(|e| conflict(PlatformCode::BillNotPayable, e.to_string()))?;
@@ -561,6 +568,13 @@ impl Platform {
         }
         // Validation: nothing below is saved when it refuses.
         let now = self.now_ms();
+        self.limits().windowed(
+            &format!("pay/{}", caller.person_id),
+            crate::limits::PAYMENTS_PER_HOUR,
+            crate::limits::HOUR_MS,
+            now,
+            "too many payment requests in an hour",
+        )?;
         let quote_record: QuoteRecord = match self.tree("quotes")?.get(&req.quote_id)? {
             Some(v) => serde_json::from_slice(&v)?,
             None => return Err(ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "no such quote")),

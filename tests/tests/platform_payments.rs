@@ -1092,37 +1092,78 @@ async fn a_partial_refund_then_the_rest_restore_every_source_exactly_with_write_
 
 // ---- 11. abuse ----------------------------------------------------------------------------------
 
-/// The platform has no rate limit on payment attempts (`limits.rs` covers codes, SMS,
-/// challenges, enrolments and streams): what bounds abuse is that every attempt needs a
-/// valid session, a fresh quote for one of the caller's own bills and the device's signature,
-/// and a declined attempt charges nothing. This test pins that down: twenty declined attempts
-/// in a row are each answered (no 429) and none moves money; the bill is still payable.
+// ---- limits on abuse ----------------------------------------------------------------------------
+
+/// Card testing: many payment requests under new keys. After 30 in an hour the platform
+/// answers 429 with Retry-After before doing anything; a key it has done is still answered;
+/// an hour later the patient pays.
 #[tokio::test]
-async fn repeated_declined_attempts_are_not_rate_limited_and_charge_nothing() {
+async fn payment_requests_are_limited_per_hour_before_anything_is_done_and_a_done_key_is_still_answered() {
     let (platform, me) = setup().await;
     let bill = platform.issue_bill(PATIENT, None).await;
-    let mut statuses = Vec::new();
-    for i in 0..20 {
-        let q = quote(&platform, &me, &bill.bill_id, CARD_INSUFFICIENT).await;
-        let key = format!("abuse-{i}");
-        let answer = pay(&platform, &me, &key, &pay_request(&me, &q, &key)).await;
-        statuses.push(answer.status);
-        assert_eq!(answer.json::<Payment>().status, PaymentStatus::Failed);
-    }
-    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
-    // Twenty forged ones too: each a 401, none a 429.
     let q = quote(&platform, &me, &bill.bill_id, CARD_OK).await;
-    let (stranger, _) = SoftwareDeviceKey::generate().unwrap();
-    for i in 0..20 {
-        let key = format!("forged-{i}");
-        let consent = q.consent(&key);
-        let answer = pay(&platform, &me, &key, &PayRequest::new(&consent, &consent.sign(&stranger).unwrap())).await;
-        answer.refused(401, "signature_invalid");
+    let first_request = pay_request(&me, &q, "limit-first");
+    let first: Payment = pay(&platform, &me, "limit-first", &first_request).await.ok();
+    assert_eq!(first.status, PaymentStatus::Succeeded);
+
+    let other = platform.issue_bill(PATIENT, None).await;
+    let q2 = quote(&platform, &me, &other.bill_id, CARD_INSUFFICIENT).await;
+    // 29 more requests (30 in all), each under a new key, for quotes that do not exist.
+    for i in 0..29 {
+        let key = format!("limit-probe-{i}");
+        let mut probe = pay_request(&me, &q2, &key);
+        probe.quote_id = format!("quote_probe_{i}");
+        pay(&platform, &me, &key, &probe).await.refused(404, "not_found");
     }
-    assert_eq!(balance(&account(&platform, &me.person_id).await), BALANCE);
-    let l = ledger(&platform).await;
-    assert_eq!((l.authorisations.len(), l.net_captured()), (20, 0));
-    let paid: Payment = pay(&platform, &me, "abuse-ok", &pay_request(&me, &q, "abuse-ok")).await.ok();
+    let limited = pay(&platform, &me, "limit-over", &pay_request(&me, &q2, "limit-over")).await;
+    limited.refused(429, "rate_limited");
+    let retry_after: i64 = limited.header("retry-after").and_then(|v| v.parse().ok()).expect("Retry-After");
+    assert!((1..=3600).contains(&retry_after), "{retry_after}");
+    // Nothing was done: the bill is pending, nothing held or charged for it.
+    assert_eq!(inbox_bill(&platform, &me, &other.bill_id).await.state, BillState::Pending);
+    assert_eq!(ledger(&platform).await.authorisations.len(), 1, "only the first payment's hold");
+    assert_eq!(balance(&account(&platform, &me.person_id).await), BALANCE - q.legs.insurance.personal_account.0);
+
+    // The phone hears a refusal, not an unknown outcome: nothing waits to be re-sent.
+    let options = carepass_core::QuoteOptions {
+        use_account: true,
+        channel: carepass_core::domain::payment::Channel::parse(CARD_OK).expect("a channel"),
+    };
+    let phone_quote = me._app.quote(&other.bill_id, &options, None).await.expect("quotes");
+    match me._app.pay(&phone_quote.quote_id, None).await {
+        Err(carepass_core::CoreError::Net(carepass_core::io::net::NetError::Platform { status: 429, .. })) => {}
+        other => panic!("expected 429, got {other:?}"),
+    }
+    assert_eq!(me._app.payments_unresolved().unwrap(), 0);
+
+    // The done key is answered from its record, never limited.
+    let again = pay(&platform, &me, "limit-first", &first_request).await;
+    assert!(again.replayed());
+    assert_eq!(again.ok::<Payment>().payment_id, first.payment_id);
+
+    // An hour later (the phone refreshes its session by itself) the patient pays.
+    platform.advance_clock(60 * 60 * 1000).await;
+    let fresh = me._app.quote(&other.bill_id, &options, None).await.expect("quotes");
+    let paid = me._app.pay(&fresh.quote_id, None).await.expect("pays");
     assert_eq!(paid.status, PaymentStatus::Succeeded);
-    println!("figures: 20 declined + 20 forged pay attempts, 0 rate-limited (no payment rate limit), 0 fen moved");
+    println!(
+        "figures: 30 payment requests an hour, the 31st answered 429 (Retry-After {retry_after} s), 0 fen moved by it"
+    );
+}
+
+/// Quotes run the settlement against live balances: 30 a minute per person, then 429.
+#[tokio::test]
+async fn quotes_are_limited_per_minute() {
+    let (platform, me) = setup().await;
+    let bill = platform.issue_bill(PATIENT, None).await;
+    for _ in 0..30 {
+        quote(&platform, &me, &bill.bill_id, CARD_OK).await;
+    }
+    let body = json!({ "use_account": true, "channel": CARD_OK });
+    let path = format!("/v1/bills/{}/quotes", bill.bill_id);
+    let limited = call(&platform, &me, "POST", &path, None, Some(body.clone())).await;
+    limited.refused(429, "rate_limited");
+    assert!(limited.header("retry-after").is_some());
+    platform.advance_clock(60 * 1000).await;
+    call(&platform, &me, "POST", &path, None, Some(body)).await.ok::<Quote>();
 }

@@ -113,12 +113,14 @@ fn consent_error(e: ConsentError) -> CoreError {
     }
 }
 
-/// Whether an error means the request may or may not have been done.
+/// Whether an error means the request may or may not have been done. A 429 is a refusal:
+/// the platform looks at its limits only after answering a key it has done with the stored
+/// answer, so a limited request was not done (`docs/payments.md` § Limits).
 fn outcome_unknown(e: &CoreError) -> bool {
     match e {
         CoreError::Net(NetError::Timeout | NetError::Network(_) | NetError::Undecodable(_)) => true,
         CoreError::Net(NetError::Platform { status, code, .. }) => {
-            *status >= 500 || *code == PlatformCode::IdempotencyInProgress || *code == PlatformCode::RateLimited
+            *status >= 500 || *code == PlatformCode::IdempotencyInProgress
         }
         _ => false,
     }

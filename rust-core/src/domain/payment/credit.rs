@@ -31,11 +31,11 @@ pub struct CreditTerms {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CreditRefusal {
-    #[error("the credit line has {available} yuan available; {asked} asked")]
+    #[error("the credit line has {available} available; {asked} asked")]
     OverLimit { available: Fen, asked: Fen },
     #[error("no credit agreement is signed")]
     NoAgreement,
-    #[error("a credit limit is 1 fen to {} yuan", MAX_LIMIT)]
+    #[error("a credit limit is ¥0.01 to {}", MAX_LIMIT)]
     BadLimit,
 }
 

@@ -238,13 +238,13 @@ impl Receipt {
             rows.push(("代办人 Proxy".into(), proxy.name.clone()));
         }
         rows.extend([
-            ("合计 Total".into(), format!("¥{}", self.total)),
-            ("统筹基金 Fund".into(), format!("¥{}", self.fund)),
-            ("个人账户 Account".into(), format!("¥{}", self.personal_account)),
-            ("其他基金 Mutual aid".into(), format!("¥{}", self.mutual_aid)),
-            ("个人现金 Cash".into(), format!("¥{}  {}", self.cash, self.channel)),
-            ("个人自付 Own pay".into(), format!("¥{}", self.own_pay)),
-            ("个人自费 Self pay".into(), format!("¥{}", self.self_pay)),
+            ("合计 Total".into(), self.total.to_string()),
+            ("统筹基金 Fund".into(), self.fund.to_string()),
+            ("个人账户 Account".into(), self.personal_account.to_string()),
+            ("其他基金 Mutual aid".into(), self.mutual_aid.to_string()),
+            ("个人现金 Cash".into(), format!("{}  {}", self.cash, self.channel)),
+            ("个人自付 Own pay".into(), self.own_pay.to_string()),
+            ("个人自费 Self pay".into(), self.self_pay.to_string()),
         ]);
         if let Some(original) = &self.writes_off {
             rows.push(("冲红原票 Writes off".into(), format!("{} {}", original.receipt_code, original.receipt_number)));
@@ -286,7 +286,7 @@ impl Receipt {
         y += 8;
         for item in &self.items {
             s.push_str(&format!(
-                "<text x=\"16\" y=\"{y}\" font-size=\"10\" fill=\"#555555\">{} × {}</text><text x=\"344\" y=\"{y}\" font-size=\"10\" text-anchor=\"end\">¥{}</text>\n",
+                "<text x=\"16\" y=\"{y}\" font-size=\"10\" fill=\"#555555\">{} × {}</text><text x=\"344\" y=\"{y}\" font-size=\"10\" text-anchor=\"end\">{}</text>\n",
                 xml(&item.name),
                 item.quantity,
                 item.amount
@@ -456,5 +456,8 @@ pub(crate) mod tests {
         assert!(svg.contains("&lt;Demo&gt; &amp; Co"));
         assert!(svg.contains("id=\"verify-qr\""));
         assert!(!svg.contains("<Demo>"));
+        // Amounts print their own currency sign, once.
+        assert!(svg.contains(&format!(">{}<", sample().total)), "{svg}");
+        assert!(!svg.contains("¥¥"), "{svg}");
     }
 }
