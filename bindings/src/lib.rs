@@ -15,7 +15,10 @@ mod voucher;
 pub use account::{CarePass, CarePassConfig, InsuranceType, Profile, SessionListener, SessionState, SignOutResult};
 pub use bills::{Bill, BillState, InboxChange, InboxListener, InboxUpdate, PushResult};
 pub use error::{CarePassError, InputField, PlatformErrorCode, PushRefusal, RefusalKind};
-pub use payments::{Payment, PaymentListener, PaymentQuote, PaymentStatus, QuoteLine, ReceiptLine, VerifiedReceipt};
+pub use payments::{
+    CreditDraw, CreditLine, Payment, PaymentListener, PaymentQuote, PaymentStatus, QuoteLine, ReceiptLine,
+    VerifiedReceipt,
+};
 pub use platform::{DeviceKeyStore, LogLevel, Logger, PlatformError, SecretStore};
 pub use tasks::TaskHandle;
 pub use voucher::{CodeListener, CodePurpose, VoucherCode, VoucherVerifier};

@@ -260,6 +260,50 @@ impl From<carepass_core::VerifiedReceipt> for VerifiedReceipt {
     }
 }
 
+/// One use of the credit line (fen).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CreditDraw {
+    pub payment_id: String,
+    pub amount_fen: i64,
+    pub repaid_fen: i64,
+    pub drawn_at_ms: i64,
+    pub due_at_ms: i64,
+}
+
+/// The signed-in person's credit pay-later line (信用就医), fen.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CreditLine {
+    pub signed: bool,
+    pub limit_fen: i64,
+    pub used_fen: i64,
+    pub available_fen: i64,
+    pub term_days: u16,
+    pub draws: Vec<CreditDraw>,
+}
+
+impl From<wire::CreditLine> for CreditLine {
+    fn from(l: wire::CreditLine) -> Self {
+        CreditLine {
+            signed: l.signed,
+            limit_fen: l.limit_fen.0,
+            used_fen: l.used_fen.0,
+            available_fen: l.available_fen.0,
+            term_days: l.term_days,
+            draws: l
+                .draws
+                .into_iter()
+                .map(|d| CreditDraw {
+                    payment_id: d.payment_id,
+                    amount_fen: d.amount_fen.0,
+                    repaid_fen: d.repaid_fen.0,
+                    drawn_at_ms: d.drawn_at_ms,
+                    due_at_ms: d.due_at_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
 fn channel(text: &str) -> Result<Channel, CarePassError> {
     Channel::parse(text).map_err(|e| invalid(InputField::PaymentChannel, e.to_string()))
 }
@@ -350,6 +394,24 @@ impl CarePass {
     /// How many payment requests still wait for an answer.
     pub fn payments_unresolved(&self) -> Result<u32, CarePassError> {
         Ok(self.core().payments_unresolved()? as u32)
+    }
+
+    /// The signed-in person's credit line (limit, used, draws and their due dates).
+    pub async fn credit_line(&self) -> Result<CreditLine, CarePassError> {
+        Ok(self.core().credit_line().await?.into())
+    }
+
+    /// Signs the credit pay-later agreement for `limit_fen` (1 to 500000) with the device key.
+    pub async fn sign_credit_agreement(&self, limit_fen: i64) -> Result<CreditLine, CarePassError> {
+        Ok(self.core().sign_credit_agreement(carepass_core::Fen(limit_fen)).await?.into())
+    }
+
+    /// Repays `amount_fen` of the credit line from a card (`card:<number>`), exactly once (the
+    /// request is stored before it is sent; no answer is `PaymentOutcomeUnknown` with the
+    /// bill id `credit`, resolved by the next repayment call).
+    pub async fn repay_credit(&self, channel_text: String, amount_fen: i64) -> Result<CreditLine, CarePassError> {
+        let channel = channel(&channel_text)?;
+        Ok(self.core().repay_credit(&channel, carepass_core::Fen(amount_fen)).await?.into())
     }
 
     /// The subject's receipts, each verified (signature, check code, amounts).

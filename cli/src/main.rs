@@ -172,6 +172,33 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         svg: Option<PathBuf>,
     },
+    /// Credit pay-later (信用就医): show your credit line, sign the agreement, repay.
+    Credit {
+        #[command(subcommand)]
+        command: Option<CreditCommand>,
+        /// Print the credit line as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Act as a cashier (一码付): charge items to the patient whose code was scanned; their
+    /// phone gets the bill and pays it in one confirmation.
+    Counter {
+        /// The scanned payload (CP1:…).
+        payload: String,
+        /// pharmacy_purchase or outpatient_settlement.
+        #[arg(long, default_value = "pharmacy_purchase")]
+        purpose: String,
+        /// The pharmacy or hospital charging.
+        #[arg(long, default_value = "CarePass demo pharmacy")]
+        merchant: String,
+        /// An item: CODE:NAME:CATEGORY:QUANTITY:PRICE (category A, B or C; unit price in
+        /// yuan), e.g. 860101:布洛芬缓释胶囊:A:2:12.50. Repeat for more items.
+        #[arg(long = "item", value_name = "ITEM", required = true)]
+        items: Vec<String>,
+        /// The cashier terminal's credential (the sandbox's admin token).
+        #[arg(long, env = "CAREPASS_SCANNER_TOKEN")]
+        scanner_token: String,
+    },
     /// Act as a scanner terminal: verify a scanned code with the platform.
     Scan {
         /// The scanned payload (CP1:…).
@@ -192,6 +219,25 @@ enum Command {
         /// The scanner credential for that platform (the sandbox's admin token).
         #[arg(long, requires = "platform", value_name = "TOKEN")]
         scanner_token: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CreditCommand {
+    /// Sign the credit agreement (each use is due in 30 days) with this device's key.
+    Sign {
+        /// The credit limit in yuan (up to 5000).
+        #[arg(long)]
+        limit: String,
+        /// Sign without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Repay an amount (yuan) from a card, oldest use first, exactly once.
+    Repay {
+        amount: String,
+        #[arg(long)]
+        channel: String,
     },
 }
 
@@ -247,6 +293,28 @@ async fn run(cli: Cli) -> Result<(), String> {
             let outcome = voucher::scan(server, scanner_token, payload, voucher::parse_purpose(purpose)?).await?;
             println!("{}", voucher::describe_outcome(&outcome));
             return if outcome.accepted { Ok(()) } else { Err("the code was rejected".into()) };
+        }
+        Command::Counter { payload, purpose, merchant, items, scanner_token } => {
+            let server = cli.server.as_deref().ok_or("no platform URL: pass --server URL or set CAREPASS_SERVER")?;
+            let charge = pay::counter(server, scanner_token, payload, purpose, merchant, items).await?;
+            return match (charge.accepted, charge.bill) {
+                (true, Some(bill)) => {
+                    let holder = charge.holder.map(|h| h.name).unwrap_or_default();
+                    println!(
+                        "{}",
+                        text::clean(&format!(
+                            "charged: bill {} for {holder}, total {} — it is on their phone to pay",
+                            bill.bill_id, bill.total_fen
+                        ))
+                    );
+                    Ok(())
+                }
+                _ => Err(text::clean(&format!(
+                    "the code was rejected: {}",
+                    charge.reason.as_deref().unwrap_or("unknown")
+                ))
+                .into_owned()),
+            };
         }
         _ => {}
     }
@@ -315,7 +383,14 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Confirm { payment, code } => pay::confirm(&app, &payment, &code).await?,
         Command::CashDue { payment, channel } => pay::cash_due(&app, &payment, &channel).await?,
         Command::Receipts { svg } => pay::receipts(&app, svg.as_deref()).await?,
-        Command::Demo { .. } | Command::Scan { .. } => unreachable!("handled above"),
+        Command::Credit { command: None, json } => pay::credit_show(&app, json).await?,
+        Command::Credit { command: Some(CreditCommand::Sign { limit, yes }), .. } => {
+            pay::credit_sign(&app, &limit, yes).await?
+        }
+        Command::Credit { command: Some(CreditCommand::Repay { amount, channel }), .. } => {
+            pay::credit_repay(&app, &amount, &channel).await?
+        }
+        Command::Demo { .. } | Command::Scan { .. } | Command::Counter { .. } => unreachable!("handled above"),
     }
     Ok(())
 }

@@ -184,3 +184,155 @@ pub async fn receipts(app: &CarePass, svg_dir: Option<&Path>) -> Result<(), Stri
     }
     Ok(())
 }
+
+/// Parses an amount in yuan (`12.50`, `12`), never through floats.
+fn parse_yuan(flag: &str, text: &str) -> Result<carepass_core::Fen, String> {
+    carepass_core::Fen::parse_yuan(text.trim()).map_err(|e| format!("{flag}: {e} (write yuan, e.g. 12.50)"))
+}
+
+/// `carepass credit`: the credit pay-later line and what is due when.
+pub async fn credit_show(app: &CarePass, json: bool) -> Result<(), String> {
+    let line = app.credit_line().await.map_err(explain)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&line).map_err(|e| e.to_string())?);
+    } else {
+        print_credit(&line);
+    }
+    Ok(())
+}
+
+/// `carepass credit sign --limit YUAN`: signs the agreement with this device's key.
+pub async fn credit_sign(app: &CarePass, limit: &str, yes: bool) -> Result<(), String> {
+    let limit = parse_yuan("--limit", limit)?;
+    if !yes {
+        confirm_or_stop(&format!(
+            "Sign a credit pay-later agreement for {limit}, each use due in 30 days, with this device's key? [y/N] "
+        ))?;
+    }
+    let line = app.sign_credit_agreement(limit).await.map_err(explain)?;
+    println!("credit agreement signed");
+    print_credit(&line);
+    Ok(())
+}
+
+/// `carepass credit repay AMOUNT --channel card:N`: repays, oldest use first, exactly once.
+pub async fn credit_repay(app: &CarePass, amount: &str, channel: &str) -> Result<(), String> {
+    let amount = parse_yuan("AMOUNT", amount)?;
+    let channel = parse_channel(channel)?;
+    let line = app.repay_credit(&channel, amount).await.map_err(explain)?;
+    println!("repaid {amount}");
+    print_credit(&line);
+    Ok(())
+}
+
+fn print_credit(line: &carepass_core::wire::CreditLine) {
+    if !line.signed {
+        println!("no credit agreement: carepass credit sign --limit <yuan>");
+        return;
+    }
+    println!(
+        "credit line {} · used {} · available {} · {} days to repay each use",
+        line.limit_fen, line.used_fen, line.available_fen, line.term_days
+    );
+    for d in &line.draws {
+        let open = carepass_core::Fen(d.amount_fen.0 - d.repaid_fen.0);
+        if open.0 > 0 {
+            let due = chrono_date(d.due_at_ms);
+            println!("  {}  {} drawn, {} still owed, due {due}", d.payment_id, d.amount_fen, open);
+        }
+    }
+}
+
+/// A UTC date for a due date (yyyy-mm-dd), without a date library.
+fn chrono_date(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Asks y/N on a terminal; anything else (or no terminal) stops.
+fn confirm_or_stop(question: &str) -> Result<(), String> {
+    if !std::io::stdin().is_terminal() {
+        return Err("not confirmed: pass --yes to go ahead without asking".into());
+    }
+    print!("{question}");
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(|e| e.to_string())?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err("not confirmed; nothing was done".into())
+    }
+}
+
+/// One item a cashier charges: `CODE:NAME:CATEGORY:QUANTITY:PRICE` (category A, B or C;
+/// price per unit in yuan).
+pub fn parse_counter_item(text: &str) -> Result<carepass_core::wire::NewBillItem, String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let [code, name, category, quantity, price] = parts[..] else {
+        return Err(format!(
+            "--item {text:?}: write CODE:NAME:CATEGORY:QUANTITY:PRICE, e.g. 860101:布洛芬缓释胶囊:A:2:12.50"
+        ));
+    };
+    let category = match category.trim() {
+        "A" | "a" => carepass_core::domain::settlement::ItemCategory::A,
+        "B" | "b" => carepass_core::domain::settlement::ItemCategory::B,
+        "C" | "c" => carepass_core::domain::settlement::ItemCategory::C,
+        other => return Err(format!("--item {text:?}: the category {other:?} is A, B or C")),
+    };
+    let quantity: u32 = quantity
+        .trim()
+        .parse()
+        .ok()
+        .filter(|q| *q > 0)
+        .ok_or_else(|| format!("--item {text:?}: the quantity is a whole number above 0"))?;
+    Ok(carepass_core::wire::NewBillItem {
+        item_code: code.trim().to_string(),
+        name: name.trim().to_string(),
+        category,
+        quantity,
+        unit_price_fen: parse_yuan("--item price", price)?,
+    })
+}
+
+/// `carepass counter`: a cashier's one-code charge (一码付). Sends the scanned code and the
+/// items; the platform bills the code's holder, whose phone then pays it in one confirmation.
+pub async fn counter(
+    server: &str,
+    token: &str,
+    payload: &str,
+    purpose: &str,
+    merchant: &str,
+    items: &[String],
+) -> Result<carepass_core::wire::CounterCharge, String> {
+    if items.is_empty() {
+        return Err("give at least one --item CODE:NAME:CATEGORY:QUANTITY:PRICE".into());
+    }
+    if !matches!(purpose, "pharmacy_purchase" | "outpatient_settlement") {
+        return Err(format!("--purpose {purpose:?}: a counter charges pharmacy_purchase or outpatient_settlement"));
+    }
+    let items = items.iter().map(|i| parse_counter_item(i)).collect::<Result<Vec<_>, _>>()?;
+    let client = carepass_core::io::net::PlatformClient::new(
+        server,
+        std::sync::Arc::new(carepass_core::SystemClock),
+        &Default::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let request = carepass_core::wire::CounterChargeRequest {
+        payload: payload.trim().to_string(),
+        purpose: purpose.to_string(),
+        merchant: merchant.to_string(),
+        items,
+    };
+    client.post("v1/counter/charges", &request, Some(token)).await.map_err(|e| e.to_string())
+}

@@ -1704,15 +1704,25 @@ impl Platform {
         else {
             return Err(ApiError::bad_request("credit is repaid with a card"));
         };
+        // A key already applied is answered first (a resend after a lost answer), whatever is
+        // owed now; the same key with another body is refused.
+        let auth_key = format!("repay-{}-{key}", caller.person_id);
+        let fingerprint = format!("{}|{}", req.channel, req.amount_fen.0).into_bytes();
+        let applied = self.tree("credit_repayments")?;
+        if let Some(done) = applied.get(&auth_key)? {
+            if done.as_ref() != fingerprint.as_slice() {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    PlatformCode::IdempotencyKeyReused,
+                    "this idempotency key was used with another repayment",
+                ));
+            }
+            return self.credit_line(&caller.person_id);
+        }
         let owed: i64 =
             self.credit_record(&caller.person_id)?.draws.iter().map(|d| d.amount_fen.0 - d.repaid_fen.0).sum();
         if req.amount_fen.0 <= 0 || req.amount_fen.0 > owed {
-            return Err(conflict(PlatformCode::Conflict, format!("{} fen is owed", owed)));
-        }
-        let auth_key = format!("repay-{}-{key}", caller.person_id);
-        let applied = self.tree("credit_repayments")?;
-        if applied.get(&auth_key)?.is_some() {
-            return self.credit_line(&caller.person_id);
+            return Err(conflict(PlatformCode::Conflict, format!("{} is owed", Fen(owed))));
         }
         let channel = self.channel()?;
         let request =
@@ -1753,7 +1763,7 @@ impl Platform {
             (&credit, &applied)
                 .transaction(|(credit, applied)| {
                     credit.insert(caller.person_id.as_bytes(), serde_json::to_vec(&record).map_err(abort)?)?;
-                    applied.insert(auth_key.as_bytes(), &[])?;
+                    applied.insert(auth_key.as_bytes(), fingerprint.as_slice())?;
                     Ok::<_, ConflictableTransactionError<Abort>>(())
                 })
                 .map_err(abort_error)?;

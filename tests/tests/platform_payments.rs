@@ -1167,3 +1167,64 @@ async fn quotes_are_limited_per_minute() {
     platform.advance_clock(60 * 1000).await;
     call(&platform, &me, "POST", &path, None, Some(body)).await.ok::<Quote>();
 }
+
+// ---- credit pay-later -----------------------------------------------------------------------------
+
+/// The agreement is signed by the device; a bill paid on credit becomes a draw due in 30
+/// days; more than the line is refused; a repayment charges the card once, and its resend —
+/// even once nothing is owed any more — is answered, never charged again; the key with another
+/// amount is refused.
+#[tokio::test]
+async fn credit_is_signed_drawn_within_its_limit_and_repaid_exactly_once() {
+    let (platform, me) = setup().await;
+    set_balance(&platform, &me.person_id, 0).await;
+    let app = &me._app;
+    let none = app.credit_line().await.expect("a line");
+    assert!(!none.signed);
+    let bill = platform.issue_bill(PATIENT, None).await;
+    // No agreement: a credit quote is refused.
+    let path = format!("/v1/bills/{}/quotes", bill.bill_id);
+    let body = json!({ "use_account": true, "channel": "credit" });
+    call(&platform, &me, "POST", &path, None, Some(body.clone())).await.refused(409, "credit_limit_exceeded");
+    // A line too small for the bill's cash part: refused too.
+    let cash = quote(&platform, &me, &bill.bill_id, CARD_OK).await.legs.cash.amount;
+    app.sign_credit_agreement(Fen(cash.0 - 1)).await.expect("signs");
+    call(&platform, &me, "POST", &path, None, Some(body.clone())).await.refused(409, "credit_limit_exceeded");
+    let line = app.sign_credit_agreement(Fen(100_000)).await.expect("signs again, higher");
+    assert_eq!((line.signed, line.limit_fen, line.used_fen), (true, Fen(100_000), Fen(0)));
+
+    let options = carepass_core::QuoteOptions {
+        use_account: true,
+        channel: carepass_core::domain::payment::Channel::parse("credit").unwrap(),
+    };
+    let q = app.quote(&bill.bill_id, &options, None).await.expect("quotes on credit");
+    let paid = app.pay(&q.quote_id, None).await.expect("pays");
+    assert_eq!(paid.status, PaymentStatus::Succeeded);
+    let line = app.credit_line().await.unwrap();
+    assert_eq!(line.used_fen, cash);
+    assert_eq!(line.available_fen, Fen(100_000 - cash.0));
+    assert_eq!(line.draws.len(), 1);
+    assert_eq!(line.draws[0].due_at_ms - line.draws[0].drawn_at_ms, 30 * 24 * 60 * 60 * 1000);
+    assert!(ledger(&platform).await.authorisations.is_empty(), "credit charges no card");
+
+    // Repay all of it under one key, then resend that key: answered, charged once.
+    let repay = json!({ "channel": CARD_OK, "amount_fen": cash.0 });
+    let first = call(&platform, &me, "POST", "/v1/credit/repayments", Some("repay-all-1"), Some(repay.clone())).await;
+    assert_eq!(first.value()["used_fen"], 0, "{}", first.text());
+    let again = call(&platform, &me, "POST", "/v1/credit/repayments", Some("repay-all-1"), Some(repay)).await;
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.value()["used_fen"], 0);
+    let other = json!({ "channel": CARD_OK, "amount_fen": 1 });
+    call(&platform, &me, "POST", "/v1/credit/repayments", Some("repay-all-1"), Some(other.clone()))
+        .await
+        .refused(422, "idempotency_key_reused");
+    // Nothing is owed: a new repayment is refused, and nothing more is charged.
+    call(&platform, &me, "POST", "/v1/credit/repayments", Some("repay-more"), Some(other))
+        .await
+        .refused(409, "conflict");
+    let l = ledger(&platform).await;
+    assert_eq!((l.authorisations.len(), l.net_captured()), (1, cash.0));
+    // The phone's own repayment path refuses what is not a card before sending anything.
+    let credit = carepass_core::domain::payment::Channel::parse("credit").unwrap();
+    assert!(matches!(app.repay_credit(&credit, Fen(1)).await, Err(carepass_core::CoreError::InvalidInput(_))));
+}

@@ -758,6 +758,11 @@ public protocol CarePassProtocol: AnyObject, Sendable {
     func confirmPayment(paymentId: String, code: String, subject: String?) async throws  -> Payment
     
     /**
+     * The signed-in person's credit line (limit, used, draws and their due dates).
+     */
+    func creditLine() async throws  -> CreditLine
+    
+    /**
      * Pays a quote: signs the consent, stores the request, then sends it. A declined card
      * is a `Failed` payment; no answer is `PaymentOutcomeUnknown` (resumed by the core).
      */
@@ -795,10 +800,22 @@ public protocol CarePassProtocol: AnyObject, Sendable {
     func receipts(subject: String?) async throws  -> [VerifiedReceipt]
     
     /**
+     * Repays `amount_fen` of the credit line from a card (`card:<number>`), exactly once (the
+     * request is stored before it is sent; no answer is `PaymentOutcomeUnknown` with the
+     * bill id `credit`, resolved by the next repayment call).
+     */
+    func repayCredit(channelText: String, amountFen: Int64) async throws  -> CreditLine
+    
+    /**
      * Sends again every payment request whose answer was lost; call when the app starts
      * and when the network returns. Returns the payments that got an answer.
      */
     func resumePayments() async throws  -> [Payment]
+    
+    /**
+     * Signs the credit pay-later agreement for `limit_fen` (1 to 500000) with the device key.
+     */
+    func signCreditAgreement(limitFen: Int64) async throws  -> CreditLine
     
     /**
      * Hands `listener` a payment now and after every change (stored by a call here, or
@@ -1231,6 +1248,25 @@ open func confirmPayment(paymentId: String, code: String, subject: String? = nil
 }
     
     /**
+     * The signed-in person's credit line (limit, used, draws and their due dates).
+     */
+open func creditLine()async throws  -> CreditLine  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_credit_line(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeCreditLine_lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
      * Pays a quote: signs the consent, stores the request, then sends it. A declined card
      * is a `Failed` payment; no answer is `PaymentOutcomeUnknown` (resumed by the core).
      */
@@ -1353,6 +1389,27 @@ open func receipts(subject: String? = nil)async throws  -> [VerifiedReceipt]  {
 }
     
     /**
+     * Repays `amount_fen` of the credit line from a card (`card:<number>`), exactly once (the
+     * request is stored before it is sent; no answer is `PaymentOutcomeUnknown` with the
+     * bill id `credit`, resolved by the next repayment call).
+     */
+open func repayCredit(channelText: String, amountFen: Int64)async throws  -> CreditLine  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_repay_credit(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(channelText),FfiConverterInt64.lower(amountFen)
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeCreditLine_lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
      * Sends again every payment request whose answer was lost; call when the app starts
      * and when the network returns. Returns the payments that got an answer.
      */
@@ -1368,6 +1425,25 @@ open func resumePayments()async throws  -> [Payment]  {
             completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
             liftFunc: FfiConverterSequenceTypePayment.lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * Signs the credit pay-later agreement for `limit_fen` (1 to 500000) with the device key.
+     */
+open func signCreditAgreement(limitFen: Int64)async throws  -> CreditLine  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_sign_credit_agreement(
+                        self.uniffiCloneHandle(),FfiConverterInt64.lower(limitFen)
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeCreditLine_lift,
             errorHandler: FfiConverterTypeCarePassError_lift
         )
 }
@@ -3876,6 +3952,148 @@ public func FfiConverterTypeCarePassConfig_lift(_ buf: RustBuffer) throws -> Car
 #endif
 public func FfiConverterTypeCarePassConfig_lower(_ value: CarePassConfig) -> RustBuffer {
     return FfiConverterTypeCarePassConfig.lower(value)
+}
+
+
+/**
+ * One use of the credit line (fen).
+ */
+public struct CreditDraw: Equatable, Hashable {
+    public let paymentId: String
+    public let amountFen: Int64
+    public let repaidFen: Int64
+    public let drawnAtMs: Int64
+    public let dueAtMs: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(paymentId: String, amountFen: Int64, repaidFen: Int64, drawnAtMs: Int64, dueAtMs: Int64) {
+        self.paymentId = paymentId
+        self.amountFen = amountFen
+        self.repaidFen = repaidFen
+        self.drawnAtMs = drawnAtMs
+        self.dueAtMs = dueAtMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CreditDraw: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCreditDraw: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CreditDraw {
+        return
+            try CreditDraw(
+                paymentId: FfiConverterString.read(from: &buf), 
+                amountFen: FfiConverterInt64.read(from: &buf), 
+                repaidFen: FfiConverterInt64.read(from: &buf), 
+                drawnAtMs: FfiConverterInt64.read(from: &buf), 
+                dueAtMs: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CreditDraw, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.paymentId, into: &buf)
+        FfiConverterInt64.write(value.amountFen, into: &buf)
+        FfiConverterInt64.write(value.repaidFen, into: &buf)
+        FfiConverterInt64.write(value.drawnAtMs, into: &buf)
+        FfiConverterInt64.write(value.dueAtMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreditDraw_lift(_ buf: RustBuffer) throws -> CreditDraw {
+    return try FfiConverterTypeCreditDraw.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreditDraw_lower(_ value: CreditDraw) -> RustBuffer {
+    return FfiConverterTypeCreditDraw.lower(value)
+}
+
+
+/**
+ * The signed-in person's credit pay-later line (信用就医), fen.
+ */
+public struct CreditLine: Equatable, Hashable {
+    public let signed: Bool
+    public let limitFen: Int64
+    public let usedFen: Int64
+    public let availableFen: Int64
+    public let termDays: UInt16
+    public let draws: [CreditDraw]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(signed: Bool, limitFen: Int64, usedFen: Int64, availableFen: Int64, termDays: UInt16, draws: [CreditDraw]) {
+        self.signed = signed
+        self.limitFen = limitFen
+        self.usedFen = usedFen
+        self.availableFen = availableFen
+        self.termDays = termDays
+        self.draws = draws
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CreditLine: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCreditLine: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CreditLine {
+        return
+            try CreditLine(
+                signed: FfiConverterBool.read(from: &buf), 
+                limitFen: FfiConverterInt64.read(from: &buf), 
+                usedFen: FfiConverterInt64.read(from: &buf), 
+                availableFen: FfiConverterInt64.read(from: &buf), 
+                termDays: FfiConverterUInt16.read(from: &buf), 
+                draws: FfiConverterSequenceTypeCreditDraw.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CreditLine, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.signed, into: &buf)
+        FfiConverterInt64.write(value.limitFen, into: &buf)
+        FfiConverterInt64.write(value.usedFen, into: &buf)
+        FfiConverterInt64.write(value.availableFen, into: &buf)
+        FfiConverterUInt16.write(value.termDays, into: &buf)
+        FfiConverterSequenceTypeCreditDraw.write(value.draws, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreditLine_lift(_ buf: RustBuffer) throws -> CreditLine {
+    return try FfiConverterTypeCreditLine.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreditLine_lower(_ value: CreditLine) -> RustBuffer {
+    return FfiConverterTypeCreditLine.lower(value)
 }
 
 
@@ -8394,6 +8612,31 @@ fileprivate struct FfiConverterSequenceTypeBillItem: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeCreditDraw: FfiConverterRustBuffer {
+    typealias SwiftType = [CreditDraw]
+
+    public static func write(_ value: [CreditDraw], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeCreditDraw.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [CreditDraw] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [CreditDraw]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeCreditDraw.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeDirectoryDevice: FfiConverterRustBuffer {
     typealias SwiftType = [DirectoryDevice]
 
@@ -8882,6 +9125,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_carepass_ffi_checksum_method_carepass_confirm_payment() != 50736) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_carepass_ffi_checksum_method_carepass_credit_line() != 27053) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_carepass_ffi_checksum_method_carepass_pay() != 8433) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -8903,7 +9149,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_carepass_ffi_checksum_method_carepass_receipts() != 49050) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_carepass_ffi_checksum_method_carepass_repay_credit() != 33609) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_carepass_ffi_checksum_method_carepass_resume_payments() != 29658) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_sign_credit_agreement() != 14708) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_carepass_watch_payment() != 10949) {

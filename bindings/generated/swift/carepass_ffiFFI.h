@@ -508,6 +508,11 @@ uint64_t uniffi_carepass_ffi_fn_method_carepass_watch_inbox(uint64_t ptr, uint64
 uint64_t uniffi_carepass_ffi_fn_method_carepass_confirm_payment(uint64_t ptr, RustBuffer payment_id, RustBuffer code, RustBuffer subject
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CREDIT_LINE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_CREDIT_LINE
+uint64_t uniffi_carepass_ffi_fn_method_carepass_credit_line(uint64_t ptr
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_PAY
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_PAY
 uint64_t uniffi_carepass_ffi_fn_method_carepass_pay(uint64_t ptr, RustBuffer quote_id, RustBuffer subject
@@ -543,9 +548,19 @@ uint64_t uniffi_carepass_ffi_fn_method_carepass_quote_bill(uint64_t ptr, RustBuf
 uint64_t uniffi_carepass_ffi_fn_method_carepass_receipts(uint64_t ptr, RustBuffer subject
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_REPAY_CREDIT
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_REPAY_CREDIT
+uint64_t uniffi_carepass_ffi_fn_method_carepass_repay_credit(uint64_t ptr, RustBuffer channel_text, int64_t amount_fen
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_RESUME_PAYMENTS
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_RESUME_PAYMENTS
 uint64_t uniffi_carepass_ffi_fn_method_carepass_resume_payments(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_SIGN_CREDIT_AGREEMENT
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_SIGN_CREDIT_AGREEMENT
+uint64_t uniffi_carepass_ffi_fn_method_carepass_sign_credit_agreement(uint64_t ptr, int64_t limit_fen
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_WATCH_PAYMENT
@@ -1243,6 +1258,12 @@ uint16_t uniffi_carepass_ffi_checksum_method_carepass_confirm_payment(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_CREDIT_LINE
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_CREDIT_LINE
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_credit_line(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_PAY
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_PAY
 uint16_t uniffi_carepass_ffi_checksum_method_carepass_pay(void
@@ -1285,9 +1306,21 @@ uint16_t uniffi_carepass_ffi_checksum_method_carepass_receipts(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_REPAY_CREDIT
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_REPAY_CREDIT
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_repay_credit(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_RESUME_PAYMENTS
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_RESUME_PAYMENTS
 uint16_t uniffi_carepass_ffi_checksum_method_carepass_resume_payments(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_SIGN_CREDIT_AGREEMENT
+#define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_CHECKSUM_METHOD_CAREPASS_SIGN_CREDIT_AGREEMENT
+uint16_t uniffi_carepass_ffi_checksum_method_carepass_sign_credit_agreement(void
     
 );
 #endif

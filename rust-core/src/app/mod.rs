@@ -7,6 +7,7 @@
 mod account;
 mod bills;
 mod codes;
+mod credit;
 pub mod error;
 pub mod inbox;
 mod payments;

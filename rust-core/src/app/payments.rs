@@ -97,7 +97,7 @@ pub fn crash_point(name: &str) {
     }
 }
 
-fn new_key(prefix: &str) -> CoreResult<String> {
+pub(super) fn new_key(prefix: &str) -> CoreResult<String> {
     let mut bytes = [0u8; 16];
     SystemRandom::new()
         .fill(&mut bytes)
@@ -116,7 +116,7 @@ fn consent_error(e: ConsentError) -> CoreError {
 /// Whether an error means the request may or may not have been done. A 429 is a refusal:
 /// the platform looks at its limits only after answering a key it has done with the stored
 /// answer, so a limited request was not done (`docs/payments.md` § Limits).
-fn outcome_unknown(e: &CoreError) -> bool {
+pub(super) fn outcome_unknown(e: &CoreError) -> bool {
     match e {
         CoreError::Net(NetError::Timeout | NetError::Network(_) | NetError::Undecodable(_)) => true,
         CoreError::Net(NetError::Platform { status, code, .. }) => {
@@ -327,7 +327,7 @@ impl CarePass {
         Ok(answered)
     }
 
-    fn actor_section_name(actor: &Actor) -> String {
+    pub(super) fn actor_section_name(actor: &Actor) -> String {
         Self::section_name(actor, &actor.person_id)
     }
 

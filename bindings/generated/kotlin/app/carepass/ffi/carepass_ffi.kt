@@ -918,6 +918,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_confirm_payment(
     ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_credit_line(
+    ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_pay(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_pay_cash_due(
@@ -932,7 +934,11 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_receipts(
     ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_repay_credit(
+    ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_resume_payments(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_sign_credit_agreement(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_watch_payment(
     ): Int
@@ -1063,6 +1069,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_confirm_payment(`ptr`: Long,`paymentId`: RustBuffer.ByValue,`code`: RustBuffer.ByValue,`subject`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_credit_line(`ptr`: Long,
+    ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_pay(`ptr`: Long,`quoteId`: RustBuffer.ByValue,`subject`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_pay_cash_due(`ptr`: Long,`paymentId`: RustBuffer.ByValue,`channelText`: RustBuffer.ByValue,`subject`: RustBuffer.ByValue,
@@ -1077,7 +1085,11 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_receipts(`ptr`: Long,`subject`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_repay_credit(`ptr`: Long,`channelText`: RustBuffer.ByValue,`amountFen`: Long,
+    ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_resume_payments(`ptr`: Long,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_sign_credit_agreement(`ptr`: Long,`limitFen`: Long,
     ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_watch_payment(`ptr`: Long,`paymentId`: RustBuffer.ByValue,`listener`: Long,`subject`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1385,6 +1397,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_confirm_payment() and 0xFFFF) != 50736) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_credit_line() and 0xFFFF) != 27053) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_pay() and 0xFFFF) != 8433) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1406,7 +1421,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_receipts() and 0xFFFF) != 49050) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_repay_credit() and 0xFFFF) != 33609) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_resume_payments() and 0xFFFF) != 29658) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_sign_credit_agreement() and 0xFFFF) != 14708) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_watch_payment() and 0xFFFF) != 10949) {
@@ -2171,6 +2192,11 @@ public interface CarePassInterface {
     suspend fun `confirmPayment`(`paymentId`: kotlin.String, `code`: kotlin.String, `subject`: kotlin.String? = null): Payment
     
     /**
+     * The signed-in person's credit line (limit, used, draws and their due dates).
+     */
+    suspend fun `creditLine`(): CreditLine
+    
+    /**
      * Pays a quote: signs the consent, stores the request, then sends it. A declined card
      * is a `Failed` payment; no answer is `PaymentOutcomeUnknown` (resumed by the core).
      */
@@ -2208,10 +2234,22 @@ public interface CarePassInterface {
     suspend fun `receipts`(`subject`: kotlin.String? = null): List<VerifiedReceipt>
     
     /**
+     * Repays `amount_fen` of the credit line from a card (`card:<number>`), exactly once (the
+     * request is stored before it is sent; no answer is `PaymentOutcomeUnknown` with the
+     * bill id `credit`, resolved by the next repayment call).
+     */
+    suspend fun `repayCredit`(`channelText`: kotlin.String, `amountFen`: kotlin.Long): CreditLine
+    
+    /**
      * Sends again every payment request whose answer was lost; call when the app starts
      * and when the network returns. Returns the payments that got an answer.
      */
     suspend fun `resumePayments`(): List<Payment>
+    
+    /**
+     * Signs the credit pay-later agreement for `limit_fen` (1 to 500000) with the device key.
+     */
+    suspend fun `signCreditAgreement`(`limitFen`: kotlin.Long): CreditLine
     
     /**
      * Hands `listener` a payment now and after every change (stored by a call here, or
@@ -2779,6 +2817,30 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
 
     
     /**
+     * The signed-in person's credit line (limit, used, draws and their due dates).
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `creditLine`() : CreditLine {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_credit_line(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeCreditLine.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * Pays a quote: signs the consent, stores the request, then sends it. A declined card
      * is a `Failed` payment; no answer is `PaymentOutcomeUnknown` (resumed by the core).
      */
@@ -2948,6 +3010,34 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
 
     
     /**
+     * Repays `amount_fen` of the credit line from a card (`card:<number>`), exactly once (the
+     * request is stored before it is sent; no answer is `PaymentOutcomeUnknown` with the
+     * bill id `credit`, resolved by the next repayment call).
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `repayCredit`(`channelText`: kotlin.String, `amountFen`: kotlin.Long) : CreditLine {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_repay_credit(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`channelText`),
+        FfiConverterLong.lower(`amountFen`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeCreditLine.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * Sends again every payment request whose answer was lost; call when the app starts
      * and when the network returns. Returns the payments that got an answer.
      */
@@ -2966,6 +3056,31 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
         { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterSequenceTypePayment.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Signs the credit pay-later agreement for `limit_fen` (1 to 500000) with the device key.
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `signCreditAgreement`(`limitFen`: kotlin.Long) : CreditLine {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_sign_credit_agreement(
+                uniffiHandle,
+                
+        FfiConverterLong.lower(`limitFen`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeCreditLine.lift(it) },
         // Error FFI converter
         CarePassException.ErrorHandler,
     )
@@ -6557,6 +6672,123 @@ public object FfiConverterTypeCarePassConfig: FfiConverterRustBuffer<CarePassCon
 
 
 
+/**
+ * One use of the credit line (fen).
+ */
+data class CreditDraw (
+    var `paymentId`: kotlin.String
+    , 
+    var `amountFen`: kotlin.Long
+    , 
+    var `repaidFen`: kotlin.Long
+    , 
+    var `drawnAtMs`: kotlin.Long
+    , 
+    var `dueAtMs`: kotlin.Long
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCreditDraw: FfiConverterRustBuffer<CreditDraw> {
+    override fun read(buf: ByteBuffer): CreditDraw {
+        return CreditDraw(
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: CreditDraw) = (
+            FfiConverterString.allocationSize(value.`paymentId`) +
+            FfiConverterLong.allocationSize(value.`amountFen`) +
+            FfiConverterLong.allocationSize(value.`repaidFen`) +
+            FfiConverterLong.allocationSize(value.`drawnAtMs`) +
+            FfiConverterLong.allocationSize(value.`dueAtMs`)
+    )
+
+    override fun write(value: CreditDraw, buf: ByteBuffer) {
+            FfiConverterString.write(value.`paymentId`, buf)
+            FfiConverterLong.write(value.`amountFen`, buf)
+            FfiConverterLong.write(value.`repaidFen`, buf)
+            FfiConverterLong.write(value.`drawnAtMs`, buf)
+            FfiConverterLong.write(value.`dueAtMs`, buf)
+    }
+}
+
+
+
+/**
+ * The signed-in person's credit pay-later line (信用就医), fen.
+ */
+data class CreditLine (
+    var `signed`: kotlin.Boolean
+    , 
+    var `limitFen`: kotlin.Long
+    , 
+    var `usedFen`: kotlin.Long
+    , 
+    var `availableFen`: kotlin.Long
+    , 
+    var `termDays`: kotlin.UShort
+    , 
+    var `draws`: List<CreditDraw>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCreditLine: FfiConverterRustBuffer<CreditLine> {
+    override fun read(buf: ByteBuffer): CreditLine {
+        return CreditLine(
+            FfiConverterBoolean.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterUShort.read(buf),
+            FfiConverterSequenceTypeCreditDraw.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: CreditLine) = (
+            FfiConverterBoolean.allocationSize(value.`signed`) +
+            FfiConverterLong.allocationSize(value.`limitFen`) +
+            FfiConverterLong.allocationSize(value.`usedFen`) +
+            FfiConverterLong.allocationSize(value.`availableFen`) +
+            FfiConverterUShort.allocationSize(value.`termDays`) +
+            FfiConverterSequenceTypeCreditDraw.allocationSize(value.`draws`)
+    )
+
+    override fun write(value: CreditLine, buf: ByteBuffer) {
+            FfiConverterBoolean.write(value.`signed`, buf)
+            FfiConverterLong.write(value.`limitFen`, buf)
+            FfiConverterLong.write(value.`usedFen`, buf)
+            FfiConverterLong.write(value.`availableFen`, buf)
+            FfiConverterUShort.write(value.`termDays`, buf)
+            FfiConverterSequenceTypeCreditDraw.write(value.`draws`, buf)
+    }
+}
+
+
+
 data class DeliveryDetails (
     var `address`: kotlin.String
     , 
@@ -10090,6 +10322,34 @@ public object FfiConverterSequenceTypeBillItem: FfiConverterRustBuffer<List<Bill
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeBillItem.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeCreditDraw: FfiConverterRustBuffer<List<CreditDraw>> {
+    override fun read(buf: ByteBuffer): List<CreditDraw> {
+        val len = buf.getInt()
+        return List<CreditDraw>(len) {
+            FfiConverterTypeCreditDraw.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<CreditDraw>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeCreditDraw.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<CreditDraw>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeCreditDraw.write(it, buf)
         }
     }
 }
