@@ -4,6 +4,7 @@ import app.carepass.ffi.CarePass
 import app.carepass.ffi.CarePassException
 import app.carepass.ffi.CodeListener
 import app.carepass.ffi.InboxListener
+import app.carepass.ffi.PaymentListener
 import app.carepass.ffi.SessionListener
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineScope
@@ -23,8 +24,9 @@ import kotlin.time.Duration.Companion.seconds
 /**
  * The CarePass core for a Kotlin app: one per data directory, opened with [open], closed
  * with [close]. Every rule (validation, sessions, storage, signing, code rotation, the live
- * inbox, session-end detection) is in the Rust core; each method here is one core call plus
- * a type conversion, and each live value is one of the core's streams as a [Flow].
+ * inbox, session-end detection, payment splits, paying exactly once) is in the Rust core;
+ * each method here is one core call plus a type conversion, and each live value is one of
+ * the core's streams as a [Flow].
  *
  * Network calls are `suspend` and never block the caller's thread (the core runs them on its
  * own runtime); calls that read the phone's store run on the IO dispatcher.
@@ -39,9 +41,9 @@ import kotlin.time.Duration.Companion.seconds
  *    [session]. A call that finds the session over throws `SessionExpired` after the core
  *    has already published [SessionState.Ended]; the stream brings it to [sessionState]
  *    within moments.
- * 3. A [Flow] of this class ends with the error the core sent ([codes] and [inbox] with
- *    `NotSignedIn` or `SessionExpired` when the session ends, every one with `Closed` when
- *    the client closes), and nothing follows it.
+ * 3. A [Flow] of this class ends with the error the core sent ([codes], [inbox] and
+ *    [paymentUpdates] with `NotSignedIn` or `SessionExpired` when the session ends, every
+ *    one with `Closed` when the client closes), and nothing follows it.
  * 4. Stopping a collection cancels the core task behind it.
  * 5. After [close], every call and every new [Flow] fails with [CarePassException.Closed].
  *
@@ -385,6 +387,163 @@ class CarePassClient private constructor(
      */
     suspend fun cancelOrder(orderId: String, subject: String? = null): PharmacyOrder =
         core.cancelOrder(orderId, subject)
+
+    // ---- Mixed payment ------------------------------------------------------------------
+
+    /**
+     * Pre-settles bill [billId] (预结算) with the subject's live coverage and checks the
+     * platform's answer against the bill on the phone (syncing the inbox once when the phone's
+     * copy is behind) before anyone sees it. The core keeps the quote for [pay]; it lives
+     * five minutes.
+     *
+     * @param useAccount whether the personal account (个人账户) may pay the patient's share.
+     * @param channel the cash channel as text: `none`, `card:<number>` (12 to 19 digits
+     *   passing the Luhn check) or `credit`; ignored (the quote says `none`) when nothing is
+     *   left for cash.
+     * @throws CarePassException `InvalidInput` (`PAYMENT_CHANNEL`: not a channel; `BILL_ID`:
+     *   not an id, or no such bill of the subject even after a sync), `QuoteRefused` (its
+     *   [QuoteProblem] `kind`: the answer does not match the bill, adds up wrong, is for
+     *   someone else, not payable or expired), `NotSignedIn`, `NotLinked`, `SessionExpired`,
+     *   `Platform` (`BILL_NOT_PAYABLE`: paid, being paid, cash due, expired or cancelled;
+     *   `INVALID_REQUEST`: cash is due and [channel] is `none`; `CREDIT_LIMIT_EXCEEDED`;
+     *   `CONFLICT`: no settlement rule for the visit; `NOT_FOUND`; `RATE_LIMITED`),
+     *   `Network`, `Timeout`, `InvalidServerAnswer`, `Storage`, `StoreBusy`.
+     */
+    suspend fun quote(
+        billId: String,
+        useAccount: Boolean = true,
+        channel: String = "none",
+        subject: String? = null,
+    ): PaymentQuote = core.quoteBill(billId, useAccount, channel, subject)
+
+    /**
+     * Pays quote [quoteId] with one confirmation: the core signs the consent to exactly the
+     * quote's amounts with the device key, stores the request durably under a new
+     * idempotency key, then sends it. A declined card is no exception: the payment comes
+     * back [PaymentStatus.FAILED] (nothing charged; `failureCode` says why, the bill can be
+     * paid with a new quote) or [PaymentStatus.CASH_DUE] (the insurance paid: [payCashDue]).
+     * [PaymentStatus.REQUIRES_ACTION] asks for [confirmPayment]; [PaymentStatus.PROCESSING]
+     * is still under way: follow it with [paymentUpdates].
+     *
+     * @throws CarePassException `PaymentOutcomeUnknown` (no answer came, or an earlier
+     *   payment of the bill still has none: the core re-sends the same request by itself,
+     *   see [resumePayments]; never pay the bill again meanwhile), `InvalidInput`
+     *   (`QUOTE_ID`: no such quote on this phone), `QuoteRefused` (`EXPIRED`: ask for a new
+     *   quote), `Platform` (`QUOTE_USED`: the quote was already paid; `BILL_NOT_PAYABLE`;
+     *   `QUOTE_EXPIRED`; `CONSENT_MISMATCH`; `SIGNATURE_INVALID`; `NOT_FOUND`), `NotSignedIn`,
+     *   `NotLinked`, `SessionExpired`, `KeyStore`, `Storage`, `StoreBusy`.
+     */
+    suspend fun pay(quoteId: String, subject: String? = null): Payment = core.pay(quoteId, subject)
+
+    /**
+     * [pay] of [quote], for its subject.
+     *
+     * @throws CarePassException as [pay].
+     */
+    suspend fun pay(quote: PaymentQuote): Payment = core.pay(quote.quoteId, quote.subject)
+
+    /**
+     * Gives the bank's second confirmation of a [PaymentStatus.REQUIRES_ACTION] payment: the
+     * code the bank sent the patient. The right code moves the payment on (it comes back
+     * settled, usually [PaymentStatus.SUCCEEDED]); a wrong one leaves it
+     * [PaymentStatus.REQUIRES_ACTION], and the third wrong one fails it
+     * (`authentication_failed`). A payment no longer waiting comes back as it is.
+     *
+     * @throws CarePassException `InvalidInput` (`PAYMENT_ID`; `VERIFICATION_CODE`: not 1 to
+     *   12 digits), `NotSignedIn`, `NotLinked`, `SessionExpired`, `Platform` (`NOT_FOUND`:
+     *   not a payment this person made), `Network`, `Timeout`, `InvalidServerAnswer`,
+     *   `Storage`.
+     */
+    suspend fun confirmPayment(paymentId: String, code: String, subject: String? = null): Payment =
+        core.confirmPayment(paymentId, code, subject)
+
+    /**
+     * Pays the cash still due on a [PaymentStatus.CASH_DUE] payment (the insurance paid; the
+     * card was declined at capture) with another card, signed and under a new idempotency
+     * key stored before sending. A declined card leaves it [PaymentStatus.CASH_DUE], ready
+     * for another.
+     *
+     * @param channel `card:<number>` (not `credit`, not `none`).
+     * @throws CarePassException `InvalidInput` (`PAYMENT_CHANNEL`: not a card; `PAYMENT_ID`),
+     *   `PaymentOutcomeUnknown` (as in [pay]), `Platform` (`BILL_NOT_PAYABLE`: no cash is due
+     *   now; `NOT_FOUND`; `CONSENT_MISMATCH`; `QUOTE_EXPIRED`; `SIGNATURE_INVALID`),
+     *   `NotSignedIn`, `NotLinked`, `SessionExpired`, `KeyStore`, `Network`, `Timeout`,
+     *   `InvalidServerAnswer`, `Storage`, `StoreBusy`.
+     */
+    suspend fun payCashDue(paymentId: String, channel: String, subject: String? = null): Payment =
+        core.payCashDue(paymentId, channel, subject)
+
+    /**
+     * One of the subject's payments as the platform has it now (kept on the phone, so
+     * [payments] and [receipts] follow), refunds by the clinic included.
+     *
+     * @throws CarePassException `InvalidInput` (`PAYMENT_ID`), `NotSignedIn`, `NotLinked`,
+     *   `SessionExpired`, `Platform` (`NOT_FOUND`), `Network`, `Timeout`,
+     *   `InvalidServerAnswer`, `Storage`.
+     */
+    suspend fun payment(paymentId: String, subject: String? = null): Payment = core.payment(paymentId, subject)
+
+    /**
+     * The subject's payments the phone knows of, newest first, as last stored (no network:
+     * [payment] or [paymentUpdates] bring a payment up to date).
+     *
+     * @throws CarePassException `NotSignedIn`, `NotLinked`, `Storage`, `StoreBusy`,
+     *   `StoreTampered`.
+     */
+    suspend fun payments(subject: String? = null): List<Payment> = withContext(io) { core.payments(subject) }
+
+    /**
+     * Sends again, with the same key and bytes, every payment request whose answer was lost
+     * (a timeout, a crash, the network); call it when the app starts and when the network
+     * returns. Requests still without an answer stay stored for the next try.
+     *
+     * @return the payments that got an answer now.
+     * @throws CarePassException `NotSignedIn`, `SessionExpired`, `Storage`, `StoreBusy`.
+     */
+    suspend fun resumePayments(): List<Payment> = core.resumePayments()
+
+    /**
+     * How many payment requests still wait for an answer (to show "resuming"; [resumePayments]
+     * sends them). No network.
+     *
+     * @throws CarePassException `NotSignedIn`, `Storage`, `StoreBusy`.
+     */
+    suspend fun paymentsUnresolved(): Int = withContext(io) { core.paymentsUnresolved().toInt() }
+
+    /**
+     * The receipts of the subject's payments on the phone, newest first, each verified by the
+     * core (signature against the platform's receipt key, check code, amounts); after a
+     * refund, the write-off and the re-issued receipt too. The receipt key is fetched once,
+     * then this works offline.
+     *
+     * @throws CarePassException `InvalidReceipt` (its [ReceiptProblem] `kind`: a receipt
+     *   that does not verify is never shown as valid), `NotSignedIn`, `NotLinked`,
+     *   `Network`, `Timeout`, `Platform`, `InvalidServerAnswer` (fetching the key),
+     *   `Storage`, `StoreTampered`.
+     */
+    suspend fun receipts(subject: String? = null): List<VerifiedReceipt> = core.receipts(subject)
+
+    /**
+     * Payment [paymentId] from the core's payment stream: as the phone has it now (asked of
+     * the platform when the phone has none), then again after every change, stored by a call
+     * here or moved at the platform and announced on the live connection or by a doorbell
+     * (the phone does not poll). Cold, buffered, in order; stop collecting once the state
+     * waited for has come (e.g. `first { it.status == PaymentStatus.SUCCEEDED }`).
+     *
+     * Fails with `InvalidInput` (`PAYMENT_ID`), `NotLinked`, `Platform` (`NOT_FOUND`), or
+     * the first ask's `Network`/`Timeout`; with `NotSignedIn` or `SessionExpired` when the
+     * session ends, `Closed` when the client closes.
+     */
+    fun paymentUpdates(paymentId: String, subject: String? = null): Flow<Payment> = coreFlow { onValue, onError ->
+        core.watchPayment(
+            paymentId,
+            object : PaymentListener {
+                override fun onUpdate(payment: Payment) = onValue(payment)
+                override fun onError(error: CarePassException) = onError(error)
+            },
+            subject,
+        )
+    }
 
     // ---- Lifecycle ----------------------------------------------------------------------
 

@@ -8,13 +8,16 @@ package app.carepass
  *
  * The subclass is the kind the UI switches on, and the kinds that need more say it with an
  * enum, never a string: `InvalidInput(field: InputField)`, `Platform(code: PlatformErrorCode,
- * status, retryAfterS)`, `Refused(kind: RefusalKind)`, `InvalidPush(kind: PushRefusal)`.
+ * status, retryAfterS)`, `Refused(kind: RefusalKind)`, `InvalidPush(kind: PushRefusal)`,
+ * `QuoteRefused(kind: QuoteProblem)`, `InvalidReceipt(kind: ReceiptProblem)`;
+ * `PaymentOutcomeUnknown(billId)` names the bill whose payment has no answer yet.
  * Every subclass has a `reason`, a sentence for developers (never personal data). The kinds:
  * `InvalidInput`, `InsecureServerUrl`, `Network`, `Timeout`, `Platform`,
  * `InvalidServerAnswer`, `WrongVerificationCode`, `NotEnrolled`, `NotSignedIn`,
  * `SessionExpired`, `NotLinked`, `OtherPlatform`, `StoreTampered`, `WrongDataKey`,
  * `MissingDataKey`, `StoreBusy`, `Storage`, `KeyStore`, `Refused`, `InvalidPush`,
- * `NoOfflineCertificate`, `NoPrescription`, `Closed`, `NotInExtension`, `Internal`.
+ * `NoOfflineCertificate`, `NoPrescription`, `QuoteRefused`, `PaymentOutcomeUnknown`,
+ * `InvalidReceipt`, `Closed`, `NotInExtension`, `Internal`.
  *
  * A typealias cannot reach nested classes, so code that matches the kinds imports the class
  * itself: `import app.carepass.ffi.CarePassException`, then
@@ -42,7 +45,7 @@ typealias SignOutResult = app.carepass.ffi.SignOutResult
 /** The input a [CarePassException] `InvalidInput` refuses (`PHONE`, `LIMIT`, `DELIVERY_ADDRESS`…). */
 typealias InputField = app.carepass.ffi.InputField
 
-/** The platform's error code in a [CarePassException] `Platform` (`NOT_FOUND`, `CONFLICT`, `ALREADY_ORDERED`…; `UNKNOWN` for a code newer than this library). */
+/** The platform's error code in a [CarePassException] `Platform` (`NOT_FOUND`, `CONFLICT`, `ALREADY_ORDERED`, `QUOTE_USED`, `BILL_NOT_PAYABLE`…; `UNKNOWN` for a code newer than this library). */
 typealias PlatformErrorCode = app.carepass.ffi.PlatformErrorCode
 
 /** Which rule a [CarePassException] `Refused` applied (settlement, ranking, amounts). */
@@ -176,3 +179,49 @@ typealias PharmacyOrder = app.carepass.ffi.PharmacyOrder
 
 /** Where a [PharmacyOrder] is: accepted, ready (pickup), out for delivery, completed, cancelled. */
 typealias OrderStatus = app.carepass.ffi.OrderStatus
+
+/**
+ * A checked quote (预结算, [CarePassClient.quote]): what each source pays, in fen, to show
+ * before the patient confirms: `fundFen` (统筹基金), `personalAccountFen` (个人账户),
+ * `mutualAidFen` (家庭共济, with `mutualAidFrom`) and `cashFen` (自费, through the masked
+ * `channel`), which sum to `totalFen`; the settled [QuoteLine]s; `expiresAtMs` (platform
+ * time, five minutes after it was made). The core checked it against the bill on the phone.
+ */
+typealias PaymentQuote = app.carepass.ffi.PaymentQuote
+
+/** One bill line as a [PaymentQuote] settled it: amount, the fund's share, the class B first self-pay and the class C amount (fen). */
+typealias QuoteLine = app.carepass.ffi.QuoteLine
+
+/**
+ * A payment as it stands ([CarePassClient.pay], [CarePassClient.payment]): its
+ * [PaymentStatus], the amounts by source (fen), `cashDueFen` (status `CASH_DUE`),
+ * `refundedFen`, the failure (`failureCode`, `failureMessage`), what the patient must do
+ * (`actionKind` `confirm_code`, `actionMessage`, `actionExpiresAtMs`) and how many receipts
+ * it has.
+ */
+typealias Payment = app.carepass.ffi.Payment
+
+/**
+ * Where a [Payment] is: `PROCESSING`, `REQUIRES_ACTION` (the bank's code:
+ * [CarePassClient.confirmPayment]), `SUCCEEDED`, `FAILED` (nothing charged; the bill can be
+ * paid again), `CASH_DUE` (the insurance paid, the card was declined: [CarePassClient.payCashDue]),
+ * `PARTLY_REFUNDED`, `REFUNDED`.
+ */
+typealias PaymentStatus = app.carepass.ffi.PaymentStatus
+
+/** Why a [CarePassException] `QuoteRefused` refuses a quote: invariant, bill mismatch, legs mismatch, wrong party, expired, lifetime, not payable. */
+typealias QuoteProblem = app.carepass.ffi.QuoteProblem
+
+/**
+ * An electronic receipt (医疗收费电子票据, [CarePassClient.receipts]) whose signature, check
+ * code and amounts the core verified: code, number, check code, payee, payer, the bill and
+ * payment, the amounts by source (fen), the masked channel, the lines, and `svg`, a
+ * wallet-style card to draw. `writeOff` marks a write-off (冲红) after a refund.
+ */
+typealias VerifiedReceipt = app.carepass.ffi.VerifiedReceipt
+
+/** A line of a [VerifiedReceipt]: code, name, category, quantity and amount (fen). */
+typealias ReceiptLine = app.carepass.ffi.ReceiptLine
+
+/** Why a [CarePassException] `InvalidReceipt` refuses a receipt: malformed, unknown key, forged, check code, amounts. */
+typealias ReceiptProblem = app.carepass.ffi.ReceiptProblem

@@ -80,7 +80,10 @@ internal class Sandbox private constructor(
     /**
      * Issues a bill to the patient who owns [phone] as the clinic: `POST /admin/v1/bills`. The
      * platform's `Bill` (`bill_id`, `total_fen`, `state`…). [readableAfterMs] holds the bill
-     * back from reads that long after its doorbell rings (replication lag).
+     * back from reads that long after its doorbell rings (replication lag). [visitType]
+     * (`outpatient`, `chronic_outpatient`, `pharmacy`) picks the settlement rule: ordinary
+     * outpatient care has a deductible the demo accumulators have not met (the fund pays
+     * nothing), chronic care has none.
      */
     fun issueBill(
         phone: String,
@@ -89,6 +92,7 @@ internal class Sandbox private constructor(
         department: String = "内科",
         doctor: String = "李医生",
         readableAfterMs: Long? = null,
+        visitType: String = "outpatient",
     ): Map<String, Any?> {
         val lines = items.joinToString(",") {
             """{"item_code":${Json.quote(it.itemCode)},"name":${Json.quote(it.name)},""" +
@@ -96,7 +100,7 @@ internal class Sandbox private constructor(
         }
         val body = """{"phone":${Json.quote(phone)},"hospital":${Json.quote(hospital)},""" +
             """"department":${Json.quote(department)},"doctor":${Json.quote(doctor)},"items":[$lines],""" +
-            """"readable_after_ms":${readableAfterMs ?: "null"}}"""
+            """"readable_after_ms":${readableAfterMs ?: "null"},"visit_type":${Json.quote(visitType)}}"""
         return Json.parseObject(admin("/admin/v1/bills", body))
     }
 
@@ -128,6 +132,33 @@ internal class Sandbox private constructor(
      */
     fun revokeDevice(deviceId: String) {
         admin("/admin/v1/devices/$deviceId/revoke", null)
+    }
+
+    /** A person's personal account balance (fen): `GET /admin/v1/accounts/{id}`. */
+    fun accountBalance(personId: String): Long =
+        Json.parseObject(adminGet("/admin/v1/accounts/$personId"))["account_balance_fen"] as Long
+
+    /** Sets a person's personal account balance (fen): `POST /admin/v1/accounts/{id}`. */
+    fun setAccountBalance(personId: String, balanceFen: Long) {
+        admin("/admin/v1/accounts/$personId", """{"balance_fen":$balanceFen}""")
+    }
+
+    /** Any payment as its patient sees it (`GET /admin/v1/payments/{id}`): `status`, `refunded_fen`… */
+    fun payment(paymentId: String): Map<String, Any?> = Json.parseObject(adminGet("/admin/v1/payments/$paymentId"))
+
+    /** Runs the payment driver now (`POST /admin/v1/payments/drive`); how many payments it moved. */
+    fun drivePayments(): Long = Json.parseObject(admin("/admin/v1/payments/drive", null))["moved"] as Long
+
+    /**
+     * Refunds a paid bill as the clinic: `POST /admin/v1/bills/{id}/refunds`. [lines] maps a
+     * 0-based line index to the units returned; `null` refunds everything still paid. The
+     * platform's `Refund` (`status`, `split` by source with `total`, `receipts`…).
+     */
+    fun refund(billId: String, refundId: String, lines: Map<Int, Int>? = null, reason: String = "退药"): Map<String, Any?> {
+        val returned = lines?.entries?.joinToString(",", "[", "]") { (line, quantity) -> """{"line":$line,"quantity":$quantity}""" }
+        val body = """{"refund_id":${Json.quote(refundId)},"reason":${Json.quote(reason)}""" +
+            (if (returned == null) "}" else ""","lines":$returned}""")
+        return Json.parseObject(admin("/admin/v1/bills/$billId/refunds", body))
     }
 
     /** Ends every open live stream now (`POST /admin/v1/streams/cut`); clients reconnect. */

@@ -134,6 +134,12 @@ class StreamsAndFailuresTest {
                 assertEquals(SessionState.SignedIn(profile), states.next())
                 codes.next()
                 inbox.next()
+                // The inbox's first update comes from the store, before its live connection has
+                // made its first requests (a sync, then the stream); a revocation in between
+                // would be learnt by the connection, not by the call below. A bill arriving on
+                // the flow (after the first sync's changes, if any) shows the connection is up.
+                val bill = sandbox.issueBill(ZHANG_WEI)["bill_id"]
+                while (inbox.next().changes.none { it.bill.billId == bill }) Unit
 
                 sandbox.revokeDevice(profile.deviceId)
                 // The platform ended the session; the phone learns it at its next call.
