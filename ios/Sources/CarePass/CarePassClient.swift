@@ -1,6 +1,6 @@
 // `CarePassClient`: the app's handle on the CarePass core. Each method is one call into the
-// core plus, at most, a conversion of its arguments; the three live streams (codes, inbox,
-// session) go through the one adapter in CoreStream.swift. The rules, the timers, the
+// core plus, at most, a conversion of its arguments; the four live streams (codes, inbox,
+// session, payment) go through the one adapter in CoreStream.swift. The rules, the timers, the
 // de-duplication and the signed-in state are the core's.
 
 import Foundation
@@ -32,9 +32,10 @@ import CarePassFFI
 ///    `.signedIn`, `.signedOut` or `.ended`. A call that throws `.SessionExpired` does not
 ///    make the facade sign anyone out; the core, which dropped the session, tells the
 ///    session stream, and the stream says `.ended`.
-/// 3. **A stream ends with the core's error, and nothing follows it.** `codes`, `inbox` and
-///    `sessionStates` yield the core's values in order (the current value first), then
-///    throw the error that ended the core's stream, once. Iterating further returns nil.
+/// 3. **A stream ends with the core's error, and nothing follows it.** `codes`, `inbox`,
+///    `sessionStates` and `paymentUpdates` yield the core's values in order (the current
+///    value first), then throw the error that ended the core's stream, once. Iterating
+///    further returns nil.
 /// 4. **Ending the iteration cancels the core's task.** Leaving the `for try await` loop,
 ///    cancelling the task that iterates, or dropping the stream cancels the core's
 ///    `TaskHandle`: the rotation timer or the live connection stops.
@@ -343,6 +344,156 @@ public final class CarePassClient: @unchecked Sendable {
         let core = self.core
         return Self.coreStream(of: InboxUpdate.self) { relay in
             core.watchInbox(listener: relay, subject: subject)
+        }
+    }
+
+    // MARK: - Paying a bill
+
+    /// Pre-settles a bill (医保预结算): what each source would pay — the pooled fund, the
+    /// personal account, family mutual aid and the cash through `channel` — to show before
+    /// the patient confirms. The core checks the platform's answer against the bill on the
+    /// phone (pulling the inbox once when the phone has not seen the bill or is behind) and
+    /// keeps the quote for `pay(quoteId:)`. A quote lives a few minutes.
+    ///
+    /// ```swift
+    /// let quote = try await client.quote(billId: bill.billId, useAccount: true, channel: "card:4242424242424242")
+    /// // show quote.fundFen, quote.personalAccountFen, quote.mutualAidFen, quote.cashFen, quote.channel
+    /// let payment = try await client.pay(quoteId: quote.quoteId)
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - billId: the bill, e.g. `Bill.billId`.
+    ///   - useAccount: whether the personal account (个人账户) may pay its share.
+    ///   - channel: the cash channel as text: `none`, `card:<number>` or `credit`.
+    ///   - subject: the patient the bill is for; nil is the signed-in person.
+    /// - Throws: `CarePassError`: `.InvalidInput(field: .paymentChannel or .billId, …)`,
+    ///   `.QuoteRefused(kind: …)` (the quote does not match the bill, the parties or the
+    ///   time: nothing to show), `.Platform` (`.billNotPayable`, `.notFound`,
+    ///   `.creditLimitExceeded`, `.invalidRequest` for cash with channel `none`, `.conflict`,
+    ///   `.rateLimited`), `.NotSignedIn`, `.NotLinked`, `.SessionExpired`, `.Network`,
+    ///   `.Timeout`, `.Storage`, `.Closed`.
+    public func quote(
+        billId: String,
+        useAccount: Bool,
+        channel: String,
+        subject: String? = nil
+    ) async throws -> PaymentQuote {
+        try await core.quoteBill(billId: billId, useAccount: useAccount, channelText: channel, subject: subject)
+    }
+
+    /// Pays a quote from every source at once, exactly once: the core signs the patient's
+    /// consent with the device key, stores the request durably, then sends it. The answer is
+    /// the payment as far as the platform could take it without the patient: `.succeeded`,
+    /// `.failed` (a declined card: nothing charged, `failureCode` says why; quote and pay
+    /// again), `.requiresAction` (`confirmPayment`), `.cashDue` (`payCashDue`) or
+    /// `.processing` (`paymentUpdates` follows it).
+    ///
+    /// - Throws: `CarePassError`: `.PaymentOutcomeUnknown(billId:, …)` when no answer came
+    ///   (the core sends the same request again — `resumePayments()`, the next inbox sync —
+    ///   and refuses another payment of the bill until it is answered; nothing is paid twice:
+    ///   show "checking"), `.InvalidInput(field: .quoteId, …)` (no such quote on this phone),
+    ///   `.QuoteRefused(kind: .expired, …)`, `.Platform` (`.quoteUsed`, `.quoteExpired`,
+    ///   `.consentMismatch`, `.billNotPayable`, `.signatureInvalid`, `.rateLimited`),
+    ///   `.KeyStore`, `.NotSignedIn`, `.NotLinked`, `.SessionExpired`, `.Storage`, `.Closed`.
+    public func pay(quoteId: String, subject: String? = nil) async throws -> Payment {
+        try await core.pay(quoteId: quoteId, subject: subject)
+    }
+
+    /// Passes the bank's second confirmation (the code it sent the patient) for a payment
+    /// that is `.requiresAction`; returns the payment: `.succeeded` for the right code, still
+    /// `.requiresAction` for a wrong one, `.failed` after too many wrong codes.
+    ///
+    /// - Throws: `CarePassError`: `.InvalidInput(field: .paymentId or .verificationCode, …)`,
+    ///   `.Platform` (`.notFound`), `.NotSignedIn`, `.NotLinked`, `.SessionExpired`,
+    ///   `.Network`, `.Timeout`, `.Storage`, `.Closed`.
+    @discardableResult
+    public func confirmPayment(paymentId: String, code: String, subject: String? = nil) async throws -> Payment {
+        try await core.confirmPayment(paymentId: paymentId, code: code, subject: subject)
+    }
+
+    /// Pays the cash still due on a `.cashDue` payment (the insurance paid; the card was
+    /// declined at capture) with another card, under a new request stored before it is sent.
+    /// Returns the payment: `.succeeded`, or still `.cashDue` with `failureCode` when this card
+    /// is declined too.
+    ///
+    /// - Parameter channel: `card:<number>` (the cash still due is paid with a card).
+    /// - Throws: `CarePassError`: `.InvalidInput(field: .paymentChannel or .paymentId, …)`,
+    ///   `.PaymentOutcomeUnknown(billId:, …)` (as `pay`), `.Platform` (`.billNotPayable`: no
+    ///   cash is due; `.consentMismatch`, `.quoteExpired`, `.notFound`), `.KeyStore`,
+    ///   `.NotSignedIn`, `.NotLinked`, `.SessionExpired`, `.Network`, `.Timeout`, `.Storage`,
+    ///   `.Closed`.
+    @discardableResult
+    public func payCashDue(paymentId: String, channel: String, subject: String? = nil) async throws -> Payment {
+        try await core.payCashDue(paymentId: paymentId, channelText: channel, subject: subject)
+    }
+
+    /// A payment as the platform has it now (kept on the phone).
+    ///
+    /// - Throws: `CarePassError`: `.InvalidInput(field: .paymentId, …)`, `.Platform`
+    ///   (`.notFound`), `.NotSignedIn`, `.NotLinked`, `.SessionExpired`, `.Network`,
+    ///   `.Timeout`, `.Storage`, `.Closed`.
+    public func payment(paymentId: String, subject: String? = nil) async throws -> Payment {
+        try await core.payment(paymentId: paymentId, subject: subject)
+    }
+
+    /// The payments the phone knows of for a subject (nil: the signed-in person), newest
+    /// first. No network.
+    ///
+    /// - Throws: `CarePassError`: `.NotSignedIn`, `.NotLinked`, `.Storage`, `.StoreTampered`,
+    ///   `.NotInExtension`, `.Closed`.
+    public func payments(subject: String? = nil) throws -> [Payment] {
+        try core.payments(subject: subject)
+    }
+
+    /// Sends again, with the same key and bytes, every payment request whose answer was
+    /// lost (a timeout, a crash, a dropped connection); returns the payments that got an
+    /// answer. Call it when the app starts and when the network returns (in any case when
+    /// `paymentsUnresolved()` is not 0). Requests that still get no answer stay stored for
+    /// the next try.
+    ///
+    /// - Throws: `CarePassError`: `.NotSignedIn`, `.SessionExpired`, `.Storage`, `.Closed`.
+    @discardableResult
+    public func resumePayments() async throws -> [Payment] {
+        try await core.resumePayments()
+    }
+
+    /// How many payment requests still wait for an answer (no network).
+    ///
+    /// - Throws: `CarePassError`: `.NotSignedIn`, `.Storage`, `.NotInExtension`, `.Closed`.
+    public func paymentsUnresolved() throws -> UInt32 {
+        try core.paymentsUnresolved()
+    }
+
+    /// A subject's electronic receipts (医疗收费电子票据), newest first, each verified by the
+    /// core against the platform's receipt key (signature, check code, amounts; the key is
+    /// fetched once, then this works offline). `svg` is a wallet-style card to show.
+    ///
+    /// - Throws: `CarePassError`: `.InvalidReceipt(kind: …)` (a receipt that does not verify
+    ///   is never shown as valid), `.NotSignedIn`, `.NotLinked`, `.Network`, `.Timeout` (the
+    ///   first fetch of the key), `.Storage`, `.Closed`.
+    public func receipts(subject: String? = nil) async throws -> [VerifiedReceipt] {
+        try await core.receipts(subject: subject)
+    }
+
+    /// A payment now (as stored on the phone, or from the platform when the phone has none),
+    /// then again at every change: stored by a call here (`pay`, `confirmPayment`,
+    /// `payCashDue`, `resumePayments`, `payment`), or moved at the platform and announced by
+    /// the live connection or a doorbell. No polling. Throws the error that ended the core's
+    /// stream: `.InvalidInput(field: .paymentId, …)` for a malformed id, `.NotSignedIn` or
+    /// `.SessionExpired` when the session ends, `.Closed` when the client closes. Leave the
+    /// loop once the state waited for has come: ending the iteration cancels the core's
+    /// stream.
+    ///
+    /// ```swift
+    /// for try await payment in client.paymentUpdates(paymentId: payment.paymentId) {
+    ///     show(payment)
+    ///     if payment.status != .processing { break }
+    /// }
+    /// ```
+    public func paymentUpdates(paymentId: String, subject: String? = nil) -> AsyncThrowingStream<Payment, Error> {
+        let core = self.core
+        return Self.coreStream(of: Payment.self) { relay in
+            core.watchPayment(paymentId: paymentId, listener: relay, subject: subject)
         }
     }
 

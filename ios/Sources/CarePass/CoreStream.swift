@@ -1,7 +1,8 @@
 // The one adapter from a core stream to Swift concurrency. The core runs every live stream
-// (codes, inbox, session) as a task that calls a listener: the values in order, the current
-// value first, then at most one error, then nothing. `coreStream(of:_:)` turns that into an
-// `AsyncThrowingStream` and cancels the core's `TaskHandle` when the stream terminates.
+// (codes, inbox, session, payment) as a task that calls a listener: the values in order, the
+// current value first, then at most one error, then nothing. `coreStream(of:_:)` turns that
+// into an `AsyncThrowingStream` and cancels the core's `TaskHandle` when the stream
+// terminates.
 
 import Foundation
 import CarePassFFI
@@ -31,7 +32,7 @@ extension CarePassClient {
 }
 
 /// The listener the core calls for one stream: each value goes to the stream's continuation,
-/// the error finishes it. One class for the three listener protocols; which one it is follows
+/// the error finishes it. One class for the four listener protocols; which one it is follows
 /// from its `Value`. The core calls it on its own threads, one call at a time.
 final class StreamRelay<Value>: @unchecked Sendable {
     // @unchecked: the only stored property is a continuation, which is thread-safe.
@@ -67,6 +68,14 @@ extension StreamRelay: InboxListener where Value == InboxUpdate {
 extension StreamRelay: SessionListener where Value == SessionState {
     func onState(state: SessionState) {
         send(state)
+    }
+}
+
+// `onUpdate(payment:)`, not the inbox's `onUpdate(update:)`: the two protocols' methods differ
+// by their argument label, so each conformance has its own method.
+extension StreamRelay: PaymentListener where Value == Payment {
+    func onUpdate(payment: Payment) {
+        send(payment)
     }
 }
 

@@ -217,6 +217,15 @@ final class FailureRuleTests: SandboxTestCase {
             ("orders", { _ = try await client.orders() }),
             ("order", { _ = try await client.order(orderId: "ord_0001") }),
             ("cancelOrder", { _ = try await client.cancelOrder(orderId: "ord_0001") }),
+            ("quote", { _ = try await client.quote(billId: "bill_00112233aabbccdd", useAccount: true, channel: "card:4242424242424242") }),
+            ("pay", { _ = try await client.pay(quoteId: "q_0011223344556677") }),
+            ("confirmPayment", { _ = try await client.confirmPayment(paymentId: "pay_0011223344556677", code: "123456") }),
+            ("payCashDue", { _ = try await client.payCashDue(paymentId: "pay_0011223344556677", channel: "card:4242424242424242") }),
+            ("payment", { _ = try await client.payment(paymentId: "pay_0011223344556677") }),
+            ("payments", { _ = try client.payments() }),
+            ("resumePayments", { _ = try await client.resumePayments() }),
+            ("paymentsUnresolved", { _ = try client.paymentsUnresolved() }),
+            ("receipts", { _ = try await client.receipts() }),
         ]
         for (name, call) in calls {
             await assertThrowsCarePassError("Closed", name) {
@@ -228,12 +237,14 @@ final class FailureRuleTests: SandboxTestCase {
             var codes = client.codes(purpose: .registration).makeAsyncIterator()
             var inbox = client.inbox().makeAsyncIterator()
             var states = client.sessionStates().makeAsyncIterator()
+            var payment = client.paymentUpdates(paymentId: "pay_0011223344556677").makeAsyncIterator()
             let codesError = await drain(&codes)
             let inboxError = await drain(&inbox)
             let statesError = await drain(&states)
-            return [caseName(codesError), caseName(inboxError), caseName(statesError)]
+            let paymentError = await drain(&payment)
+            return [caseName(codesError), caseName(inboxError), caseName(statesError), caseName(paymentError)]
         }
-        XCTAssertEqual(ended, ["Closed", "Closed", "Closed"])
+        XCTAssertEqual(ended, ["Closed", "Closed", "Closed", "Closed"])
     }
 }
 

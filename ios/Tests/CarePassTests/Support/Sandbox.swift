@@ -135,6 +135,15 @@ final class Sandbox: @unchecked Sendable {
         let revoked: Bool
     }
 
+    /// A person's personal account as the admin route answers it.
+    private struct Account: Decodable {
+        let balanceFen: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case balanceFen = "account_balance_fen"
+        }
+    }
+
     /// Issues a bill to the patient who owns `phone` as the clinic: `POST /admin/v1/bills`
     /// (one A-category line of 25 yuan).
     func issueBill(phone: String) async throws -> IssuedBill {
@@ -149,6 +158,57 @@ final class Sandbox: @unchecked Sendable {
         ]
         let data = try await send("POST", "/admin/v1/bills", json: body)
         return try JSONDecoder().decode(IssuedBill.self, from: data)
+    }
+
+    /// Issues the demo seed's bill to the patient who owns `phone` as the clinic: a
+    /// chronic-disease follow-up (`chronic_outpatient`, no deductible) of seven lines in the
+    /// three categories, 511.20 yuan, so that the pooled fund, the personal account and the
+    /// cash all pay a part of it (`sandbox/src/seed.rs`, `demo_bill_items`).
+    func issueDemoBill(phone: String) async throws -> IssuedBill {
+        let body: [String: Any] = [
+            "phone": phone,
+            "hospital": "示例市第一人民医院 Demo City First People's Hospital",
+            "department": "心血管内科 Cardiology",
+            "doctor": "王医生 Dr Wang",
+            "visit_type": "chronic_outpatient",
+            "items": [
+                Self.item("110200001", "普通门诊诊查费 Outpatient consultation", "A", 1, 2_500),
+                Self.item("250102015", "糖化血红蛋白测定 HbA1c test", "A", 1, 6_000),
+                Self.item("250301001", "血清总胆固醇测定 Serum cholesterol", "A", 1, 1_500),
+                Self.item("XC08CAA010A001010100981", "苯磺酸氨氯地平片 5mg Amlodipine (28 tablets)", "A", 2, 1_680),
+                Self.item("XA10BAD024A001010104402", "盐酸二甲双胍缓释片 0.5g Metformin XR (30 tablets)", "A", 2, 2_350),
+                Self.item("XC10AAA150A001010100264", "阿托伐他汀钙片 20mg Atorvastatin (7 tablets)", "B", 4, 3_290),
+                Self.item("ZZ0000000001", "血压计 Home blood-pressure monitor", "C", 1, 19_900),
+            ],
+        ]
+        let data = try await send("POST", "/admin/v1/bills", json: body)
+        return try JSONDecoder().decode(IssuedBill.self, from: data)
+    }
+
+    /// One line of a bill to issue, as `POST /admin/v1/bills` takes it.
+    private static func item(
+        _ code: String,
+        _ name: String,
+        _ category: String,
+        _ quantity: Int,
+        _ unitPriceFen: Int
+    ) -> [String: Any] {
+        ["item_code": code, "name": name, "category": category, "quantity": quantity, "unit_price_fen": unitPriceFen]
+    }
+
+    /// Sets a person's personal account balance (`POST /admin/v1/accounts/{person_id}`).
+    func setBalance(personId: String, fen: Int64) async throws {
+        let data = try await send("POST", "/admin/v1/accounts/\(personId)", json: ["balance_fen": Int(fen)])
+        let account = try JSONDecoder().decode(Account.self, from: data)
+        guard account.balanceFen == fen else {
+            throw SetupFailure("the sandbox set \(personId)'s balance to \(account.balanceFen), not \(fen)")
+        }
+    }
+
+    /// A person's personal account balance in fen (`GET /admin/v1/accounts/{person_id}`).
+    func balance(personId: String) async throws -> Int64 {
+        let data = try await send("GET", "/admin/v1/accounts/\(personId)", json: nil)
+        return try JSONDecoder().decode(Account.self, from: data).balanceFen
     }
 
     /// The relay outbox after entry `after`: `GET /admin/v1/push-outbox`.
