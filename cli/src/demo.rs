@@ -141,22 +141,25 @@ async fn journey(
                     describe_outcome(&again)
                 ),
             );
-            bill_finds_the_patient(url, token, &app).await?;
+            let bill_id = bill_finds_the_patient(url, token, &app).await?;
+            bills_paid(url, token, &app, &bill_id).await?;
             medicine_delivered(url, token, &app).await?;
         }
-        None => say(
-            "(No scanner credential for this platform: set CAREPASS_SCANNER_TOKEN to run the scanner and clinic steps.)",
-        ),
+        None => say(concat!(
+            "(No scanner credential for this platform: pass --scanner-token with --platform ",
+            "to run the scanner, clinic, payment and pharmacy steps.)"
+        )),
     }
     Ok(())
 }
 
-/// The doctor orders tests and medicine; the bill reaches the patient's phone on the live stream.
+/// The doctor orders tests and medicine; the bill reaches the patient's phone on the live
+/// stream. Returns the bill's id.
 async fn bill_finds_the_patient(
     url: &str,
     clinic_token: &str,
     app: &std::sync::Arc<carepass_core::CarePass>,
-) -> Result<(), String> {
+) -> Result<String, String> {
     use carepass_core::domain::bills::InboxChange;
     let mut stream = app.inbox_stream(None);
     match stream.next().await {
@@ -199,10 +202,270 @@ async fn bill_finds_the_patient(
                 )));
             }
             say("     (In the background the app would get a push instead: a signed doorbell with no amount and no health data.)");
-            Ok(())
+            Ok(bill.bill_id)
         }
         None => Err(format!("the bill did not arrive on the stream: {:?}", arrived.map(|o| o.map(|r| r.err())))),
     }
+}
+
+/// The demo's personal-account balance: less than Zhang Wei's share of the demo bill, so the
+/// account pays what it holds and his card pays the rest (a mixed payment).
+const DEMO_ACCOUNT_FEN: i64 = 5_000;
+const CARD_OK: &str = "card:4242424242424242";
+const CARD_NO_FUNDS: &str = "card:4000000000009995";
+
+fn platform_client(url: &str) -> Result<carepass_core::io::net::PlatformClient, String> {
+    carepass_core::io::net::PlatformClient::new(
+        url,
+        std::sync::Arc::new(carepass_core::SystemClock),
+        &Default::default(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// The personal account (balance and the year's accumulators), as the platform's fund
+/// office (admin role) sees it.
+async fn account_view(
+    office: &carepass_core::io::net::PlatformClient,
+    token: &str,
+    person_id: &str,
+) -> Result<serde_json::Value, String> {
+    office.get(&format!("admin/v1/accounts/{person_id}"), Some(token)).await.map_err(|e| e.to_string())
+}
+
+/// The personal account's balance.
+async fn account_balance(
+    office: &carepass_core::io::net::PlatformClient,
+    token: &str,
+    person_id: &str,
+) -> Result<carepass_core::Fen, String> {
+    account_view(office, token, person_id).await?["account_balance_fen"]
+        .as_i64()
+        .map(carepass_core::Fen)
+        .ok_or_else(|| "the platform did not say the account's balance".to_string())
+}
+
+/// The receipt of a payment, of one kind, from the phone's verified receipts.
+async fn receipt_of(
+    app: &carepass_core::CarePass,
+    payment_id: &str,
+    kind: carepass_core::domain::payment::receipt::ReceiptKind,
+) -> Result<carepass_core::domain::payment::receipt::Receipt, String> {
+    app.receipts(None)
+        .await
+        .map_err(explain)?
+        .into_iter()
+        .map(|v| v.receipt)
+        .find(|r| r.payment_id == payment_id && r.kind == kind)
+        .ok_or_else(|| format!("no verified {kind:?} receipt for payment {payment_id} on the phone"))
+}
+
+fn split_text(fund: carepass_core::Fen, account: carepass_core::Fen, cash: carepass_core::Fen) -> String {
+    format!("pooled fund (统筹) {fund} + personal account (个账) {account} + cash (自费) {cash}")
+}
+
+/// Mixed payment: the bill quoted and paid in one confirmation (fund, personal account and a
+/// card), its e-receipt verified; a second bill's card declined and paid again cleanly; the
+/// first bill refunded by the clinic, with its write-off receipt.
+async fn bills_paid(url: &str, clinic_token: &str, app: &carepass_core::CarePass, bill_id: &str) -> Result<(), String> {
+    use carepass_core::domain::payment::receipt::ReceiptKind;
+    use carepass_core::domain::payment::{Channel, PaymentStatus};
+    use carepass_core::{Fen, QuoteOptions};
+
+    let person_id = app.current_profile().map_err(explain)?.ok_or("no one is signed in")?.person_id;
+    let office = platform_client(url)?;
+    let seeded = account_balance(&office, clinic_token, &person_id).await?;
+    let _: serde_json::Value = office
+        .post(
+            &format!("admin/v1/accounts/{person_id}"),
+            &serde_json::json!({ "balance_fen": DEMO_ACCOUNT_FEN }),
+            Some(clinic_token),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let balance = account_balance(&office, clinic_token, &person_id).await?;
+    if balance != Fen(DEMO_ACCOUNT_FEN) {
+        return Err(format!("the personal account holds {balance}, not {}", Fen(DEMO_ACCOUNT_FEN)));
+    }
+    step(
+        13,
+        &format!(
+            "For the demo the fund office sets Zhang Wei's personal account (个人账户) to {balance}: less than his share of the bill."
+        ),
+    );
+
+    let card = Channel::parse(CARD_OK).map_err(|e| e.to_string())?;
+    let options = QuoteOptions { use_account: true, channel: card.clone() };
+    let quote = app.quote(bill_id, &options, None).await.map_err(explain)?;
+    let (ins, cash) = (&quote.legs.insurance, &quote.legs.cash);
+    let sources = Fen::sum([ins.fund, ins.personal_account, ins.mutual_aid, cash.amount]).map_err(|e| e.to_string())?;
+    if sources != quote.settlement.total || ins.personal_account != balance || cash.amount.0 <= 0 || ins.fund.0 <= 0 {
+        return Err(format!("the quote is not the mixed payment it should be: {quote:?}"));
+    }
+    step(
+        14,
+        &format!(
+            "He asks what the bill costs him (预结算); the phone checks the answer against the bill it holds, line by line: of {}, {} by {}.",
+            quote.settlement.total,
+            split_text(ins.fund, ins.personal_account, cash.amount),
+            cash.channel.masked()
+        ),
+    );
+
+    let paid = app.pay(&quote.quote_id, None).await.map_err(explain)?;
+    if paid.status != PaymentStatus::Succeeded
+        || paid.insurance.personal_account_fen != ins.personal_account
+        || paid.cash.amount_fen != cash.amount
+    {
+        return Err(format!("the payment did not end as quoted: {paid:?}"));
+    }
+    let left = account_balance(&office, clinic_token, &person_id).await?;
+    if left != Fen(balance.0 - ins.personal_account.0) {
+        return Err(format!("the personal account holds {left} after paying {}", ins.personal_account));
+    }
+    step(
+        15,
+        &format!(
+            "He confirms once: the phone signs his consent to exactly these amounts with the device key, stores the request and only then sends it. Payment {} is paid; his personal account now holds {left}.",
+            paid.payment_id
+        ),
+    );
+
+    let receipt = receipt_of(app, &paid.payment_id, ReceiptKind::Original).await?;
+    if receipt.total != quote.settlement.total
+        || receipt.fund != ins.fund
+        || receipt.personal_account != ins.personal_account
+        || receipt.cash != cash.amount
+    {
+        return Err(format!("the receipt's amounts are not the payment's: {receipt:?}"));
+    }
+    step(
+        16,
+        &format!(
+            "His e-receipt (医疗收费电子票据) came with the answer and verifies on the phone (the platform's signature, the check code, the amounts): code {} number {} check code {}.",
+            receipt.receipt_code, receipt.receipt_number, receipt.check_code
+        ),
+    );
+    say(&crate::text::clean(&format!(
+        "     {}: total {} = {}",
+        receipt.payee,
+        receipt.total,
+        split_text(receipt.fund, receipt.personal_account, receipt.cash)
+    )));
+
+    // A second visit's bill, and a card with no money on it.
+    let request = carepass_sandbox::seed::demo_bill_request(PATIENT, carepass_sandbox::seed::demo_bill_items());
+    let second: carepass_core::wire::Bill =
+        office.post("admin/v1/bills", &request, Some(clinic_token)).await.map_err(|e| e.to_string())?;
+    let empty_card = Channel::parse(CARD_NO_FUNDS).map_err(|e| e.to_string())?;
+    let before = account_view(&office, clinic_token, &person_id).await?;
+    let quote = app
+        .quote(&second.bill_id, &QuoteOptions { use_account: true, channel: empty_card.clone() }, None)
+        .await
+        .map_err(explain)?;
+    let failed = app.pay(&quote.quote_id, None).await.map_err(explain)?;
+    let reason = match (&failed.status, &failed.failure) {
+        (PaymentStatus::Failed, Some(f)) => crate::text::clean(&f.message).into_owned(),
+        _ => return Err(format!("a card with insufficient funds did not fail the payment: {failed:?}")),
+    };
+    if account_view(&office, clinic_token, &person_id).await? != before {
+        return Err("the failed payment moved the personal account or the fund's accumulators".into());
+    }
+    step(
+        17,
+        &format!(
+            "A second visit's bill ({}) he tries to pay with a card that has no money on it ({}): payment {} failed — {reason}. The fund and his account were not touched.",
+            quote.settlement.total,
+            empty_card.masked(),
+            failed.payment_id
+        ),
+    );
+
+    let quote = app
+        .quote(&second.bill_id, &QuoteOptions { use_account: true, channel: card.clone() }, None)
+        .await
+        .map_err(explain)?;
+    let recovered = app.pay(&quote.quote_id, None).await.map_err(explain)?;
+    if recovered.status != PaymentStatus::Succeeded {
+        return Err(format!("paying again with a good card did not succeed: {recovered:?}"));
+    }
+    let receipt = receipt_of(app, &recovered.payment_id, ReceiptKind::Original).await?;
+    step(
+        18,
+        &format!(
+            "He pays it again with his usual card ({}), a new quote and a new consent: payment {} is paid, receipt number {} check code {} (total {} = {}).",
+            card.masked(),
+            recovered.payment_id,
+            receipt.receipt_number,
+            receipt.check_code,
+            receipt.total,
+            split_text(receipt.fund, receipt.personal_account, receipt.cash)
+        ),
+    );
+
+    // The clinic refunds the first bill in full.
+    let before = account_balance(&office, clinic_token, &person_id).await?;
+    let refund_request = carepass_core::wire::RefundRequest {
+        refund_id: format!("R-{}", paid.payment_id),
+        lines: None,
+        reason: "the visit was cancelled at the clinic".into(),
+    };
+    let refund: carepass_core::wire::Refund = office
+        .post(&format!("admin/v1/bills/{bill_id}/refunds"), &refund_request, Some(clinic_token))
+        .await
+        .map_err(|e| e.to_string())?;
+    let s = &refund.split;
+    if refund.status != carepass_core::wire::RefundStatus::Succeeded
+        || s.fund != ins.fund
+        || s.personal_account != ins.personal_account
+        || s.cash != cash.amount
+    {
+        return Err(format!("the refund did not give every source its money back: {refund:?}"));
+    }
+    let after = account_balance(&office, clinic_token, &person_id).await?;
+    if after.0 != before.0 + s.personal_account.0 {
+        return Err(format!("the personal account holds {after} after a refund of {}", s.personal_account));
+    }
+    let now = app.payment(&paid.payment_id, None).await.map_err(explain)?;
+    if now.status != PaymentStatus::Refunded {
+        return Err(format!("after the refund the payment is {:?}", now.status));
+    }
+    step(
+        19,
+        &format!(
+            "The clinic refunds the first bill in full, and each source gets its part back: the pooled fund {}, his personal account {} (it holds {after} again), {} to his {}. The phone shows the payment as refunded.",
+            s.fund,
+            s.personal_account,
+            s.cash,
+            card.masked()
+        ),
+    );
+
+    let write_off = receipt_of(app, &paid.payment_id, ReceiptKind::WriteOff).await?;
+    let original = receipt_of(app, &paid.payment_id, ReceiptKind::Original).await?;
+    let cancels = write_off.writes_off.as_ref().map(|r| r.receipt_number.as_str());
+    if cancels != Some(original.receipt_number.as_str()) || write_off.total != original.total {
+        return Err(format!("the write-off does not cancel the original receipt: {write_off:?}"));
+    }
+    step(
+        20,
+        &format!(
+            "A write-off receipt (冲红) cancels the original number {}: code {} number {} check code {}, total {}, verified on the phone like the first.",
+            original.receipt_number, write_off.receipt_code, write_off.receipt_number, write_off.check_code, write_off.total
+        ),
+    );
+    let _: serde_json::Value = office
+        .post(
+            &format!("admin/v1/accounts/{person_id}"),
+            &serde_json::json!({ "balance_fen": seeded.0 }),
+            Some(clinic_token),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    say(&format!(
+        "     (The fund office puts his personal account back to the {seeded} it held before the demo's payments.)"
+    ));
+    Ok(())
 }
 
 fn step(n: u32, text: &str) {
@@ -222,7 +485,7 @@ async fn medicine_delivered(url: &str, pharmacy_token: &str, app: &carepass_core
     query.delivery = true;
     let (rx_id, ranking) = app.rank_pharmacies(&query, None).await.map_err(explain)?;
     step(
-        13,
+        21,
         &format!(
             "His chronic prescription {rx_id} (8 drugs) is shared to pharmacies: {} deliver to his home within 5 km, {} have everything. Ranked by what he pays after insurance:",
             ranking.candidates, ranking.complete
@@ -248,7 +511,7 @@ async fn medicine_delivered(url: &str, pharmacy_token: &str, app: &carepass_core
     };
     let order =
         app.place_order(&rx_id, &best.pharmacy_id, Fulfilment::Delivery, Some(address), None).await.map_err(explain)?;
-    step(14, &format!("He orders home delivery from the best one: {}.", crate::pharmacy::describe_order(&order)));
+    step(22, &format!("He orders home delivery from the best one: {}.", crate::pharmacy::describe_order(&order)));
     let pharmacy = carepass_core::io::net::PlatformClient::new(
         url,
         std::sync::Arc::new(carepass_core::SystemClock),
@@ -261,7 +524,7 @@ async fn medicine_delivered(url: &str, pharmacy_token: &str, app: &carepass_core
         .map_err(|e| e.to_string())?;
     let now = app.order(&order.order_id, None).await.map_err(explain)?;
     step(
-        15,
+        23,
         &format!(
             "The pharmacy packs it and hands it to the courier: the order is {}.",
             crate::pharmacy::state_name(now.state)

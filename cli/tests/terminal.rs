@@ -25,6 +25,42 @@ fn the_demo_runs_the_whole_journey_and_exits_zero() {
     assert!(stdout.contains("Demo finished"), "{stdout}");
     assert!(stdout.contains("accepted: 张伟 Zhang Wei"), "{stdout}");
     assert!(stdout.contains("rejected: replayed"), "{stdout}");
+
+    // The steps are numbered 1, 2, 3, … with none missing or repeated.
+    let numbers: Vec<u32> =
+        stdout.lines().filter_map(|l| l.split_once(". ")).filter_map(|(n, _)| n.parse().ok()).collect();
+    assert_eq!(numbers, (1..=numbers.len() as u32).collect::<Vec<_>>(), "{stdout}");
+    let step = |n: u32| {
+        stdout.lines().find(|l| l.starts_with(&format!("{n}. "))).unwrap_or_else(|| panic!("no step {n}: {stdout}"))
+    };
+    // Mixed payment: the split, one payment, the verified receipt, a declined card and the
+    // recovery, a refund and its write-off receipt.
+    assert!(step(13).contains("personal account (个人账户) to ¥50.00"), "{}", step(13));
+    let quote = step(14);
+    assert!(quote.contains("of ¥511.20, pooled fund (统筹) ¥"), "{quote}");
+    assert!(quote.contains("+ personal account (个账) ¥50.00 + cash (自费) ¥"), "{quote}");
+    assert!(quote.contains("by card ····4242"), "{quote}");
+    assert!(step(15).contains("is paid; his personal account now holds ¥0.00"), "{}", step(15));
+    let receipt = step(16);
+    assert!(
+        receipt.contains("verifies on the phone") && receipt.contains("number 0000000001 check code "),
+        "{receipt}"
+    );
+    assert!(stdout.contains("total ¥511.20 = pooled fund (统筹) ¥"), "{stdout}");
+    let declined = step(17);
+    assert!(
+        declined.contains("(card ····9995)") && declined.contains("failed — the card has insufficient funds"),
+        "{declined}"
+    );
+    assert!(step(18).contains("(card ····4242)") && step(18).contains("is paid, receipt number"), "{}", step(18));
+    let refund = step(19);
+    assert!(
+        refund.contains("refunds the first bill in full") && refund.contains("(it holds ¥50.00 again)"),
+        "{refund}"
+    );
+    assert!(refund.contains("to his card ····4242") && refund.contains("payment as refunded"), "{refund}");
+    assert!(step(20).contains("write-off receipt (冲红) cancels the original number 0000000001"), "{}", step(20));
+    assert!(step(22).contains("He orders home delivery"), "{}", step(22));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -37,3 +37,19 @@ pub fn config_for(data: &Path) -> PathBuf {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// [`carepass`] as a [`Command`], to spawn (and kill) or to give more variables: the same
+/// `--server`, `--data` and config directory, and no `CAREPASS_CRASH_AT` inherited.
+#[allow(dead_code)]
+pub fn command(server: &str, data: &Path, args: &[&str]) -> Command {
+    let mut command = bare();
+    command
+        .env_remove("CAREPASS_CRASH_AT")
+        .env("CAREPASS_CONFIG", config_for(data))
+        .arg("--server")
+        .arg(server)
+        .arg("--data")
+        .arg(data)
+        .args(args);
+    command
+}
