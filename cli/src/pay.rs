@@ -83,6 +83,9 @@ pub async fn pay(app: &CarePass, args: PayArgs) -> Result<(), String> {
         {
             return Err("part of this bill is paid in cash: add --channel card:<number> (or credit)".into());
         }
+        Err(e @ CoreError::PaymentOutcomeUnknown { .. }) => {
+            return Err(format!("{}\nrun `carepass payments` to check it again", explain(e)));
+        }
         Err(e) => return Err(explain(e)),
     };
     let legs = &quote.legs;

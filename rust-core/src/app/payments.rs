@@ -135,6 +135,13 @@ impl CarePass {
         let actor = self.actor()?;
         let subject = self.subject_of(&actor, subject)?;
         check_id(Field::BillId, bill_id)?;
+        {
+            // An earlier request for this bill without an answer is settled first: it may
+            // have paid the bill (then the platform says so), or it is still unknown (then no
+            // new payment may start).
+            let _serial = self.payment_lock.lock().await;
+            self.settle_open_intents(&actor, Some(bill_id)).await?;
+        }
         let mut bill = self.local_bill(&actor, &subject, bill_id).await?;
         let request = QuoteRequest { use_account: options.use_account, channel: options.channel.clone() };
         let path = format!("v1/bills/{bill_id}/quotes");
@@ -198,7 +205,12 @@ impl CarePass {
         // One payment at a time in this process; across processes the platform's idempotency
         // record and the bill's state refuse a second one.
         let _serial = self.payment_lock.lock().await;
-        self.settle_open_intents(&actor, Some(&quote.bill_id)).await?;
+        let earlier = self.settle_open_intents(&actor, Some(&quote.bill_id)).await?;
+        // A resend of an earlier request that paid (or is paying) the bill is the answer: a
+        // new request would only be refused, and the patient should hear what happened.
+        if let Some(paid) = earlier.into_iter().rev().find(|p| p.status != PaymentStatus::Failed) {
+            return Ok(paid);
+        }
         let key = new_key("pay_")?;
         let consent = quote.consent(&key);
         let signature = consent.sign(self.keys.as_ref()).map_err(consent_error)?;
@@ -537,8 +549,8 @@ impl CarePass {
         let actor = self.actor()?;
         let subject = self.subject_of(&actor, subject)?;
         check_id(Field::PaymentId, payment_id)?;
-        if code.is_empty() || code.len() > 12 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(InvalidInput::new(Field::VerificationCode, "the bank's code is 1 to 12 digits").into());
+        if code.is_empty() || code.len() > 16 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(InvalidInput::new(Field::VerificationCode, "the bank's code is 1 to 16 digits").into());
         }
         let path = format!("v1/payments/{payment_id}/confirmation");
         let request = ConfirmRequest { code: code.into() };

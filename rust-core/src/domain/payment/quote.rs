@@ -101,7 +101,7 @@ pub enum QuoteRefusal {
     Expired,
     #[error("the quote's lifetime is not plausible")]
     Lifetime,
-    #[error("a {0:?} bill cannot be paid")]
+    #[error("{}", not_payable(*.0))]
     NotPayable(BillState),
 }
 
@@ -121,6 +121,20 @@ impl QuoteRefusal {
 }
 
 /// Whether a bill in this state (at this time) can take a payment.
+/// Why a bill in `state` cannot be paid, in words for people.
+fn not_payable(state: BillState) -> &'static str {
+    match state {
+        BillState::Pending | BillState::Failed => "the bill can be paid",
+        BillState::Paying => "the bill is being paid: an earlier payment is still going through",
+        BillState::Paid => "the bill is already paid",
+        BillState::CashDue => "the insurance has paid this bill; only the cash still due is left to pay",
+        BillState::Expired => "the bill has expired; ask the clinic to issue it again",
+        BillState::Cancelled => "the clinic cancelled the bill",
+        BillState::Refunded => "the bill was paid and refunded",
+        BillState::PartlyRefunded => "the bill is paid (part of it was refunded)",
+    }
+}
+
 pub fn payable(bill: &Bill, now_ms: i64) -> Result<(), QuoteRefusal> {
     match effective_state(bill, now_ms) {
         BillState::Pending | BillState::Failed => Ok(()),
