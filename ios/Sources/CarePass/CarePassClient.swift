@@ -475,6 +475,36 @@ public final class CarePassClient: @unchecked Sendable {
         try await core.receipts(subject: subject)
     }
 
+    /// The signed-in person's credit pay-later line (信用就医): limit, used, available and each
+    /// use with its due date. Credit is always the actor's own.
+    ///
+    /// - Throws: `CarePassError`: `.NotSignedIn`, `.SessionExpired`, `.Network`, `.Timeout`,
+    ///   `.Platform`, `.InvalidServerAnswer`, `.Closed`.
+    public func creditLine() async throws -> CreditLine {
+        try await core.creditLine()
+    }
+
+    /// Signs the credit agreement for `limitFen` (1 to 500000 fen, uses due in 30 days) with the
+    /// device key; signing again changes the limit (not below what is used).
+    ///
+    /// - Throws: `CarePassError`: `.InvalidInput(field: .creditLimit, …)`, `.NotSignedIn`,
+    ///   `.Key`, `.Network`, `.Timeout`, `.Platform` (`.creditLimitExceeded`), `.Closed`.
+    public func signCreditAgreement(limitFen: Int64) async throws -> CreditLine {
+        try await core.signCreditAgreement(limitFen: limitFen)
+    }
+
+    /// Repays `amountFen` of the credit line from a card (`card:<number>`), oldest use first,
+    /// exactly once: the request is stored before it is sent, and one without an answer is
+    /// sent again by the next call before anything new.
+    ///
+    /// - Throws: `CarePassError`: `.InvalidInput` (`.paymentChannel`: not a card; `.amount`),
+    ///   `.PaymentOutcomeUnknown(billId: "credit")` (call again to resolve it), `.NotSignedIn`,
+    ///   `.Network`, `.Timeout`, `.Platform` (`.conflict`: more than is owed, or declined),
+    ///   `.Storage`, `.Closed`.
+    public func repayCredit(channel: String, amountFen: Int64) async throws -> CreditLine {
+        try await core.repayCredit(channelText: channel, amountFen: amountFen)
+    }
+
     /// A payment now (as stored on the phone, or from the platform when the phone has none),
     /// then again at every change: stored by a call here (`pay`, `confirmPayment`,
     /// `payCashDue`, `resumePayments`, `payment`), or moved at the platform and announced by

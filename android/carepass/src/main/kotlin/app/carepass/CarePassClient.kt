@@ -524,6 +524,37 @@ class CarePassClient private constructor(
     suspend fun receipts(subject: String? = null): List<VerifiedReceipt> = core.receipts(subject)
 
     /**
+     * The signed-in person's credit pay-later line (信用就医): limit, used, available and each
+     * use with its due date. Credit is always the actor's own.
+     *
+     * @throws CarePassException `NotSignedIn`, `SessionExpired`, `Network`, `Timeout`,
+     *   `Platform`, `InvalidServerAnswer`.
+     */
+    suspend fun creditLine(): CreditLine = core.creditLine()
+
+    /**
+     * Signs the credit agreement for [limitFen] (1 to 500000 fen, uses due in 30 days) with the
+     * device key; signing again changes the limit (not below what is used).
+     *
+     * @throws CarePassException `InvalidInput` (`CREDIT_LIMIT`), `NotSignedIn`,
+     *   `SessionExpired`, `Key`, `Network`, `Timeout`, `Platform` (`CREDIT_LIMIT_EXCEEDED`:
+     *   below what is used), `InvalidServerAnswer`.
+     */
+    suspend fun signCreditAgreement(limitFen: Long): CreditLine = core.signCreditAgreement(limitFen)
+
+    /**
+     * Repays [amountFen] of the credit line from a card ([channel] `card:<number>`), oldest use
+     * first, exactly once: the request is stored before it is sent, and one without an answer
+     * is sent again by the next call before anything new.
+     *
+     * @throws CarePassException `InvalidInput` (`PAYMENT_CHANNEL`: not a card; `AMOUNT`),
+     *   `PaymentOutcomeUnknown` (bill id `credit`: call again to resolve it), `NotSignedIn`,
+     *   `SessionExpired`, `Network`, `Timeout`, `Platform` (`CONFLICT`: more than is owed, or
+     *   the card declined; `IDEMPOTENCY_KEY_REUSED`), `Storage`.
+     */
+    suspend fun repayCredit(channel: String, amountFen: Long): CreditLine = core.repayCredit(channel, amountFen)
+
+    /**
      * Payment [paymentId] from the core's payment stream: as the phone has it now (asked of
      * the platform when the phone has none), then again after every change, stored by a call
      * here or moved at the platform and announced on the live connection or by a doorbell

@@ -225,3 +225,9 @@ typealias ReceiptLine = app.carepass.ffi.ReceiptLine
 
 /** Why a [CarePassException] `InvalidReceipt` refuses a receipt: malformed, unknown key, forged, check code, amounts. */
 typealias ReceiptProblem = app.carepass.ffi.ReceiptProblem
+
+/** The credit pay-later line (信用就医), fen. */
+typealias CreditLine = app.carepass.ffi.CreditLine
+
+/** One use of the credit line, with its due date. */
+typealias CreditDraw = app.carepass.ffi.CreditDraw

@@ -17,6 +17,7 @@ import java.nio.file.Path
 import java.util.UUID
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
 import kotlin.test.assertNotNull
 import kotlin.test.assertNull
 import kotlin.test.assertTrue
@@ -163,6 +164,36 @@ class PaymentTest {
             assertEquals(balanceAfter, sandbox.accountBalance(P1001))
             assertEquals(listOf(paid.paymentId), client.payments().map { it.paymentId })
             assertEquals(0, client.paymentsUnresolved(), "a refusal is an answer")
+        }
+    }
+
+    @Test
+    fun `credit is signed, pays the cash part within its limit, and is repaid once`() = runBlocking<Unit> {
+        open().use { client ->
+            client.enrolled()
+            val (billId, _) = threeSourceBill()
+            assertFalse(client.creditLine().signed)
+            val refused = assertFailsWith<CarePassException.Platform> { client.quote(billId, channel = "credit") }
+            assertEquals(PlatformErrorCode.CREDIT_LIMIT_EXCEEDED, refused.code)
+            assertFailsWith<CarePassException.InvalidInput> { client.signCreditAgreement(500_001) }
+
+            val signed = client.signCreditAgreement(50_000)
+            assertTrue(signed.signed)
+            assertEquals(50_000L, signed.availableFen)
+            val quote = client.quote(billId, channel = "credit")
+            val paid = client.pay(quote)
+            assertEquals(PaymentStatus.SUCCEEDED, paid.status)
+            val line = client.creditLine()
+            assertEquals(quote.cashFen, line.usedFen)
+            val draw = line.draws.single()
+            assertEquals(30L * 24 * 60 * 60 * 1000, draw.dueAtMs - draw.drawnAtMs)
+
+            assertFailsWith<CarePassException.InvalidInput> { client.repayCredit("credit", 100) }
+            val over = assertFailsWith<CarePassException.Platform> { client.repayCredit("card:$GOOD_CARD", quote.cashFen + 1) }
+            assertEquals(PlatformErrorCode.CONFLICT, over.code)
+            val repaid = client.repayCredit("card:$GOOD_CARD", quote.cashFen)
+            assertEquals(0L, repaid.usedFen)
+            assertEquals(quote.cashFen, repaid.draws.single().repaidFen)
         }
     }
 
