@@ -21,7 +21,7 @@ use carepass_core::domain::payment::quote::{payable, QUOTE_TTL_MS};
 use carepass_core::domain::payment::receipt::{check_code, Receipt, ReceiptItem, ReceiptKind, ReceiptParty};
 use carepass_core::domain::payment::refund::{coverage_before, refund as refund_split, remaining_items};
 use carepass_core::domain::payment::state::{self as saga, legs, resume, Resume};
-use carepass_core::domain::payment::{CashLeg, Channel, ConsentKind, InsuranceLeg, Legs, Quote, SignedReceipt, Step};
+use carepass_core::domain::payment::{CashLeg, Channel, InsuranceLeg, Legs, Quote, SignedReceipt, Step};
 use carepass_core::domain::settlement::{
     settle_with_rule, PatientCoverage, Settlement, SettlementItem, SettlementRule, VisitType, YearToDate,
 };
@@ -1813,7 +1813,8 @@ impl Platform {
     }
 }
 
-/// The consent to paying the cash still due (kind `cash_due`: the amount as total and cash).
+/// The consent a cash-due request signs: the core's one rule (`consent::cash_due`), with the
+/// parties from the payment and the caller.
 pub fn cash_due_consent(
     record: &PaymentRecord,
     caller: &Caller,
@@ -1822,24 +1823,22 @@ pub fn cash_due_consent(
     amount: Fen,
     expires_at_ms: i64,
 ) -> carepass_core::domain::payment::Consent {
-    carepass_core::domain::payment::Consent {
-        kind: ConsentKind::CashDue,
-        idempotency_key: key.into(),
-        bill_id: record.quote.bill_id.clone(),
-        reference: record.payment_id.clone(),
-        subject: record.quote.subject.clone(),
-        actor: caller.person_id.clone(),
-        device_id: caller.device_id.clone(),
-        link_id: record.quote.link_id.clone().unwrap_or_default(),
-        total: amount,
-        fund: Fen::ZERO,
-        personal_account: Fen::ZERO,
-        mutual_aid: Fen::ZERO,
-        mutual_aid_from: String::new(),
-        cash: amount,
-        channel: channel.into(),
+    let link_id = record.quote.link_id.clone().unwrap_or_default();
+    let parties = carepass_core::domain::payment::consent::Parties {
+        subject: &record.quote.subject,
+        actor: &caller.person_id,
+        device_id: &caller.device_id,
+        link_id: &link_id,
+    };
+    carepass_core::domain::payment::consent::cash_due(
+        &record.quote.bill_id,
+        &record.payment_id,
+        &parties,
+        key,
+        channel,
+        amount,
         expires_at_ms,
-    }
+    )
 }
 
 /// A bill's lines as settlement items (the bill's field names mapped, `docs/settlement.md` § 1).
