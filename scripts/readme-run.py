@@ -6,8 +6,8 @@ Each line of its ```sh blocks is run with bash in a scratch directory, with thes
 substitutions only (a reader would do the same by hand):
 - `cargo run -p carepass-cli --` / `cargo run -p carepass-sandbox --` run the binaries that
   `cargo build` made (the same program, without a cargo per line);
-- the port 8787 and the directories /tmp/platform and /tmp/phone become a free port and
-  fresh scratch directories (so a run does not meet an earlier one);
+- the port 8787 and the paths /tmp/platform, /tmp/phone and /tmp/carepass-* become a free
+  port and fresh scratch paths (so a run does not meet an earlier one);
 - `'CP1:…'` is a code the phone shows just then for the line's --purpose
   (`carepass code --purpose P --once`), and `BILL_ID` is the newest pending bill in
   `carepass bills --json`.
@@ -53,6 +53,7 @@ background = []
 def sub(line):
     line = line.replace("cargo run -p carepass-cli --", cli).replace("cargo run -p carepass-sandbox --", sandbox)
     line = line.replace("8787", str(port)).replace("/tmp/platform", str(scratch / "platform"))
+    line = line.replace("/tmp/carepass-", str(scratch / "out-"))
     return line.replace("/tmp/phone", str(scratch / "phone"))
 
 

@@ -267,7 +267,18 @@ enum PushCommand {
     },
 }
 
+/// A closed output pipe (`carepass bills | head -1`) ends the process quietly, as it does for
+/// other Unix tools, instead of a panic on the next print: Rust ignores SIGPIPE by default.
+fn quiet_pipes() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread starts; SIG_DFL is always valid.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    quiet_pipes();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
