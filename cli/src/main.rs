@@ -112,10 +112,12 @@ enum Command {
     },
     /// Order a prescription from a pharmacy for pickup or delivery.
     Order {
+        /// The pharmacy's id (see `carepass pharmacies`).
         #[arg(long)]
         pharmacy: String,
+        /// Prescription id (default: your newest prescription).
         #[arg(long)]
-        rx: String,
+        rx: Option<String>,
         #[arg(long, conflicts_with = "delivery", required_unless_present = "delivery")]
         pickup: bool,
         #[arg(long, requires_all = ["address", "phone"])]
@@ -131,6 +133,18 @@ enum Command {
         lat: Option<f64>,
         #[arg(long, allow_hyphen_values = true, requires = "lat")]
         lon: Option<f64>,
+    },
+    /// Your prescriptions, newest first.
+    Prescriptions {
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Your pharmacy orders, newest first.
+    Orders {
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
     },
     /// Pay a bill: shows what the pooled fund, the personal account and you pay, then pays
     /// it in one confirmation (exactly once, even if the connection drops).
@@ -387,6 +401,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Order { pharmacy: id, rx, pickup: _, delivery, address, phone, lat, lon } => {
             pharmacy::order(&app, pharmacy::OrderArgs { pharmacy: id, rx, delivery, address, phone, lat, lon }).await?;
         }
+        Command::Prescriptions { json } => pharmacy::prescriptions(&app, json).await?,
+        Command::Orders { json } => pharmacy::orders(&app, json).await?,
         Command::Pay { bill, channel, no_account, yes } => {
             pay::pay(&app, pay::PayArgs { bill, channel, no_account, yes }).await?;
         }

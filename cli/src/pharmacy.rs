@@ -105,7 +105,7 @@ fn print_ranking(rx_id: &str, ranking: &Ranking) {
 
 pub struct OrderArgs {
     pub pharmacy: String,
-    pub rx: String,
+    pub rx: Option<String>,
     pub delivery: bool,
     pub address: Option<String>,
     pub phone: Option<String>,
@@ -128,7 +128,11 @@ pub async fn order(app: &CarePass, args: OrderArgs) -> Result<(), String> {
     } else {
         (Fulfilment::Pickup, None)
     };
-    let order = app.place_order(&args.rx, &args.pharmacy, fulfilment, address, None).await.map_err(explain)?;
+    let rx = match args.rx {
+        Some(rx) => rx,
+        None => app.newest_prescription(None).await.map_err(explain)?,
+    };
+    let order = app.place_order(&rx, &args.pharmacy, fulfilment, address, None).await.map_err(explain)?;
     println!("{}", crate::text::clean(&format!("{} {}", order.order_id, state_name(order.state))));
     println!("{}", describe_order(&order));
     Ok(())
@@ -162,4 +166,51 @@ pub fn describe_order(order: &Order) -> String {
         order.quote.delivery_fee
     ))
     .into_owned()
+}
+
+/// `carepass prescriptions`: the signed-in person's prescriptions, newest first.
+pub async fn prescriptions(app: &CarePass, json: bool) -> Result<(), String> {
+    let list = app.prescriptions(None).await.map_err(explain)?;
+    if json {
+        println!("{}", serde_json::to_string(&list).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("no prescriptions");
+    }
+    for rx in &list {
+        let items: Vec<String> =
+            rx.prescription.items.iter().map(|i| format!("{} × {}", i.drug_code, i.quantity)).collect();
+        println!(
+            "{}",
+            crate::text::clean(&format!(
+                "{}  {} · {} · {}  valid until {}  {}",
+                rx.rx_id,
+                rx.hospital,
+                rx.doctor,
+                rx.diagnosis,
+                chrono::DateTime::from_timestamp_millis(rx.valid_until_ms)
+                    .map(|d| d.format("%Y-%m-%d").to_string())
+                    .unwrap_or_default(),
+                items.join(", ")
+            ))
+        );
+    }
+    Ok(())
+}
+
+/// `carepass orders`: the signed-in person's pharmacy orders, newest first.
+pub async fn orders(app: &CarePass, json: bool) -> Result<(), String> {
+    let list = app.orders(None).await.map_err(explain)?;
+    if json {
+        println!("{}", serde_json::to_string(&list).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("no orders");
+    }
+    for order in &list {
+        println!("{}  {}", state_name(order.state), describe_order(order));
+    }
+    Ok(())
 }
