@@ -281,14 +281,21 @@ enum PushCommand {
     },
 }
 
-/// A closed output pipe (`carepass bills | head -1`) ends the process quietly, as it does for
-/// other Unix tools, instead of a panic on the next print: Rust ignores SIGPIPE by default.
+/// A closed output pipe (`carepass bills | head -1`) ends the process quietly with the
+/// status a shell gives a SIGPIPE death (141), instead of a panic on the next print. SIGPIPE
+/// itself stays ignored (as Rust sets it): a signal would also kill the process on a write to
+/// a network peer that went away, where an error is wanted.
 fn quiet_pipes() {
-    #[cfg(unix)]
-    // SAFETY: called first thing in main, before any thread starts; SIG_DFL is always valid.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message =
+            payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied());
+        if message.is_some_and(|m| m.starts_with("failed printing to std") && m.contains("Broken pipe")) {
+            std::process::exit(141);
+        }
+        default(info)
+    }));
 }
 
 fn main() -> ExitCode {

@@ -90,9 +90,17 @@ pub fn install_crypto_provider() {
 
 /// Checks a base URL: https anywhere, http only to loopback.
 pub fn check_base_url(text: &str) -> Result<Url, NetError> {
-    let url = Url::parse(text).map_err(|e| NetError::InvalidUrl(e.to_string()))?;
+    let trimmed = text.trim();
+    // `127.0.0.1:8787` or `localhost:8787` (a host and port, no scheme) parse as odd URLs or
+    // not at all: say what is missing.
+    if !trimmed.contains("://") {
+        return Err(NetError::InvalidUrl(format!(
+            "{trimmed:?} has no scheme: write https://{trimmed} (or http://{trimmed} for a sandbox on this machine)"
+        )));
+    }
+    let url = Url::parse(trimmed).map_err(|e| NetError::InvalidUrl(format!("{trimmed:?}: {e}")))?;
     if url.cannot_be_a_base() || url.query().is_some() || url.fragment().is_some() {
-        return Err(NetError::InvalidUrl("a base URL has no query or fragment".into()));
+        return Err(NetError::InvalidUrl(format!("{trimmed:?}: a server URL has no query or fragment")));
     }
     match url.scheme() {
         "https" => {}
@@ -107,10 +115,10 @@ pub fn check_base_url(text: &str) -> Result<Url, NetError> {
                 return Err(NetError::InsecureUrl);
             }
         }
-        other => return Err(NetError::InvalidUrl(format!("unsupported scheme {other:?}"))),
+        other => return Err(NetError::InvalidUrl(format!("{trimmed:?}: the scheme {other:?} is not https or http"))),
     }
     if url.host().is_none() {
-        return Err(NetError::InvalidUrl("no host".into()));
+        return Err(NetError::InvalidUrl(format!("{trimmed:?} names no host")));
     }
     Ok(url)
 }
@@ -349,16 +357,34 @@ fn platform_error(status: StatusCode, retry_after_s: Option<u64>, bytes: &[u8]) 
     }
 }
 
+/// Whether a connection failed in TLS (not in TCP): some error in its chain comes from rustls.
+fn tls_failure(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = source {
+        let text = format!("{err:?}");
+        if text.contains("rustls") || text.contains("InvalidContentType") || text.contains("CorruptMessage") {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 /// `Retry-After` in whole seconds (the delay form; an HTTP date is ignored).
 fn retry_after(response: &reqwest::Response) -> Option<u64> {
     response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
 }
 
 pub(crate) fn map_reqwest(e: reqwest::Error) -> NetError {
+    let at = e.url().map(|u| format!("{}://{}", u.scheme(), u.authority())).unwrap_or_default();
     if e.is_timeout() {
         NetError::Timeout
+    } else if e.is_connect() && e.url().is_some_and(|u| u.scheme() == "https") && tls_failure(&e) {
+        NetError::Network(format!(
+            "the TLS handshake with {at} failed: is it a plain http server? (the sandbox speaks http on loopback)"
+        ))
     } else if e.is_connect() {
-        NetError::Network("cannot connect to the platform".into())
+        NetError::Network(format!("cannot connect to the platform at {at}"))
     } else if e.is_decode() || e.is_body() {
         NetError::Undecodable(e.to_string())
     } else {
