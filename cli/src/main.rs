@@ -39,6 +39,7 @@ struct Cli {
 enum Command {
     /// Sign in: enrol this device for the phone's owner, or sign in again if already enrolled.
     Login {
+        /// The phone number the insurance account is registered to (11 digits, e.g. 13800000001).
         #[arg(long)]
         phone: String,
         /// The SMS verification code (123456 in the sandbox).
@@ -47,6 +48,7 @@ enum Command {
     },
     /// Show who is signed in (asks the platform; --offline reads the store only).
     Whoami {
+        /// Read the profile stored on this phone; no network.
         #[arg(long)]
         offline: bool,
     },
@@ -90,8 +92,10 @@ enum Command {
     },
     /// Rank nearby pharmacies for a prescription by what you pay after insurance.
     Pharmacies {
+        /// Where you are: latitude in decimal degrees (WGS-84), e.g. 30.5952.
         #[arg(long, allow_hyphen_values = true)]
         lat: f64,
+        /// Where you are: longitude in decimal degrees (WGS-84), e.g. 114.2999.
         #[arg(long, allow_hyphen_values = true)]
         lon: f64,
         /// Prescription id (default: your newest prescription).
@@ -118,8 +122,10 @@ enum Command {
         /// Prescription id (default: your newest prescription).
         #[arg(long)]
         rx: Option<String>,
+        /// Collect it at the pharmacy (one of --pickup or --delivery).
         #[arg(long, conflicts_with = "delivery", required_unless_present = "delivery")]
         pickup: bool,
+        /// Have it delivered to --address (needs --address and --phone).
         #[arg(long, requires_all = ["address", "phone"])]
         delivery: bool,
         /// Delivery address.
@@ -128,9 +134,11 @@ enum Command {
         /// Contact phone for the courier.
         #[arg(long)]
         phone: Option<String>,
-        /// Delivery location (default: where you last ranked pharmacies).
+        /// Delivery location, latitude in decimal degrees (default: where you last ranked
+        /// pharmacies).
         #[arg(long, allow_hyphen_values = true, requires = "lon")]
         lat: Option<f64>,
+        /// Delivery location, longitude in decimal degrees.
         #[arg(long, allow_hyphen_values = true, requires = "lat")]
         lon: Option<f64>,
     },
@@ -170,13 +178,17 @@ enum Command {
     },
     /// Give the bank's code for a payment that needs it.
     Confirm {
+        /// The payment's id (see `carepass payments`).
         payment: String,
+        /// The code the bank sent you (1 to 16 digits).
         #[arg(long)]
         code: String,
     },
     /// Pay the cash still due on a payment (the insurance paid; your card was declined).
     CashDue {
+        /// The payment's id (see `carepass payments`).
         payment: String,
+        /// The card that pays what is due: card:<number>.
         #[arg(long)]
         channel: String,
     },
@@ -217,6 +229,8 @@ enum Command {
     Scan {
         /// The scanned payload (CP1:…).
         payload: String,
+        /// What the code is scanned for: registration, outpatient_settlement,
+        /// pharmacy_purchase or prescription_download.
         #[arg(long)]
         purpose: String,
         /// The scanner terminal's credential (the sandbox's admin token).
@@ -249,7 +263,9 @@ enum CreditCommand {
     },
     /// Repay an amount (yuan) from a card, oldest use first, exactly once.
     Repay {
+        /// How much, in yuan (e.g. 20.00).
         amount: String,
+        /// The card that repays: card:<number>.
         #[arg(long)]
         channel: String,
     },

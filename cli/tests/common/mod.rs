@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 
 /// Runs `carepass --server SERVER --data DATA ARGS…` with no CAREPASS_* variables inherited
 /// and the data key in [`config_for`]`(data)`.
+#[allow(dead_code)]
 pub fn carepass(server: &str, data: &Path, args: &[&str]) -> Output {
     bare()
         .env("CAREPASS_CONFIG", config_for(data))
