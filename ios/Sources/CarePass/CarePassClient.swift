@@ -488,7 +488,7 @@ public final class CarePassClient: @unchecked Sendable {
     /// device key; signing again changes the limit (not below what is used).
     ///
     /// - Throws: `CarePassError`: `.InvalidInput(field: .creditLimit, …)`, `.NotSignedIn`,
-    ///   `.Key`, `.Network`, `.Timeout`, `.Platform` (`.creditLimitExceeded`), `.Closed`.
+    ///   `.KeyStore`, `.Network`, `.Timeout`, `.Platform` (`.creditLimitExceeded`), `.Closed`.
     public func signCreditAgreement(limitFen: Int64) async throws -> CreditLine {
         try await core.signCreditAgreement(limitFen: limitFen)
     }

@@ -537,7 +537,7 @@ class CarePassClient private constructor(
      * device key; signing again changes the limit (not below what is used).
      *
      * @throws CarePassException `InvalidInput` (`CREDIT_LIMIT`), `NotSignedIn`,
-     *   `SessionExpired`, `Key`, `Network`, `Timeout`, `Platform` (`CREDIT_LIMIT_EXCEEDED`:
+     *   `SessionExpired`, `KeyStore`, `Network`, `Timeout`, `Platform` (`CREDIT_LIMIT_EXCEEDED`:
      *   below what is used), `InvalidServerAnswer`.
      */
     suspend fun signCreditAgreement(limitFen: Long): CreditLine = core.signCreditAgreement(limitFen)
