@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use carepass_core::domain::voucher::render::{to_bitmap, to_terminal, QrMatrix};
+use carepass_core::domain::voucher::render::{fit_terminal, smallest_terminal, to_bitmap, QrMatrix};
 use carepass_core::domain::voucher::Purpose;
 use carepass_core::io::net::{ClientOptions, PlatformClient};
 use carepass_core::wire::{ScanOutcome, ScanRequest};
@@ -62,10 +62,45 @@ pub async fn live(app: &Arc<CarePass>, purpose: Purpose, offline: bool) -> Resul
     }
 }
 
+/// The terminal's size (columns, lines): `COLUMNS`/`LINES` when set, else the terminal's own
+/// (TIOCGWINSZ on stdout), else 80×24.
+pub fn terminal_size() -> (u32, u32) {
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<u32>().ok()).filter(|v| *v > 0);
+    if let (Some(c), Some(l)) = (env("COLUMNS"), env("LINES")) {
+        return (c, l);
+    }
+    #[cfg(unix)]
+    {
+        let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+        // SAFETY: TIOCGWINSZ writes one winsize into the struct given; a failure leaves it 0.
+        let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+        if ok && size.ws_col > 0 && size.ws_row > 0 {
+            return (u32::from(size.ws_col), u32::from(size.ws_row));
+        }
+    }
+    (80, 24)
+}
+
+/// Lines the live view keeps below the code: the caption and the countdown.
+const CAPTION_LINES: u32 = 2;
+
 fn draw(code: &carepass_core::domain::voucher::rotator::DisplayCode, purpose: Purpose, offline: bool) {
     let mut out = std::io::stdout().lock();
+    let (columns, lines) = terminal_size();
+    // The densest rendering the terminal needs; if none fits, say so instead of a code
+    // whose top scrolls away (and no longer decodes).
+    let Some(drawn) = fit_terminal(&code.qr, columns, lines, CAPTION_LINES) else {
+        let (c, l) = smallest_terminal(&code.qr, CAPTION_LINES);
+        let _ = writeln!(
+            out,
+            "\x1b[2J\x1b[Hthe terminal is {columns}×{lines}; this code needs at least {c}×{l}: enlarge it, or use \
+             `carepass code --once --png FILE`"
+        );
+        let _ = out.flush();
+        return;
+    };
     // Clear the screen and draw the new code.
-    let _ = write!(out, "\x1b[2J\x1b[H{}", to_terminal(&code.qr));
+    let _ = write!(out, "\x1b[2J\x1b[H{drawn}");
     let _ = writeln!(
         out,
         "{} code, {}, QR version {}",

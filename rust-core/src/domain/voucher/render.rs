@@ -80,6 +80,71 @@ pub fn to_terminal(qr: &QrMatrix) -> String {
     out
 }
 
+/// The matrix as terminal text with sextant blocks (Unicode 13 "Symbols for Legacy
+/// Computing", U+1FB00–U+1FB3B, with ▌ ▐ █ and space for the four patterns that have older
+/// characters): 2×3 modules per character, so a code takes half the columns and a third of
+/// the lines of one module per column (a version-10 offline code fits an 80×24 terminal).
+/// Terminal cells are about twice as tall as wide, so a module is drawn about 3:4 — close to
+/// square. Light modules are the block's ink, as in [`to_terminal`].
+pub fn to_terminal_sextants(qr: &QrMatrix) -> String {
+    let quiet = 2i64;
+    let size = qr.size as i64;
+    let light = |x: i64, y: i64| !(x >= 0 && y >= 0 && x < size && y < size && qr.is_dark(x as u32, y as u32));
+    let mut out = String::new();
+    let mut y = -quiet;
+    while y < size + quiet {
+        let mut x = -quiet;
+        while x < size + quiet {
+            // Bits 0..5: top-left, top-right, middle-left, middle-right, bottom-left,
+            // bottom-right light.
+            let mut bits = 0u32;
+            for (i, (dx, dy)) in [(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2)].into_iter().enumerate() {
+                if light(x + dx, y + dy) {
+                    bits |= 1 << i;
+                }
+            }
+            out.push(sextant(bits));
+            x += 2;
+        }
+        out.push('\n');
+        y += 3;
+    }
+    out
+}
+
+/// The character for a sextant pattern (bit i set: cell i lit, in reading order).
+fn sextant(bits: u32) -> char {
+    match bits {
+        0 => ' ',
+        21 => '▌',
+        42 => '▐',
+        63 => '█',
+        // U+1FB00 is pattern 1; the block skips the patterns 21 and 42.
+        n => char::from_u32(0x1FB00 + n - 1 - u32::from(n > 21) - u32::from(n > 42)).unwrap_or('?'),
+    }
+}
+
+/// The densest rendering a terminal of `columns` × `lines` needs, leaving `reserved_lines`
+/// for text below: half blocks when they fit (square modules, and every terminal font has
+/// them), else sextant blocks, else `None` (the terminal is too small for this code).
+pub fn fit_terminal(qr: &QrMatrix, columns: u32, lines: u32, reserved_lines: u32) -> Option<String> {
+    let side = qr.size + 4;
+    let usable = lines.saturating_sub(reserved_lines);
+    if side <= columns && side.div_ceil(2) <= usable {
+        return Some(to_terminal(qr));
+    }
+    if side.div_ceil(2) <= columns && side.div_ceil(3) <= usable {
+        return Some(to_terminal_sextants(qr));
+    }
+    None
+}
+
+/// The smallest terminal (`columns`, `lines`) [`fit_terminal`] can draw `qr` in.
+pub fn smallest_terminal(qr: &QrMatrix, reserved_lines: u32) -> (u32, u32) {
+    let side = qr.size + 4;
+    (side.div_ceil(2), side.div_ceil(3) + reserved_lines)
+}
+
 /// A grayscale bitmap of the matrix (`module_px` pixels a module, four-module quiet zone):
 /// `(side, pixels)` with 0 = black, 255 = white.
 pub fn to_bitmap(qr: &QrMatrix, module_px: u32) -> (u32, Vec<u8>) {
@@ -126,5 +191,28 @@ mod tests {
         assert_eq!(pixels[(12 * side + 12) as usize], 0);
         let text = to_terminal(&qr);
         assert_eq!(text.lines().count(), ((qr.size + 4) as usize).div_ceil(2));
+        let dense = to_terminal_sextants(&qr);
+        assert_eq!(dense.lines().count(), ((qr.size + 4) as usize).div_ceil(3));
+        assert!(dense.lines().all(|l| l.chars().count() == ((qr.size + 4) as usize).div_ceil(2)));
+        // The top-left corner is all quiet zone; the next cell down holds the finder's corner.
+        assert_eq!(dense.chars().next(), Some('█'));
+    }
+
+    #[test]
+    fn the_rendering_fits_the_terminal_or_says_it_cannot() {
+        let qr = encode_qr(&"A".repeat(280)).unwrap();
+        assert!(qr.size >= 57, "version 10 or more: {}", qr.size);
+        let fitted = fit_terminal(&qr, 80, 24, 1).expect("fits 80x24");
+        assert!(fitted.lines().count() <= 23 && fitted.lines().all(|l| l.chars().count() <= 80));
+        assert_eq!(fitted, to_terminal_sextants(&qr));
+        assert_eq!(fit_terminal(&qr, 120, 40, 1), Some(to_terminal(&qr)));
+        assert_eq!(fit_terminal(&qr, 20, 10, 1), None);
+        let (c, l) = smallest_terminal(&qr, 1);
+        assert!(fit_terminal(&qr, c, l, 1).is_some() && fit_terminal(&qr, c - 1, l, 1).is_none());
+        // Every sextant pattern maps to its own character.
+        let chars: std::collections::HashSet<char> = (0..64).map(sextant).collect();
+        assert_eq!(chars.len(), 64);
+        assert_eq!(sextant(1), '\u{1FB00}');
+        assert_eq!(sextant(62), '\u{1FB3B}');
     }
 }
