@@ -56,8 +56,13 @@ fn to_json(bill: &Bill) -> serde_json::Value {
 
 pub async fn list(app: &CarePass, json: bool, offline: bool) -> Result<(), String> {
     if !offline {
-        if let Err(e) = app.sync_inbox().await {
-            eprintln!("carepass: could not sync ({e}); showing the bills on this device");
+        match app.sync_inbox().await {
+            Ok(_) => {}
+            // Nothing to show either: one line that says what to do.
+            Err(carepass_core::CoreError::NotSignedIn) => {
+                return Err("no one is signed in: carepass login --phone <number> --code <sms code>".into())
+            }
+            Err(e) => eprintln!("carepass: could not sync ({}); showing the bills on this device", explain(e)),
         }
     }
     let bills = app.bills(None).map_err(explain)?;

@@ -123,7 +123,11 @@ enum Command {
         #[arg(long)]
         rx: Option<String>,
         /// Collect it at the pharmacy (one of --pickup or --delivery).
-        #[arg(long, conflicts_with = "delivery", required_unless_present = "delivery")]
+        #[arg(
+            long,
+            conflicts_with_all = ["delivery", "address", "phone", "lat", "lon"],
+            required_unless_present = "delivery"
+        )]
         pickup: bool,
         /// Have it delivered to --address (needs --address and --phone).
         #[arg(long, requires_all = ["address", "phone"])]
@@ -392,8 +396,16 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Logout => {
-            app.logout().await.map_err(explain)?;
-            println!("signed out; this profile's local data is wiped");
+            let out = app.logout().await.map_err(explain)?;
+            if out.revoked_at_platform {
+                println!("signed out; this profile's local data is wiped");
+            } else {
+                println!(
+                    "signed out on this device and its local data is wiped, but the platform did not confirm \
+                     the session's end (unreachable?): it ends by itself when its tokens expire, or revoke this \
+                     device from another one"
+                );
+            }
         }
         Command::Code { purpose, once, offline, png } => {
             let purpose = voucher::parse_purpose(&purpose)?;

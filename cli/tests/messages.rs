@@ -58,3 +58,45 @@ async fn url_tls_network_and_path_mistakes_are_named_with_the_fix() {
     assert!(said.contains(&file.display().to_string()), "{said}");
     assert_eq!(std::fs::read(&file).unwrap(), b"not a directory", "the file is left alone");
 }
+
+/// One line for each state: signed out, `bills` says so once with what to do; `logout` with
+/// the platform gone says the platform did not confirm; a contradictory order is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_out_platform_down_and_contradictory_flags_each_get_one_clear_line() {
+    let phone = tempfile::tempdir().unwrap();
+    let data = phone.path().join("phone");
+    let platform_dir = tempfile::tempdir().unwrap();
+    let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let config = SandboxConfig {
+        data_dir: platform_dir.path().into(),
+        demo_seed: true,
+        admin_token: None,
+        durability: Default::default(),
+        channel: Default::default(),
+    };
+    let sandbox = start(listen, config).await.unwrap();
+    let url = sandbox.url();
+    let (u, d) = (url.clone(), data.clone());
+    tokio::task::spawn_blocking(move || {
+        let out = carepass(&u, &d, &["bills"]);
+        assert!(!out.status.success());
+        assert_eq!(text(&out.stderr).lines().count(), 1, "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("no one is signed in: carepass login"), "{}", text(&out.stderr));
+        let out = carepass(&u, &d, &["order", "--pharmacy", "PH0000237", "--pickup", "--address", "x"]);
+        assert!(!out.status.success());
+        assert!(text(&out.stderr).contains("'--pickup' cannot be used with '--address"), "{}", text(&out.stderr));
+        let out = carepass(&u, &d, &["login", "--phone", "13800000001", "--code", "123456"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    })
+    .await
+    .unwrap();
+    drop(sandbox);
+    let (u, d) = (url.clone(), data.clone());
+    tokio::task::spawn_blocking(move || {
+        let out = carepass(&u, &d, &["logout"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("the platform did not confirm the session's end"), "{}", text(&out.stdout));
+    })
+    .await
+    .unwrap();
+}
