@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test suite of CarePass: formatting, clippy (-D warnings), the Rust
-# tests (unit, vectors, core <-> sandbox journeys over loopback, binaries as processes), the
+# tests (unit, vectors, core <-> sandbox journeys over loopback, binaries as processes, the
+# authorization matrix), schemathesis against the OpenAPI document, the
 # README's terminal walk-through run as written (scripts/readme-run.py), the
 # generated-bindings drift check, the Kotlin JUnit suite on the host JVM against the real
 # native library and the real sandbox binary (with androidMain compiled against the Android
@@ -46,6 +47,9 @@ trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
 rust_passed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^passed;?$/) s+=$(i-1)} END {print s+0}' "$log")
 rust_failed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^failed;?$/) s+=$(i-1)} END {print s+0}' "$log")
+
+section "schemathesis against the sandbox's OpenAPI document (patient and admin; 0 server errors, 0 schema violations)"
+scripts/schemathesis-ci.sh
 
 section "the README's terminal walk-through runs as written"
 python3 scripts/readme-run.py

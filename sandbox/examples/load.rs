@@ -23,9 +23,14 @@
 //! made before the measured part, then `LOAD_SECS` (default 3) measured; a response counts
 //! when it completed inside the window. Codes are made before a window starts (signing is
 //! not in the measured load); if the pool runs out, codes are made inline and the count is
-//! printed (`inline_codes`).
+//! printed (`inline_codes`). The baseline runs before and after the HTTP phases; the ratio
+//! `durable scans/s ÷ verification-alone/s` uses their mean.
+//!
+//! Besides rates, each phase prints this process's CPU time per success (`cpu_us_per_ok`)
+//! and the same without the client runtime's threads (`server_cpu_us_per_ok`): on a shared
+//! machine those move far less than rates do.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -135,17 +140,61 @@ impl Pool {
     }
 }
 
-/// The baseline's replay set: first use wins, in memory. (The core's `MemoryReplayCache`
-/// sweeps its whole map on every call once it holds 4096 entries, which, with every code
-/// still unexpired, makes each call O(n): not what verification costs.)
-#[derive(Default)]
-struct MemorySet(Mutex<HashMap<[u8; 16], i64>>);
+/// The baseline's replay set: first use wins, in memory, in 64 shards so that 16 threads on
+/// a few cores rarely queue behind a holder the scheduler preempted. (The core's
+/// `MemoryReplayCache` sweeps its whole map on every call once it holds 4096 entries, which,
+/// with every code still unexpired, makes each call O(n): not what verification costs.)
+struct MemorySet(Vec<Mutex<HashSet<[u8; 16]>>>);
+
+impl Default for MemorySet {
+    fn default() -> Self {
+        MemorySet((0..64).map(|_| Mutex::new(HashSet::new())).collect())
+    }
+}
 
 impl ReplayCache for MemorySet {
-    fn first_use(&self, key: &[u8; 16], keep_until_ms: i64, _now_ms: i64) -> Result<bool, String> {
-        let mut seen = self.0.lock().map_err(|_| "poisoned".to_string())?;
-        Ok(seen.insert(*key, keep_until_ms).is_none())
+    fn first_use(&self, key: &[u8; 16], _keep_until_ms: i64, _now_ms: i64) -> Result<bool, String> {
+        // The key ends with the nonce, a counter here: its last byte spreads the shards.
+        let shard = &self.0[key[15] as usize % self.0.len()];
+        let mut seen = shard.lock().map_err(|_| "poisoned".to_string())?;
+        Ok(seen.insert(*key))
     }
+}
+
+/// This process's CPU time (user + system, all threads), in µs; `/proc/self/stat` ticks,
+/// assumed 100 a second. Zero where there is no procfs.
+fn cpu_us() -> u64 {
+    stat_cpu_us(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default())
+}
+
+/// User + system time in a `stat` line, in µs.
+fn stat_cpu_us(stat: &str) -> u64 {
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // After the command name come the fields from the state (3rd, 1-based) on: utime is
+    // the 14th, stime the 15th.
+    (ticks(11) + ticks(12)) * 10_000
+}
+
+/// CPU time of this process's live threads named `name` (the client runtime's), in µs.
+fn threads_cpu_us(name: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0 };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+        .filter(|stat| stat.split_once('(').and_then(|(_, r)| r.rsplit_once(')')).is_some_and(|(comm, _)| comm == name))
+        .map(|stat| stat_cpu_us(&stat))
+        .sum()
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 // ---- tallies ----------------------------------------------------------------------------
@@ -199,6 +248,35 @@ impl Tally {
 struct Measured {
     per_s: f64,
     tally: Tally,
+    /// This process's CPU time in the window (server and client threads), per success.
+    cpu_us_per_ok: f64,
+    /// The same without the client runtime's threads: what the platform (or, for the
+    /// baseline, the verifier) spent.
+    server_cpu_us_per_ok: f64,
+}
+
+/// CPU times at a window's start: the process's and the client threads'.
+struct CpuMark(u64, u64);
+
+impl CpuMark {
+    fn now() -> CpuMark {
+        CpuMark(cpu_us(), threads_cpu_us(CLIENT_THREADS))
+    }
+}
+
+const CLIENT_THREADS: &str = "client";
+
+fn measured(tally: Tally, window: Duration, before: CpuMark) -> Measured {
+    let after = CpuMark::now();
+    let cpu = after.0.saturating_sub(before.0) as f64;
+    let client = after.1.saturating_sub(before.1) as f64;
+    let per = |v: f64| if tally.ok == 0 { 0.0 } else { v / tally.ok as f64 };
+    Measured {
+        per_s: tally.ok as f64 / window.as_secs_f64(),
+        cpu_us_per_ok: per(cpu),
+        server_cpu_us_per_ok: per((cpu - client).max(0.0)),
+        tally,
+    }
 }
 
 fn report(phase: &str, mode: &str, m: &mut Measured) {
@@ -207,7 +285,7 @@ fn report(phase: &str, mode: &str, m: &mut Measured) {
     let reasons: Vec<String> = t.reasons.iter().map(|(k, v)| format!("{k}:{v}")).collect();
     println!(
         "load detail phase={phase} mode={mode} per_s={:.0} ok={} rejected={} http_429={} other_status={} errors={} \
-         inline_codes={} p50_ms={p50:.2} p99_ms={p99:.2}{}{}",
+         inline_codes={} p50_ms={p50:.2} p99_ms={p99:.2} cpu_us_per_ok={:.0} server_cpu_us_per_ok={:.0} loadavg={}{}{}",
         m.per_s,
         t.ok,
         t.rejected,
@@ -215,6 +293,9 @@ fn report(phase: &str, mode: &str, m: &mut Measured) {
         t.other_status,
         t.errors,
         t.inline_codes,
+        m.cpu_us_per_ok,
+        m.server_cpu_us_per_ok,
+        loadavg(),
         if reasons.is_empty() { String::new() } else { format!(" reasons={}", reasons.join(",")) },
         t.first_problem.as_ref().map(|p| format!(" first_problem={p:?}")).unwrap_or_default(),
     );
@@ -297,18 +378,24 @@ async fn http_worker(client: reqwest::Client, work: Work, index: usize, deadline
     t
 }
 
-fn http_window(rt: &tokio::runtime::Runtime, client: &reqwest::Client, work: &Work, s: &Settings, window: Duration) -> Measured {
+fn http_window(
+    rt: &tokio::runtime::Runtime,
+    client: &reqwest::Client,
+    work: &Work,
+    s: &Settings,
+    window: Duration,
+) -> Measured {
+    let cpu_before = CpuMark::now();
     rt.block_on(async {
         let started = Instant::now();
         let deadline = started + window;
-        let tasks: Vec<_> = (0..s.concurrency)
-            .map(|i| tokio::spawn(http_worker(client.clone(), work.clone(), i, deadline)))
-            .collect();
+        let tasks: Vec<_> =
+            (0..s.concurrency).map(|i| tokio::spawn(http_worker(client.clone(), work.clone(), i, deadline))).collect();
         let mut tally = Tally::default();
         for task in tasks {
             tally.merge(task.await.expect("worker"));
         }
-        Measured { per_s: tally.ok as f64 / window.as_secs_f64(), tally }
+        measured(tally, window, cpu_before)
     })
 }
 
@@ -343,9 +430,18 @@ fn http_phase(
 struct ModeFigures {
     scans: f64,
     bills: f64,
+    scans_cpu_us: f64,
+    bills_cpu_us: f64,
+    scans_server_cpu_us: f64,
+    bills_server_cpu_us: f64,
 }
 
-fn run_mode(server: &tokio::runtime::Runtime, clients: &tokio::runtime::Runtime, mode: DurabilityMode, s: &Settings) -> ModeFigures {
+fn run_mode(
+    server: &tokio::runtime::Runtime,
+    clients: &tokio::runtime::Runtime,
+    mode: DurabilityMode,
+    s: &Settings,
+) -> ModeFigures {
     let name = match mode {
         DurabilityMode::Group => "group",
         DurabilityMode::PerWrite => "per-write",
@@ -401,7 +497,14 @@ fn run_mode(server: &tokio::runtime::Runtime, clients: &tokio::runtime::Runtime,
     drop(client);
     server.block_on(sandbox.stop());
     drop(platform);
-    ModeFigures { scans: scans.per_s, bills: bills.per_s }
+    ModeFigures {
+        scans: scans.per_s,
+        bills: bills.per_s,
+        scans_cpu_us: scans.cpu_us_per_ok,
+        bills_cpu_us: bills.cpu_us_per_ok,
+        scans_server_cpu_us: scans.server_cpu_us_per_ok,
+        bills_server_cpu_us: bills.server_cpu_us_per_ok,
+    }
 }
 
 // ---- verification alone -----------------------------------------------------------------
@@ -418,6 +521,7 @@ fn verify_window(
     s: &Settings,
     window: Duration,
 ) -> Measured {
+    let cpu_before = CpuMark::now();
     let deadline = Instant::now() + window;
     let mut tally = Tally::default();
     std::thread::scope(|scope| {
@@ -458,10 +562,10 @@ fn verify_window(
             tally.merge(h.join().unwrap());
         }
     });
-    Measured { per_s: tally.ok as f64 / window.as_secs_f64(), tally }
+    measured(tally, window, cpu_before)
 }
 
-fn verify_only(s: &Settings) -> f64 {
+fn verify_only(s: &Settings, when: &str) -> (f64, f64) {
     let (key, _) = SoftwareDeviceKey::generate().unwrap();
     let public_key = key.public_key().unwrap();
     let device_id = [0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80];
@@ -476,8 +580,8 @@ fn verify_only(s: &Settings) -> f64 {
     let need = (warm.per_s * s.window.as_secs_f64() * 1.5) as usize + 2_000;
     let pool = Pool::new(maker.batch(need, now_ms(), s.threads, &|t| t));
     let mut m = verify_window(&verifier, &directory, &pool, &maker, s, s.window);
-    report("verify_only", &format!("{}_threads", s.concurrency), &mut m);
-    m.per_s
+    report(&format!("verify_only_{when}"), &format!("{}_threads", s.concurrency), &mut m);
+    (m.per_s, m.cpu_us_per_ok)
 }
 
 // ---- main -------------------------------------------------------------------------------
@@ -501,31 +605,68 @@ fn main() {
     };
     let t0 = Instant::now();
     println!(
-        "load settings concurrency={} warmup_ms={} window_s={} runtime_threads={} cores={cores}",
+        "load settings concurrency={} warmup_ms={} window_s={} runtime_threads={} cores={cores} loadavg={}",
         s.concurrency,
         s.warmup.as_millis(),
         s.window.as_secs_f64(),
-        s.threads
+        s.threads,
+        loadavg()
     );
     let server = runtime("server", s.threads);
-    let clients = runtime("client", s.threads);
+    let clients = runtime(CLIENT_THREADS, s.threads);
 
-    let verify = verify_only(&s);
+    // The baseline before and after the HTTP phases (the machine may be shared: the ratio
+    // uses their mean, and both are printed).
+    let (verify_before, verify_cpu_before) = verify_only(&s, "before");
+    if std::env::var_os("LOAD_VERIFY_ONLY").is_some() {
+        return;
+    }
     let group = run_mode(&server, &clients, DurabilityMode::Group, &s);
     let relaxed = run_mode(&server, &clients, DurabilityMode::Relaxed, &s);
     let per_write = run_mode(&server, &clients, DurabilityMode::PerWrite, &s);
+    let (verify_after, verify_cpu_after) = verify_only(&s, "after");
+    let verify = (verify_before + verify_after) / 2.0;
+    let verify_cpu = (verify_cpu_before + verify_cpu_after) / 2.0;
 
     println!(
-        "load scans_per_s durable={:.0} nondurable={:.0} per_write={:.0} verify_only={:.0} ratio={:.3}",
+        "load scans_per_s durable={:.0} nondurable={:.0} per_write={:.0} verify_only={:.0} ratio={:.3} \
+         (verify_only before={:.0} after={:.0})",
         group.scans,
         relaxed.scans,
         per_write.scans,
         verify,
-        group.scans / verify
+        group.scans / verify,
+        verify_before,
+        verify_after
     );
     println!(
         "load bills_per_s durable={:.0} nondurable={:.0} per_write={:.0}",
         group.bills, relaxed.bills, per_write.bills
+    );
+    // CPU time of this process per success: less sensitive to other load on the machine
+    // than rates; the HTTP figures include the in-process clients' own CPU (reqwest, JSON).
+    println!(
+        "load cpu_us_per_op scans_durable={:.0} scans_nondurable={:.0} scans_per_write={:.0} verify_only={:.0} \
+         bills_durable={:.0} bills_nondurable={:.0} bills_per_write={:.0} cpu_ratio={:.3}",
+        group.scans_cpu_us,
+        relaxed.scans_cpu_us,
+        per_write.scans_cpu_us,
+        verify_cpu,
+        group.bills_cpu_us,
+        relaxed.bills_cpu_us,
+        per_write.bills_cpu_us,
+        verify_cpu / group.scans_cpu_us
+    );
+    println!(
+        "load server_cpu_us_per_op scans_durable={:.0} scans_nondurable={:.0} scans_per_write={:.0} \
+         bills_durable={:.0} bills_nondurable={:.0} bills_per_write={:.0} server_cpu_ratio={:.3}",
+        group.scans_server_cpu_us,
+        relaxed.scans_server_cpu_us,
+        per_write.scans_server_cpu_us,
+        group.bills_server_cpu_us,
+        relaxed.bills_server_cpu_us,
+        per_write.bills_server_cpu_us,
+        verify_cpu / group.scans_server_cpu_us
     );
     println!("load total_s={:.1}", t0.elapsed().as_secs_f64());
 }

@@ -320,6 +320,7 @@ async fn admin_revoke_device(
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct InboxQuery {
     /// Changes after this sequence (0: from the start).
     #[serde(default)]
@@ -481,6 +482,7 @@ async fn admin_set_bill_state(
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct OutboxQuery {
     #[serde(default)]
     after: u64,
