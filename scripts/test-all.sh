@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test suite of CarePass: formatting, clippy (-D warnings), the Rust
 # tests (unit, vectors, core <-> sandbox journeys over loopback, binaries as processes, the
-# authorization matrix), schemathesis against the OpenAPI document, the
+# authorization matrix), schemathesis against the OpenAPI document, bounded fuzzing of every
+# decoder of outside input (fuzz/, libFuzzer on nightly), the
 # README's terminal walk-through run as written (scripts/readme-run.py), the
 # generated-bindings drift check, the Kotlin JUnit suite on the host JVM against the real
 # native library and the real sandbox binary (with androidMain compiled against the Android
@@ -50,6 +51,9 @@ rust_failed=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^failed;?$/) s
 
 section "schemathesis against the sandbox's OpenAPI document (patient and admin; 0 server errors, 0 schema violations)"
 scripts/schemathesis-ci.sh
+
+section "fuzzing: every decoder of outside input, bounded (FUZZ_SECONDS per target, default 20)"
+scripts/fuzz-ci.sh
 
 section "the README's terminal walk-through runs as written"
 python3 scripts/readme-run.py

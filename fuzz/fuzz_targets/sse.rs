@@ -34,7 +34,7 @@ fn run<'a>(max_line: usize, chunks: impl Iterator<Item = &'a [u8]>) -> (Vec<SseE
 fn check_bounds(max_line: usize, events: &[SseEvent]) {
     // Every line fitted in `max_line` bytes without its line end: `data:` / `id:` / `event:`
     // and the value (an empty value may come from the bare field name, without the colon).
-    let fits = |value: &str, field: &str| value.is_empty() || value.len() + field.len() + 1 <= max_line;
+    let fits = |value: &str, field: &str| value.is_empty() || field.len() + ":".len() + value.len() <= max_line;
     for e in events {
         for line in e.data.split('\n') {
             assert!(fits(line, "data"), "data line of {} bytes over the limit {max_line}", line.len());

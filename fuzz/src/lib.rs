@@ -21,7 +21,7 @@ fn json(text: &str) -> Value {
 
 /// Lowercase or uppercase hex to bytes (vector files only: panics on bad hex).
 pub fn hex(text: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "odd hex length");
+    assert!(text.len().is_multiple_of(2), "odd hex length");
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex")).collect()
 }
 
@@ -119,10 +119,7 @@ pub static RECEIPT_KEYS: LazyLock<HashMap<u16, Vec<u8>>> = LazyLock::new(|| {
 /// request example.
 pub static CONSENT_SETUP: LazyLock<(Vec<u8>, String)> = LazyLock::new(|| {
     let v = json(CONSENT);
-    (
-        hex(str_of(&v, "public_key_hex")),
-        str_of(&v["pay_request_example"], "idempotency_key_header").to_string(),
-    )
+    (hex(str_of(&v, "public_key_hex")), str_of(&v["pay_request_example"], "idempotency_key_header").to_string())
 });
 
 /// The demo settlement policy as the vectors spell it (JSON text).
