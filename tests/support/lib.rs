@@ -184,3 +184,57 @@ pub fn stored_tokens(app: &CarePass, person_id: &str) -> carepass_core::wire::Se
         app.store().vault.get(&format!("session.{person_id}")).expect("vault readable").expect("a session is stored");
     serde_json::from_value(stored["tokens"].clone()).expect("tokens")
 }
+
+/// Shared vector files (`tests/vectors/`): every file is built by the code; a normal run
+/// holds the committed file to what the code builds, and `CAREPASS_WRITE_VECTORS=1` writes it.
+pub mod vectors {
+    use std::path::Path;
+
+    use serde_json::{json, Value};
+
+    pub fn writing() -> bool {
+        std::env::var("CAREPASS_WRITE_VECTORS").is_ok_and(|v| v == "1")
+    }
+
+    /// Adds `case_count` (the number of cases, which every reader checks).
+    pub fn with_count(mut doc: Value) -> Value {
+        let count = doc["cases"].as_array().map(Vec::len).expect("a vector file has cases");
+        doc["case_count"] = json!(count);
+        doc
+    }
+
+    /// The cases of a vector file, which must be as many as the file says and at least one.
+    pub fn cases(doc: &Value) -> &Vec<Value> {
+        let cases = doc["cases"].as_array().expect("a vector file has a cases array");
+        let stated = doc["case_count"].as_u64().expect("a vector file states its case_count");
+        assert!(stated > 0, "a vector file with no cases");
+        assert_eq!(cases.len() as u64, stated, "the file holds {} cases but says {stated}", cases.len());
+        cases
+    }
+
+    /// Writes the built document when asked, then holds the committed file to it: the file
+    /// must exist, and the code must build exactly it.
+    pub fn committed(dir: &Path, name: &str, built: Value) -> Value {
+        let path = dir.join(name);
+        if writing() {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(&path, serde_json::to_string_pretty(&built).unwrap() + "\n").unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("{}: {e} (write it with CAREPASS_WRITE_VECTORS=1)", path.display());
+        });
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        if doc != built {
+            let (a, b) = (doc["cases"].as_array(), built["cases"].as_array());
+            if let (Some(a), Some(b)) = (a, b) {
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    assert_eq!(x, y, "{name}: case {i} ({}) differs from what the code gives", x["name"]);
+                }
+            }
+            panic!(
+                "{name} differs from what the code gives (regenerate with CAREPASS_WRITE_VECTORS=1 and review the diff)"
+            );
+        }
+        doc
+    }
+}

@@ -57,6 +57,16 @@ pub fn age_on(birth: NaiveDate, day: NaiveDate) -> u32 {
     years.max(0) as u32
 }
 
+/// The calendar day in China Standard Time (UTC+8, no daylight saving) at `at_ms`: the day
+/// ages, receipts and monthly limits are counted on.
+pub fn china_date(at_ms: i64) -> NaiveDate {
+    const CST_OFFSET_MS: i64 = 8 * 3600 * 1000;
+    let days = at_ms.saturating_add(CST_OFFSET_MS).div_euclid(86_400_000);
+    NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(days)))
+        .unwrap_or_default()
+}
+
 /// A phone number with the middle four digits hidden, for display and logs.
 pub fn mask_phone(phone: &str) -> String {
     if phone.len() == 11 && phone.is_ascii() {

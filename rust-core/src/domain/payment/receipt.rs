@@ -20,8 +20,6 @@ pub const CONTEXT: &[u8] = b"carepass-receipt-v1\0";
 const CHECK_CONTEXT: &[u8] = b"carepass-receipt-check-v1\0";
 /// The largest receipt body accepted (a bill has at most 200 items).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// China Standard Time, the receipt's date zone.
-const CST_OFFSET_MS: i64 = 8 * 3600 * 1000;
 
 /// An original receipt, or the write-off (冲红) that cancels one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -137,11 +135,7 @@ impl ReceiptError {
 
 /// The receipt's date in China Standard Time, `YYYYMMDD`.
 pub fn receipt_date(issued_at_ms: i64) -> String {
-    let days = issued_at_ms.saturating_add(CST_OFFSET_MS).div_euclid(86_400_000);
-    let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
-        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(days)))
-        .unwrap_or_default();
-    date.format("%Y%m%d").to_string()
+    crate::domain::person::china_date(issued_at_ms).format("%Y%m%d").to_string()
 }
 
 /// The check code (校验码): the first three bytes, upper-case hex, of
