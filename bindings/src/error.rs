@@ -5,6 +5,7 @@
 //! tampering failures are logged here, once, as they cross into the shell.
 
 use carepass_core::domain::bills::doorbell::DoorbellError;
+use carepass_core::domain::family::Refusal;
 use carepass_core::domain::money::MoneyError;
 use carepass_core::domain::payment::receipt::ReceiptError;
 use carepass_core::domain::payment::QuoteRefusal;
@@ -48,6 +49,9 @@ pub enum InputField {
     Receipt,
     RefundLines,
     CreditLimit,
+    LinkId,
+    Relationship,
+    Scope,
 }
 
 impl From<Field> for InputField {
@@ -80,6 +84,9 @@ impl From<Field> for InputField {
             Field::Receipt => InputField::Receipt,
             Field::RefundLines => InputField::RefundLines,
             Field::CreditLimit => InputField::CreditLimit,
+            Field::LinkId => InputField::LinkId,
+            Field::Relationship => InputField::Relationship,
+            Field::Scope => InputField::Scope,
         }
     }
 }
@@ -110,6 +117,7 @@ pub enum PlatformErrorCode {
     IdempotencyInProgress,
     BillNotPayable,
     CreditLimitExceeded,
+    FamilyRefused,
     Internal,
     /// A code this library does not know (a newer platform).
     Unknown,
@@ -141,6 +149,7 @@ impl From<PlatformCode> for PlatformErrorCode {
             PlatformCode::IdempotencyInProgress => PlatformErrorCode::IdempotencyInProgress,
             PlatformCode::BillNotPayable => PlatformErrorCode::BillNotPayable,
             PlatformCode::CreditLimitExceeded => PlatformErrorCode::CreditLimitExceeded,
+            PlatformCode::FamilyRefused => PlatformErrorCode::FamilyRefused,
             PlatformCode::Internal => PlatformErrorCode::Internal,
             PlatformCode::Unknown => PlatformErrorCode::Unknown,
         }
@@ -282,6 +291,54 @@ fn receipt_problem(e: &ReceiptError) -> ReceiptProblem {
     }
 }
 
+/// Why a family rule refused (`docs/family.md` § 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum FamilyProblem {
+    NoLink,
+    LinkPending,
+    LinkRevoked,
+    LinkExpired,
+    ScopeMissing,
+    OverPaymentLimit,
+    OverMonthlyLimit,
+    RelationshipNotVerified,
+    MinorNeedsParent,
+    TooManyLinks,
+    SelfLink,
+    AlreadyLinked,
+    ConsentPathNotAllowed,
+    NotThePrincipal,
+    IllegalMove,
+    MutualAidRelationship,
+    MutualAidRegion,
+    MutualAidScheme,
+}
+
+impl From<&Refusal> for FamilyProblem {
+    fn from(r: &Refusal) -> Self {
+        match r {
+            Refusal::NoLink => FamilyProblem::NoLink,
+            Refusal::LinkPending => FamilyProblem::LinkPending,
+            Refusal::LinkRevoked => FamilyProblem::LinkRevoked,
+            Refusal::LinkExpired => FamilyProblem::LinkExpired,
+            Refusal::ScopeMissing(_) => FamilyProblem::ScopeMissing,
+            Refusal::OverPaymentLimit => FamilyProblem::OverPaymentLimit,
+            Refusal::OverMonthlyLimit => FamilyProblem::OverMonthlyLimit,
+            Refusal::RelationshipNotVerified => FamilyProblem::RelationshipNotVerified,
+            Refusal::MinorNeedsParent => FamilyProblem::MinorNeedsParent,
+            Refusal::TooManyLinks => FamilyProblem::TooManyLinks,
+            Refusal::SelfLink => FamilyProblem::SelfLink,
+            Refusal::AlreadyLinked => FamilyProblem::AlreadyLinked,
+            Refusal::ConsentPathNotAllowed => FamilyProblem::ConsentPathNotAllowed,
+            Refusal::NotThePrincipal => FamilyProblem::NotThePrincipal,
+            Refusal::IllegalMove => FamilyProblem::IllegalMove,
+            Refusal::MutualAidRelationship => FamilyProblem::MutualAidRelationship,
+            Refusal::MutualAidRegion => FamilyProblem::MutualAidRegion,
+            Refusal::MutualAidScheme => FamilyProblem::MutualAidScheme,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum CarePassError {
     #[error("{reason}")]
@@ -306,6 +363,12 @@ pub enum CarePassError {
     SessionExpired { reason: String },
     #[error("{reason}")]
     NotLinked { reason: String },
+    /// A family rule refused the act or the link move (the core's or the platform's).
+    #[error("{reason}")]
+    FamilyRefused { kind: FamilyProblem, reason: String },
+    /// The audit trail did not verify: a record was changed, dropped or reordered.
+    #[error("{reason}")]
+    AuditTampered { reason: String },
     #[error("{reason}")]
     OtherPlatform { reason: String },
     #[error("{reason}")]
@@ -363,6 +426,8 @@ impl From<CoreError> for CarePassError {
             CoreError::SessionExpired => CarePassError::SessionExpired { reason },
             CoreError::NoPrescription => CarePassError::NoPrescription { reason },
             CoreError::NotLinked => CarePassError::NotLinked { reason },
+            CoreError::Family(r) => CarePassError::FamilyRefused { kind: (&r).into(), reason },
+            CoreError::AuditChain(_) => CarePassError::AuditTampered { reason },
             CoreError::OtherPlatform { .. } => CarePassError::OtherPlatform { reason },
             CoreError::Closed => CarePassError::Closed { reason },
             CoreError::NotInExtension => CarePassError::NotInExtension { reason },
@@ -416,6 +481,8 @@ impl CarePassError {
             CarePassError::NotSignedIn { .. } => "NotSignedIn",
             CarePassError::SessionExpired { .. } => "SessionExpired",
             CarePassError::NotLinked { .. } => "NotLinked",
+            CarePassError::FamilyRefused { .. } => "FamilyRefused",
+            CarePassError::AuditTampered { .. } => "AuditTampered",
             CarePassError::OtherPlatform { .. } => "OtherPlatform",
             CarePassError::StoreTampered { .. } => "StoreTampered",
             CarePassError::WrongDataKey { .. } => "WrongDataKey",

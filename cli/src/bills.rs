@@ -54,7 +54,7 @@ fn to_json(bill: &Bill) -> serde_json::Value {
     })
 }
 
-pub async fn list(app: &CarePass, json: bool, offline: bool) -> Result<(), String> {
+pub async fn list(app: &CarePass, json: bool, offline: bool, subject: Option<&str>) -> Result<(), String> {
     if !offline {
         match app.sync_inbox().await {
             Ok(_) => {}
@@ -65,7 +65,7 @@ pub async fn list(app: &CarePass, json: bool, offline: bool) -> Result<(), Strin
             Err(e) => eprintln!("carepass: could not sync ({}); showing the bills on this device", explain(e)),
         }
     }
-    let bills = app.bills(None).map_err(explain)?;
+    let bills = app.bills(subject).map_err(explain)?;
     if json {
         let array: Vec<serde_json::Value> = bills.iter().map(to_json).collect();
         println!("{}", serde_json::Value::Array(array));
@@ -82,11 +82,11 @@ pub async fn list(app: &CarePass, json: bool, offline: bool) -> Result<(), Strin
 /// `bills --watch`: the core's inbox stream, printing each change as it arrives, until
 /// Ctrl-C. The store is held only while a change is applied, so other commands on the same
 /// data directory run meanwhile.
-pub async fn watch(app: &Arc<CarePass>) -> Result<(), String> {
+pub async fn watch(app: &Arc<CarePass>, subject: Option<&str>) -> Result<(), String> {
     for change in app.sync_inbox().await.map_err(explain)? {
         print_change(&change);
     }
-    let mut updates = app.inbox_stream(None);
+    let mut updates = app.inbox_stream(subject.map(str::to_string));
     println!("watching for new bills (Ctrl-C to stop)");
     let _ = std::io::Write::flush(&mut std::io::stdout());
     loop {

@@ -4,6 +4,7 @@
 
 mod bills;
 mod demo;
+mod family;
 mod keys;
 mod pay;
 mod pharmacy;
@@ -31,6 +32,10 @@ struct Cli {
     /// Directory of this terminal "phone"'s encrypted store.
     #[arg(long, global = true, env = "CAREPASS_DATA")]
     data: Option<PathBuf>,
+    /// Act for a relative you hold a family link to (their person id, e.g. P1002): their
+    /// code, bills, payments, prescriptions and orders (see `carepass family list`).
+    #[arg(long = "as", global = true, value_name = "PERSON")]
+    as_person: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -241,6 +246,12 @@ enum Command {
         #[arg(long, env = "CAREPASS_SCANNER_TOKEN")]
         scanner_token: String,
     },
+    /// Family proxies (亲情账户): act for a relative, answer their requests, read who acted
+    /// for you.
+    Family {
+        #[command(subcommand)]
+        command: FamilyCommand,
+    },
     /// Run the whole journey against an embedded sandbox and explain each step. It uses a
     /// temporary phone and never touches your data, config or CAREPASS_* settings.
     Demo {
@@ -251,6 +262,66 @@ enum Command {
         /// The scanner credential for that platform (the sandbox's admin token).
         #[arg(long, requires = "platform", value_name = "TOKEN")]
         scanner_token: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum FamilyCommand {
+    /// Ask to act for a relative. A minor child in your household is linked at once; anyone
+    /// else consents on their own phone (or by a code, or at a service counter).
+    Link {
+        /// The relative's phone number (11 digits).
+        #[arg(long)]
+        phone: String,
+        /// What they are to you: parent, child, spouse, sibling, grandparent or grandchild.
+        #[arg(long)]
+        relationship: String,
+        /// What you may do, comma-separated (default all): show_code, view_bills, pay_bills,
+        /// order_medicine, view_prescriptions, manage_family.
+        #[arg(long)]
+        scopes: Option<String>,
+        /// Most you may pay for them at once, in yuan.
+        #[arg(long, value_name = "YUAN")]
+        per_payment: Option<String>,
+        /// Most you may pay for them in a month, in yuan.
+        #[arg(long, value_name = "YUAN")]
+        per_month: Option<String>,
+    },
+    /// Relatives waiting for your consent to act for you.
+    Requests,
+    /// Consent, on your own phone, to a relative acting for you.
+    Approve {
+        /// The link's id (see `carepass family requests`).
+        link: String,
+    },
+    /// For a relative without a smartphone: send a consent code to their phone.
+    SendCode { link: String },
+    /// Enter the code your relative read out to you.
+    EnterCode {
+        link: String,
+        #[arg(long)]
+        code: String,
+    },
+    /// End a link, at once (either side).
+    Revoke { link: String },
+    /// Renew a relative's link to you for another period (only you can).
+    Renew { link: String },
+    /// As a teen: let your parent see what you choose (view_bills, view_prescriptions).
+    Assent {
+        link: String,
+        /// Comma-separated scopes; empty withdraws.
+        #[arg(long)]
+        scopes: String,
+    },
+    /// Your links, both ways.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Everything done on your behalf and every change to your links, verified as a chain.
+    Audit {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -379,6 +450,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         return Ok(());
     }
     let app = open(cli.server, cli.data)?;
+    let subject = cli.as_person.as_deref();
     match cli.command {
         Command::Login { phone, code } => {
             let profile = app.sign_in(&phone, &code).await.map_err(explain)?;
@@ -410,16 +482,16 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Code { purpose, once, offline, png } => {
             let purpose = voucher::parse_purpose(&purpose)?;
             if once {
-                voucher::once(&app, purpose, offline, png.as_deref()).await?;
+                voucher::once(&app, purpose, offline, png.as_deref(), subject).await?;
             } else {
-                voucher::live(&app, purpose, offline).await?;
+                voucher::live(&app, purpose, offline, subject).await?;
             }
         }
         Command::Bills { json, watch, offline, report_memory } => {
             if watch {
-                bills::watch(&app).await?;
+                bills::watch(&app, subject).await?;
             } else {
-                bills::list(&app, json, offline).await?;
+                bills::list(&app, json, offline, subject).await?;
             }
             if report_memory {
                 report_peak_memory();
@@ -431,20 +503,27 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Push { command: PushCommand::Handle { .. } } => unreachable!("handled above"),
         Command::Pharmacies { lat, lon, rx, delivery, max_km, open_now, json } => {
-            pharmacy::rank(&app, pharmacy::RankArgs { lat, lon, rx, delivery, max_km, open_now, json }).await?;
+            pharmacy::rank(&app, pharmacy::RankArgs { lat, lon, rx, delivery, max_km, open_now, json }, subject)
+                .await?;
         }
         Command::Order { pharmacy: id, rx, pickup: _, delivery, address, phone, lat, lon } => {
-            pharmacy::order(&app, pharmacy::OrderArgs { pharmacy: id, rx, delivery, address, phone, lat, lon }).await?;
+            pharmacy::order(
+                &app,
+                pharmacy::OrderArgs { pharmacy: id, rx, delivery, address, phone, lat, lon },
+                subject,
+            )
+            .await?;
         }
-        Command::Prescriptions { json } => pharmacy::prescriptions(&app, json).await?,
-        Command::Orders { json } => pharmacy::orders(&app, json).await?,
+        Command::Prescriptions { json } => pharmacy::prescriptions(&app, json, subject).await?,
+        Command::Orders { json } => pharmacy::orders(&app, json, subject).await?,
         Command::Pay { bill, channel, no_account, yes } => {
-            pay::pay(&app, pay::PayArgs { bill, channel, no_account, yes }).await?;
+            pay::pay(&app, pay::PayArgs { bill, channel, no_account, yes }, subject).await?;
         }
-        Command::Payments { offline } => pay::list(&app, offline).await?,
-        Command::Confirm { payment, code } => pay::confirm(&app, &payment, &code).await?,
-        Command::CashDue { payment, channel } => pay::cash_due(&app, &payment, &channel).await?,
-        Command::Receipts { svg } => pay::receipts(&app, svg.as_deref()).await?,
+        Command::Payments { offline } => pay::list(&app, offline, subject).await?,
+        Command::Confirm { payment, code } => pay::confirm(&app, &payment, &code, subject).await?,
+        Command::CashDue { payment, channel } => pay::cash_due(&app, &payment, &channel, subject).await?,
+        Command::Receipts { svg } => pay::receipts(&app, svg.as_deref(), subject).await?,
+        Command::Family { command } => family::run(&app, family_action(command)).await?,
         Command::Credit { command: None, json } => pay::credit_show(&app, json).await?,
         Command::Credit { command: Some(CreditCommand::Sign { limit, yes }), .. } => {
             pay::credit_sign(&app, &limit, yes).await?
@@ -455,6 +534,24 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Demo { .. } | Command::Scan { .. } | Command::Counter { .. } => unreachable!("handled above"),
     }
     Ok(())
+}
+
+fn family_action(command: FamilyCommand) -> family::FamilyAction {
+    use family::FamilyAction as A;
+    match command {
+        FamilyCommand::Link { phone, relationship, scopes, per_payment, per_month } => {
+            A::Link { phone, relationship, scopes, per_payment, per_month }
+        }
+        FamilyCommand::Requests => A::Requests,
+        FamilyCommand::Approve { link } => A::Approve(link),
+        FamilyCommand::SendCode { link } => A::SendCode(link),
+        FamilyCommand::EnterCode { link, code } => A::EnterCode { link, code },
+        FamilyCommand::Revoke { link } => A::Revoke(link),
+        FamilyCommand::Renew { link } => A::Renew(link),
+        FamilyCommand::Assent { link, scopes } => A::Assent { link, scopes },
+        FamilyCommand::List { json } => A::List { json },
+        FamilyCommand::Audit { json } => A::Audit { json },
+    }
 }
 
 /// Opens the core with the terminal's secret store (a 0600 file beside the data).

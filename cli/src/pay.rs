@@ -70,13 +70,13 @@ pub fn describe(p: &Payment) -> String {
     crate::text::clean(&line).into_owned()
 }
 
-pub async fn pay(app: &CarePass, args: PayArgs) -> Result<(), String> {
+pub async fn pay(app: &CarePass, args: PayArgs, subject: Option<&str>) -> Result<(), String> {
     let channel = match &args.channel {
         Some(c) => parse_channel(c)?,
         None => Channel::None,
     };
     let options = QuoteOptions { use_account: !args.no_account, channel };
-    let quote = match app.quote(&args.bill, &options, None).await {
+    let quote = match app.quote(&args.bill, &options, subject).await {
         Ok(q) => q,
         Err(CoreError::QuoteRefused(carepass_core::domain::payment::QuoteRefusal::Legs(_)))
             if options.channel.is_none() =>
@@ -108,7 +108,7 @@ pub async fn pay(app: &CarePass, args: PayArgs) -> Result<(), String> {
             return Err("not paid".into());
         }
     }
-    match app.pay(&quote.quote_id, None).await {
+    match app.pay(&quote.quote_id, subject).await {
         Ok(payment) => {
             println!("{}", describe(&payment));
             match payment.status {
@@ -123,18 +123,18 @@ pub async fn pay(app: &CarePass, args: PayArgs) -> Result<(), String> {
     }
 }
 
-pub async fn list(app: &CarePass, offline: bool) -> Result<(), String> {
+pub async fn list(app: &CarePass, offline: bool, subject: Option<&str>) -> Result<(), String> {
     if !offline {
         app.resume_payments().await.map_err(explain)?;
         // Refresh the ones still moving.
-        for p in app.payments(None).map_err(explain)? {
+        for p in app.payments(subject).map_err(explain)? {
             if matches!(p.status, PaymentStatus::Processing | PaymentStatus::RequiresAction) {
-                app.payment(&p.payment_id, None).await.map_err(explain)?;
+                app.payment(&p.payment_id, subject).await.map_err(explain)?;
             }
         }
     }
     let unresolved = app.payments_unresolved().map_err(explain)?;
-    for p in app.payments(None).map_err(explain)? {
+    for p in app.payments(subject).map_err(explain)? {
         println!("{}", describe(&p));
     }
     if unresolved > 0 {
@@ -145,8 +145,8 @@ pub async fn list(app: &CarePass, offline: bool) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn confirm(app: &CarePass, payment_id: &str, code: &str) -> Result<(), String> {
-    let p = app.confirm_payment(payment_id, code, None).await.map_err(explain)?;
+pub async fn confirm(app: &CarePass, payment_id: &str, code: &str, subject: Option<&str>) -> Result<(), String> {
+    let p = app.confirm_payment(payment_id, code, subject).await.map_err(explain)?;
     println!("{}", describe(&p));
     if p.status == PaymentStatus::Failed {
         return Err("the payment failed; nothing was charged".into());
@@ -154,14 +154,14 @@ pub async fn confirm(app: &CarePass, payment_id: &str, code: &str) -> Result<(),
     Ok(())
 }
 
-pub async fn cash_due(app: &CarePass, payment_id: &str, channel: &str) -> Result<(), String> {
-    let p = app.pay_cash_due(payment_id, &parse_channel(channel)?, None).await.map_err(explain)?;
+pub async fn cash_due(app: &CarePass, payment_id: &str, channel: &str, subject: Option<&str>) -> Result<(), String> {
+    let p = app.pay_cash_due(payment_id, &parse_channel(channel)?, subject).await.map_err(explain)?;
     println!("{}", describe(&p));
     Ok(())
 }
 
-pub async fn receipts(app: &CarePass, svg_dir: Option<&Path>) -> Result<(), String> {
-    let receipts = app.receipts(None).await.map_err(explain)?;
+pub async fn receipts(app: &CarePass, svg_dir: Option<&Path>, subject: Option<&str>) -> Result<(), String> {
+    let receipts = app.receipts(subject).await.map_err(explain)?;
     if receipts.is_empty() {
         println!("no receipts yet");
     }

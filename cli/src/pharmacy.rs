@@ -18,7 +18,7 @@ pub struct RankArgs {
     pub json: bool,
 }
 
-pub async fn rank(app: &CarePass, args: RankArgs) -> Result<(), String> {
+pub async fn rank(app: &CarePass, args: RankArgs, subject: Option<&str>) -> Result<(), String> {
     let max_distance_m = match args.max_km {
         // Kilometres to whole metres for the core, which checks the range.
         Some(km) if km.is_finite() && km > 0.0 => Some((km * 1000.0).round().min(u32::MAX as f64) as u32),
@@ -33,7 +33,7 @@ pub async fn rank(app: &CarePass, args: RankArgs) -> Result<(), String> {
         open_now: args.open_now,
         limit: None,
     };
-    let (rx_id, ranking) = app.rank_pharmacies(&query, None).await.map_err(explain)?;
+    let (rx_id, ranking) = app.rank_pharmacies(&query, subject).await.map_err(explain)?;
     if args.json {
         let array: Vec<serde_json::Value> = ranking.quotes.iter().map(quote_json).collect();
         println!("{}", serde_json::Value::Array(array));
@@ -113,14 +113,14 @@ pub struct OrderArgs {
     pub lon: Option<f64>,
 }
 
-pub async fn order(app: &CarePass, args: OrderArgs) -> Result<(), String> {
+pub async fn order(app: &CarePass, args: OrderArgs, subject: Option<&str>) -> Result<(), String> {
     let (fulfilment, address) = if args.delivery {
         let text = args.address.ok_or("--delivery needs --address")?;
         let contact_phone = args.phone.ok_or("--delivery needs --phone")?;
         let location = match (args.lat, args.lon) {
             (Some(lat), Some(lon)) => GeoPoint::new(lat, lon),
             _ => app
-                .last_rank_location(None)
+                .last_rank_location(subject)
                 .map_err(explain)?
                 .ok_or("no delivery location: pass --lat and --lon (or rank pharmacies first)")?,
         };
@@ -130,9 +130,9 @@ pub async fn order(app: &CarePass, args: OrderArgs) -> Result<(), String> {
     };
     let rx = match args.rx {
         Some(rx) => rx,
-        None => app.newest_prescription(None).await.map_err(explain)?,
+        None => app.newest_prescription(subject).await.map_err(explain)?,
     };
-    let order = app.place_order(&rx, &args.pharmacy, fulfilment, address, None).await.map_err(explain)?;
+    let order = app.place_order(&rx, &args.pharmacy, fulfilment, address, subject).await.map_err(explain)?;
     println!("{}", crate::text::clean(&format!("{} {}", order.order_id, state_name(order.state))));
     println!("{}", describe_order(&order));
     Ok(())
@@ -169,8 +169,8 @@ pub fn describe_order(order: &Order) -> String {
 }
 
 /// `carepass prescriptions`: the signed-in person's prescriptions, newest first.
-pub async fn prescriptions(app: &CarePass, json: bool) -> Result<(), String> {
-    let list = app.prescriptions(None).await.map_err(explain)?;
+pub async fn prescriptions(app: &CarePass, json: bool, subject: Option<&str>) -> Result<(), String> {
+    let list = app.prescriptions(subject).await.map_err(explain)?;
     if json {
         println!("{}", serde_json::to_string(&list).map_err(|e| e.to_string())?);
         return Ok(());
@@ -200,8 +200,8 @@ pub async fn prescriptions(app: &CarePass, json: bool) -> Result<(), String> {
 }
 
 /// `carepass orders`: the signed-in person's pharmacy orders, newest first.
-pub async fn orders(app: &CarePass, json: bool) -> Result<(), String> {
-    let list = app.orders(None).await.map_err(explain)?;
+pub async fn orders(app: &CarePass, json: bool, subject: Option<&str>) -> Result<(), String> {
+    let list = app.orders(subject).await.map_err(explain)?;
     if json {
         println!("{}", serde_json::to_string(&list).map_err(|e| e.to_string())?);
         return Ok(());

@@ -21,11 +21,17 @@ pub fn parse_purpose(name: &str) -> Result<Purpose, String> {
 }
 
 /// `code --once`: the payload on the first line, `qr-version N` on the second.
-pub async fn once(app: &CarePass, purpose: Purpose, offline: bool, png: Option<&Path>) -> Result<(), String> {
+pub async fn once(
+    app: &CarePass,
+    purpose: Purpose,
+    offline: bool,
+    png: Option<&Path>,
+    subject: Option<&str>,
+) -> Result<(), String> {
     if let Err(e) = app.sync_clock().await {
         eprintln!("carepass: platform unreachable ({e}); using the last known clock offset");
     }
-    let code = app.current_code(purpose, offline, None).map_err(explain)?;
+    let code = app.current_code(purpose, offline, subject).map_err(explain)?;
     if let Some(path) = png {
         write_png(&code.qr, path)?;
     }
@@ -36,11 +42,11 @@ pub async fn once(app: &CarePass, purpose: Purpose, offline: bool, png: Option<&
 
 /// `code`: draws the live code from the core's code stream, redrawing at each rotation, with
 /// a countdown, until Ctrl-C.
-pub async fn live(app: &Arc<CarePass>, purpose: Purpose, offline: bool) -> Result<(), String> {
+pub async fn live(app: &Arc<CarePass>, purpose: Purpose, offline: bool, subject: Option<&str>) -> Result<(), String> {
     if let Err(e) = app.sync_clock().await {
         eprintln!("carepass: platform unreachable ({e}); using the last known clock offset");
     }
-    let mut codes = app.code_stream(purpose, offline, None);
+    let mut codes = app.code_stream(purpose, offline, subject.map(str::to_string));
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
     let Some(first) = codes.next().await else { return Ok(()) };
     let mut code = first.map_err(explain)?;

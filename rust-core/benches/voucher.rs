@@ -59,8 +59,8 @@ fn benches(c: &mut Criterion) {
     let device_id = [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
     let cert = issuer.certify(&device_id, &public_key, 2_000_000_000).unwrap();
     let source = CodeSource { keys: &device, device_id, certificate: Some(&cert), period_s: 30 };
-    let online = make_code(&source, SETTLE, false, false, NOW, [1, 2, 3, 4]).unwrap();
-    let offline = make_code(&source, SETTLE, true, false, NOW, [1, 2, 3, 5]).unwrap();
+    let online = make_code(&source, SETTLE, false, None, NOW, [1, 2, 3, 4]).unwrap();
+    let offline = make_code(&source, SETTLE, true, None, NOW, [1, 2, 3, 5]).unwrap();
     assert_eq!((online.text.len(), online.qr.version), (130, 6));
     assert_eq!((offline.text.len(), offline.qr.version), (285, 10));
     let online_message = format::parse_text(&online.text).unwrap().body.message();
@@ -119,7 +119,7 @@ fn benches(c: &mut Criterion) {
         b.iter_custom(|n| {
             support::fastest(n, batch, || {
                 nonce = nonce.wrapping_add(1);
-                make_code(&source, SETTLE, false, false, black_box(NOW), nonce.to_be_bytes()).unwrap()
+                make_code(&source, SETTLE, false, None, black_box(NOW), nonce.to_be_bytes()).unwrap()
             })
         })
     });
@@ -127,7 +127,7 @@ fn benches(c: &mut Criterion) {
         b.iter_custom(|n| {
             support::fastest(n, batch, || {
                 nonce = nonce.wrapping_add(1);
-                make_code(&source, SETTLE, true, false, black_box(NOW), nonce.to_be_bytes()).unwrap()
+                make_code(&source, SETTLE, true, None, black_box(NOW), nonce.to_be_bytes()).unwrap()
             })
         })
     });

@@ -132,7 +132,7 @@ fn voucher_vectors(path: &std::path::Path) {
             return payload;
         }
         let source = CodeSource { keys, device_id: device, certificate: cert, period_s: 30 };
-        make_code(&source, purpose, offline, false, t0, [0xA0, 0, 0, nonce_counter]).unwrap().text
+        make_code(&source, purpose, offline, None, t0, [0xA0, 0, 0, nonce_counter]).unwrap().text
     };
     let settle = Purpose::OutpatientSettlement;
     let online = code("valid online", &device, id, None, settle, false);

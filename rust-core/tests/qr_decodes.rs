@@ -60,10 +60,13 @@ fn every_rendered_code_decodes_to_its_payload_with_zxing_cpp() {
         let offline = i % 2 == 1;
         let purpose = Purpose::ALL[rng.below(Purpose::ALL.len())];
         let proxy = rng.below(2) == 1;
+        let link = proxy.then(|| (rng.next()).to_be_bytes());
         let now = NOW + 30_000 * i as i64 + rng.below(30_000) as i64;
         let nonce = (rng.next() as u32).to_be_bytes();
-        let code = make_code(&source, purpose, offline, proxy, now, nonce).unwrap();
-        assert_eq!(code.text.len(), if offline { 285 } else { 130 }, "{}", code.text);
+        let code = make_code(&source, purpose, offline, link, now, nonce).unwrap();
+        // A proxy code carries its link id (8 bytes more: 12 more base45 characters).
+        let expected = if offline { 285 } else { 130 } + if proxy { 12 } else { 0 };
+        assert_eq!(code.text.len(), expected, "{}", code.text);
         codes.push((code.text, code.qr));
     }
     for _ in 0..60 {

@@ -81,7 +81,7 @@ impl CodeMaker {
     fn text(&self, now_ms: i64) -> String {
         let nonce = self.nonce.fetch_add(1, Ordering::Relaxed).to_be_bytes();
         let body = CodeBody {
-            proxy: false,
+            link: None,
             purpose: SETTLE,
             period_s: PERIOD_S,
             step: (now_ms.div_euclid(PERIOD_S as i64 * 1000)) as u32,
@@ -98,7 +98,7 @@ impl CodeMaker {
     fn check_against_make_code(&self, now_ms: i64) {
         let source = CodeSource { keys: &self.key, device_id: self.device_id, certificate: None, period_s: PERIOD_S };
         let n = self.nonce.load(Ordering::Relaxed);
-        let reference = make_code(&source, SETTLE, false, false, now_ms, n.to_be_bytes()).expect("make_code");
+        let reference = make_code(&source, SETTLE, false, None, now_ms, n.to_be_bytes()).expect("make_code");
         let ours = self.text(now_ms);
         let (a, b) = (format::parse_text(&reference.text).unwrap(), format::parse_text(&ours).unwrap());
         assert_eq!(a.body, b.body, "the load generator's codes are make_code's");

@@ -18,6 +18,8 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::platform::{Caller, Platform, CODE_TTL_S};
+use carepass_core::domain::family::audit::AuditAction;
+use carepass_core::domain::family::Scope;
 
 pub type AppState = Arc<Platform>;
 
@@ -47,7 +49,15 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token =
             bearer(parts).ok_or_else(|| ApiError::unauthorized(PlatformCode::Unauthorized, "missing bearer token"))?;
-        state.caller(token)
+        let caller = state.caller(token)?;
+        match parts.headers.get(wire::SUBJECT_HEADER) {
+            None => Ok(caller),
+            Some(v) => {
+                let subject =
+                    v.to_str().map_err(|_| ApiError::bad_request("x-carepass-subject: a person id is ASCII"))?;
+                state.acting_for(caller, subject)
+            }
+        }
     }
 }
 
@@ -144,6 +154,17 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin_account, admin_set_balance))
         .routes(routes!(admin_payment))
         .routes(routes!(admin_drive_payments))
+        .routes(routes!(family_rules))
+        .routes(routes!(family_links, ask_link))
+        .routes(routes!(consent_link))
+        .routes(routes!(send_link_code))
+        .routes(routes!(revoke_link))
+        .routes(routes!(renew_link))
+        .routes(routes!(assent_link))
+        .routes(routes!(audit_trail))
+        .routes(routes!(admin_counter_consent))
+        .routes(routes!(admin_set_family_rules))
+        .routes(routes!(admin_tamper_audit))
 }
 
 /// The `Idempotency-Key` header of a request.
@@ -257,7 +278,7 @@ async fn end_session(State(state): State<AppState>, caller: Caller) -> ApiResult
     responses((status = 200, body = PersonRecord), (status = 401, body = ErrorBody)))]
 async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<PersonRecord>> {
     state
-        .person(&caller.person_id)?
+        .person(caller.own()?)?
         .map(Json)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "person not found"))
 }
@@ -271,7 +292,7 @@ async fn revoke_own_device(
     caller: Caller,
     Segment(device_id): Segment<String>,
 ) -> ApiResult<Json<Revoked>> {
-    state.revoke_device(&device_id, Some(&caller.person_id))?;
+    state.revoke_device(&device_id, Some(caller.own()?))?;
     state.commit().await?;
     Ok(Json(Revoked { revoked: true }))
 }
@@ -342,7 +363,12 @@ async fn inbox(
         Some(n @ 1..=500) => n,
         Some(_) => return Err(ApiError::bad_request("limit is 1 to 500")),
     };
-    state.inbox_page(&caller.person_id, q.after, limit).map(Json)
+    let page = state.inbox_page(caller.subject(Scope::ViewBills)?, q.after, limit)?;
+    if !page.entries.is_empty() {
+        state.audit_act(&caller, AuditAction::BillsViewed, None, &format!("inbox after {}", q.after))?;
+        state.commit().await?;
+    }
+    Ok(Json(page))
 }
 
 /// Live stream of the caller's inbox changes (server-sent events): first every readable
@@ -355,6 +381,8 @@ async fn inbox_stream(
     caller: Caller,
     Params(q): Params<InboxQuery>,
 ) -> ApiResult<Sse<impl tokio_stream::Stream<Item = Result<Event, std::convert::Infallible>>>> {
+    let person_id = caller.subject(Scope::ViewBills)?.to_string();
+    let proxy = caller.link().map(|_| caller.person_id.clone());
     state.limits().open_stream(&caller.session_id)?;
     // Gives the session's stream place back however the stream task ends.
     struct Place(AppState, String);
@@ -365,7 +393,6 @@ async fn inbox_stream(
     }
     let place = Place(state.clone(), caller.session_id.clone());
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Event, std::convert::Infallible>>(64);
-    let person_id = caller.person_id;
     let mut wake = state.subscribe_inbox();
     let mut cuts = state.stream_cuts();
     cuts.mark_unchanged();
@@ -374,6 +401,14 @@ async fn inbox_stream(
         let _place = place;
         let mut cursor = q.after;
         loop {
+            // A stream opened for a relative ends the moment the link no longer lets the
+            // proxy see their bills (revoked, expired, the band changed).
+            if let Some(proxy) = &proxy {
+                match state.acting_link(proxy, &person_id) {
+                    Ok((_, scopes)) if scopes.contains(&Scope::ViewBills) => {}
+                    _ => return,
+                }
+            }
             let page = match state.inbox_page(&person_id, cursor, 200) {
                 Ok(page) => page,
                 Err(_) => return,
@@ -419,7 +454,7 @@ async fn register_push_token(
     caller: Caller,
     Body(req): Body<wire::PushTokenRegistration>,
 ) -> ApiResult<Json<Registered>> {
-    state.register_push_token(&caller.person_id, &caller.device_id, &req.service, &req.token)?;
+    state.register_push_token(caller.own()?, &caller.device_id, &req.service, &req.token)?;
     state.commit().await?;
     Ok(Json(Registered { registered: true }))
 }
@@ -520,7 +555,11 @@ async fn prescriptions(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<wire::PrescriptionRecord>>> {
-    state.prescriptions(&caller.subject).map(Json)
+    let subject = caller.subject(Scope::ViewPrescriptions)?;
+    let answer = state.prescriptions(subject)?;
+    state.audit_act(&caller, AuditAction::PrescriptionsViewed, None, "")?;
+    state.commit().await?;
+    Ok(Json(answer))
 }
 
 /// Pharmacies near a location ranked by what the caller pays for the prescription after
@@ -532,7 +571,7 @@ async fn pharmacy_quotes(
     caller: Caller,
     Body(req): Body<wire::PharmacyQuoteRequest>,
 ) -> ApiResult<Json<carepass_core::domain::pharmacy::Ranking>> {
-    state.pharmacy_quotes(&caller.subject, &req).map(Json)
+    state.pharmacy_quotes(caller.subject(Scope::OrderMedicine)?, &req).map(Json)
 }
 
 /// Orders the prescription from a pharmacy, for pickup or delivery.
@@ -543,7 +582,10 @@ async fn place_order(
     caller: Caller,
     Body(req): Body<wire::OrderRequest>,
 ) -> ApiResult<Json<wire::Order>> {
-    let answer = state.place_order(&caller.subject, &req);
+    let answer = state.place_order(caller.subject(Scope::OrderMedicine)?, &req);
+    if let Ok(order) = &answer {
+        state.audit_act(&caller, AuditAction::OrderPlaced, Some(order.quote.net_cost), &order.order_id)?;
+    }
     state.commit().await?;
     answer.map(Json)
 }
@@ -552,7 +594,7 @@ async fn place_order(
 #[utoipa::path(get, path = "/v1/orders", tag = "pharmacy", security(("session" = [])),
     responses((status = 200, body = Vec<wire::Order>), (status = 401, body = ErrorBody)))]
 async fn list_orders(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<wire::Order>>> {
-    state.orders_of(&caller.subject).map(Json)
+    state.orders_of(caller.subject(Scope::OrderMedicine)?).map(Json)
 }
 
 /// One of the caller's orders, with its status.
@@ -563,7 +605,7 @@ async fn get_order(
     caller: Caller,
     Segment(order_id): Segment<String>,
 ) -> ApiResult<Json<wire::Order>> {
-    state.order(Some(&caller.subject), &order_id).map(Json)
+    state.order(Some(caller.subject(Scope::OrderMedicine)?), &order_id).map(Json)
 }
 
 /// Cancels one of the caller's orders while it is still only accepted.
@@ -574,7 +616,7 @@ async fn cancel_order(
     caller: Caller,
     Segment(order_id): Segment<String>,
 ) -> ApiResult<Json<wire::Order>> {
-    let answer = state.cancel_order(&caller.subject, &order_id);
+    let answer = state.cancel_order(caller.subject(Scope::OrderMedicine)?, &order_id);
     state.commit().await?;
     answer.map(Json)
 }
@@ -608,6 +650,8 @@ async fn admin_advance_clock(
     Body(req): Body<wire::ClockAdvance>,
 ) -> ApiResult<Json<wire::ClockState>> {
     let offset_ms = state.advance_clock(req.advance_ms)?;
+    // Links move with platform time: birthdays and the end of consent periods.
+    state.sweep_family()?;
     state.commit().await?;
     Ok(Json(wire::ClockState { server_time_ms: state.now_ms(), offset_ms }))
 }
@@ -670,7 +714,7 @@ async fn get_payment(
     caller: Caller,
     Segment(payment_id): Segment<String>,
 ) -> ApiResult<Json<wire::Payment>> {
-    state.payment_for(&caller.subject, &payment_id).map(Json)
+    state.payment_for(caller.subject(Scope::PayBills)?, &payment_id).map(Json)
 }
 
 /// The bank's second confirmation of the card hold (the sandbox's code is `123456`).
@@ -739,7 +783,7 @@ async fn counter_charge(
 #[utoipa::path(get, path = "/v1/credit", tag = "payments", security(("session" = [])),
     responses((status = 200, body = wire::CreditLine), (status = 401, body = ErrorBody)))]
 async fn credit_line(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<wire::CreditLine>> {
-    state.credit_line(&caller.person_id).map(Json)
+    state.credit_line(caller.own()?).map(Json)
 }
 
 /// Signs a credit agreement: the device's signature over the terms.
@@ -832,4 +876,184 @@ struct Driven {
     responses((status = 200, body = Driven), (status = 403, body = ErrorBody)))]
 async fn admin_drive_payments(State(state): State<AppState>, _admin: Admin) -> ApiResult<Json<Driven>> {
     state.drive_open().await.map(|moved| Json(Driven { moved }))
+}
+
+// ---- family links (docs/family.md) ------------------------------------------------------
+
+fn link_id(id: &str) -> ApiResult<()> {
+    carepass_core::domain::check_id(carepass_core::domain::Field::LinkId, id)
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// The family rules in force (versioned data: age bands, relationships, mutual aid).
+#[utoipa::path(get, path = "/v1/family/rules", tag = "family",
+    responses((status = 200, body = wire::FamilyRules)))]
+async fn family_rules(State(state): State<AppState>) -> ApiResult<Json<wire::FamilyRules>> {
+    state.family_rules().map(Json)
+}
+
+/// The caller's links: those where they act for a relative, and those where a relative acts
+/// for them.
+#[utoipa::path(get, path = "/v1/family/links", tag = "family", security(("session" = [])),
+    responses((status = 200, body = wire::FamilyOverview), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn family_links(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<wire::FamilyOverview>> {
+    let answer = state.family_overview(caller.own()?);
+    state.commit().await?;
+    answer.map(Json)
+}
+
+/// Asks to act for a relative (named by phone). A parent's minor child in the same household
+/// register is linked at once; anyone else's link waits for their consent.
+#[utoipa::path(post, path = "/v1/family/links", tag = "family", security(("session" = [])), request_body = wire::LinkAsk,
+    responses((status = 200, body = wire::LinkView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn ask_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(ask): Body<wire::LinkAsk>,
+) -> ApiResult<Json<wire::LinkView>> {
+    let answer = state.ask_link(&caller, &ask);
+    state.commit().await?;
+    answer.map(Json)
+}
+
+/// The principal consents (`own_device`), or the proxy enters the code the principal read out
+/// to them (`sms_code`, for bands whose rules allow it).
+#[utoipa::path(post, path = "/v1/family/links/{link_id}/consent", tag = "family", security(("session" = [])),
+    params(("link_id" = String, Path)), request_body = wire::LinkConsent,
+    responses((status = 200, body = wire::LinkView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn consent_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segment(id): Segment<String>,
+    Body(consent): Body<wire::LinkConsent>,
+) -> ApiResult<Json<wire::LinkView>> {
+    link_id(&id)?;
+    let answer = state.consent_link(&caller, &id, &consent);
+    state.commit().await?;
+    answer.map(Json)
+}
+
+/// Sends the consent code to the principal's phone (the sandbox's code is `123456`).
+#[utoipa::path(post, path = "/v1/family/links/{link_id}/code", tag = "family", security(("session" = [])),
+    params(("link_id" = String, Path)),
+    responses((status = 200, body = wire::VerificationCodeSent), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn send_link_code(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segment(id): Segment<String>,
+) -> ApiResult<Json<wire::VerificationCodeSent>> {
+    link_id(&id)?;
+    let expires_in_s = state.send_link_code(&caller, &id)?;
+    state.commit().await?;
+    Ok(Json(wire::VerificationCodeSent { expires_in_s }))
+}
+
+/// Either side ends the link, at once.
+#[utoipa::path(post, path = "/v1/family/links/{link_id}/revoke", tag = "family", security(("session" = [])),
+    params(("link_id" = String, Path)),
+    responses((status = 200, body = wire::LinkView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn revoke_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segment(id): Segment<String>,
+) -> ApiResult<Json<wire::LinkView>> {
+    link_id(&id)?;
+    let answer = state.revoke_link(&caller, &id);
+    state.commit().await?;
+    answer.map(Json)
+}
+
+/// The principal renews an adult link for another period.
+#[utoipa::path(post, path = "/v1/family/links/{link_id}/renew", tag = "family", security(("session" = [])),
+    params(("link_id" = String, Path)),
+    responses((status = 200, body = wire::LinkView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn renew_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segment(id): Segment<String>,
+) -> ApiResult<Json<wire::LinkView>> {
+    link_id(&id)?;
+    let answer = state.renew_link(&caller, &id);
+    state.commit().await?;
+    answer.map(Json)
+}
+
+/// The principal (a teen) sets what they assent to of their band's assent scopes.
+#[utoipa::path(post, path = "/v1/family/links/{link_id}/assent", tag = "family", security(("session" = [])),
+    params(("link_id" = String, Path)), request_body = wire::LinkAssent,
+    responses((status = 200, body = wire::LinkView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn assent_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segment(id): Segment<String>,
+    Body(assent): Body<wire::LinkAssent>,
+) -> ApiResult<Json<wire::LinkView>> {
+    link_id(&id)?;
+    let answer = state.assent_link(&caller, &id, &assent);
+    state.commit().await?;
+    answer.map(Json)
+}
+
+/// The caller's audit chain: every act done on their behalf and every change to their links.
+#[utoipa::path(get, path = "/v1/family/audit", tag = "family", security(("session" = [])),
+    responses((status = 200, body = wire::AuditTrail), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn audit_trail(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<wire::AuditTrail>> {
+    state.audit_trail(caller.own()?).map(Json)
+}
+
+/// Service-counter role: the principal and the relationship were verified in person.
+#[utoipa::path(post, path = "/admin/v1/family/links/{link_id}/counter-consent", tag = "admin", security(("admin" = [])),
+    params(("link_id" = String, Path)),
+    responses((status = 200, body = wire::LinkView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn admin_counter_consent(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Segment(id): Segment<String>,
+) -> ApiResult<Json<wire::LinkView>> {
+    link_id(&id)?;
+    let answer = state.counter_consent(&id);
+    state.commit().await?;
+    answer.map(Json)
+}
+
+/// Test-fixture role: replace the family rules (a new version); links are re-evaluated.
+#[utoipa::path(put, path = "/admin/v1/family/rules", tag = "admin", security(("admin" = [])), request_body = wire::FamilyRules,
+    responses((status = 200, body = wire::FamilyRules), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn admin_set_family_rules(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Body(rules): Body<wire::FamilyRules>,
+) -> ApiResult<Json<wire::FamilyRules>> {
+    let answer = state.set_family_rules(&rules);
+    state.commit().await?;
+    answer?;
+    state.family_rules().map(Json)
+}
+
+/// A change to one audit record (test fixture).
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+struct AuditTamper {
+    principal: String,
+    seq: u64,
+    amount_fen: Option<i64>,
+}
+
+/// Test-fixture role: overwrite one audit record's amount, to show phones detect it.
+#[utoipa::path(post, path = "/admin/v1/family/audit-tamper", tag = "admin", security(("admin" = [])), request_body = AuditTamper,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn admin_tamper_audit(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Body(req): Body<AuditTamper>,
+) -> ApiResult<StatusCode> {
+    state.tamper_audit(&req.principal, req.seq, req.amount_fen.map(carepass_core::Fen))?;
+    state.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -237,7 +237,7 @@ impl Platform {
         next: impl Fn(Option<Bill>) -> Result<Bill, Abort>,
     ) -> ApiResult<(Bill, Change)> {
         let trees = self.bill_trees(person_id)?;
-        let tokens = self.push_tokens(person_id)?;
+        let tokens = self.doorbell_tokens(person_id)?;
         let issued_at_ms = self.now_ms();
         let result =
             (&trees.bills, &trees.meta, &trees.log, &trees.outbox).transaction(|(bills, meta, log, outbox)| {

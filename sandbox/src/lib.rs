@@ -7,6 +7,7 @@ pub mod bills;
 pub mod channel;
 pub mod durable;
 pub mod error;
+pub mod family;
 pub mod limits;
 pub mod payments;
 pub mod pharmacy;

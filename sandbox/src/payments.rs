@@ -15,6 +15,8 @@ use axum::http::StatusCode;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use carepass_core::domain::bills::state::can_transition;
+use carepass_core::domain::family::audit::AuditAction;
+use carepass_core::domain::family::Scope;
 use carepass_core::domain::payment::consent::check_idempotency_key;
 use carepass_core::domain::payment::credit::{self, CreditTerms};
 use carepass_core::domain::payment::quote::{payable, QUOTE_TTL_MS};
@@ -314,7 +316,7 @@ impl Platform {
             self.tree("credit")?,
             self.tree("refunds")?,
         );
-        let tokens = self.push_tokens(person_id)?;
+        let tokens = self.doorbell_tokens(person_id)?;
         let default_account = self.default_account(person_id);
         let now = self.now_ms();
         let result =
@@ -479,7 +481,8 @@ impl Platform {
             "too many quotes in a minute",
         )?;
         let unknown = || ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "no such bill");
-        let bill = self.bill(bill_id)?.filter(|b| b.person_id == caller.subject).ok_or_else(unknown)?;
+        let subject = caller.subject(Scope::PayBills)?;
+        let bill = self.bill(bill_id)?.filter(|b| b.person_id == subject).ok_or_else(unknown)?;
         payable(&bill, now).map_err(|e| conflict(PlatformCode::BillNotPayable, e.to_string()))?;
         let person = self.person(&bill.person_id)?.ok_or_else(unknown)?;
         let account = self.account(&bill.person_id)?;
@@ -505,7 +508,8 @@ impl Platform {
             req.channel.clone()
         };
         if channel == Channel::Credit {
-            let line = self.credit_record(&caller.subject)?;
+            // Credit is the actor's own agreement: a proxy pays a relative's bill by card.
+            let line = self.credit_record(caller.own()?)?;
             if line.terms.is_none() {
                 return Err(conflict(PlatformCode::CreditLimitExceeded, "no credit agreement is signed"));
             }
@@ -528,7 +532,7 @@ impl Platform {
             subject: bill.person_id.clone(),
             actor: caller.person_id.clone(),
             device_id: caller.device_id.clone(),
-            link_id: None,
+            link_id: caller.link().map(|l| l.link_id.clone()),
             visit_type: bill.visit_type,
             use_account: req.use_account,
             settlement,
@@ -593,7 +597,7 @@ impl Platform {
         if req.device_id != caller.device_id || quote.device_id != caller.device_id {
             return Err(mismatch("the device is not the caller's"));
         }
-        if req.subject != quote.subject || caller.subject != quote.subject {
+        if req.subject != quote.subject || caller.subject(Scope::PayBills)? != quote.subject {
             return Err(mismatch("the patient"));
         }
         if consent != quote.consent(key) {
@@ -665,7 +669,12 @@ impl Platform {
             quote: quote.clone(),
         };
         let _driving = take(&self.payments.driving, &payment_id);
-        let ((), change) = self.pay_tx(&quote.subject, |v| {
+        // What leaves the family's pockets, counted against the link's limits in one step.
+        let family_pays =
+            Fen::sum([quote.legs.insurance.personal_account, quote.legs.insurance.mutual_aid, quote.legs.cash.amount])
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+        self.spend_under_link(caller, family_pays)?;
+        let created = self.pay_tx(&quote.subject, |v| {
             let mut q: QuoteRecord =
                 get_tx(v.quotes, &quote.quote_id)?.ok_or(ConflictableTransactionError::Abort(Abort::NotFound))?;
             if q.used_by.is_some() {
@@ -697,7 +706,15 @@ impl Platform {
             )?;
             v.put_payment(&record)?;
             Ok(((), Some(self.moved_bill(v, &record, now)?)))
-        })?;
+        });
+        let ((), change) = match created {
+            Ok(done) => done,
+            Err(e) => {
+                self.unspend_under_link(caller, family_pays)?;
+                return Err(e);
+            }
+        };
+        self.audit_act(caller, AuditAction::PaymentMade, Some(family_pays), &payment_id)?;
         self.land(change).await?;
         crash_point("pay:created");
         let record = self.drive_held(&payment_id).await?;
@@ -1136,7 +1153,9 @@ impl Platform {
 
     fn owned_payment(&self, caller: &Caller, payment_id: &str) -> ApiResult<PaymentRecord> {
         match self.payment_record(payment_id)? {
-            Some(r) if r.quote.subject == caller.subject && r.quote.actor == caller.person_id => Ok(r),
+            Some(r) if r.quote.subject == caller.subject(Scope::PayBills)? && r.quote.actor == caller.person_id => {
+                Ok(r)
+            }
             _ => Err(ApiError::new(StatusCode::NOT_FOUND, PlatformCode::NotFound, "no such payment")),
         }
     }
@@ -1656,6 +1675,7 @@ impl Platform {
         caller: &Caller,
         req: &wire::CreditAgreementRequest,
     ) -> ApiResult<wire::CreditLine> {
+        caller.own()?;
         credit::check_limit(req.limit_fen).map_err(|e| ApiError::bad_request(e.to_string()))?;
         if req.term_days != credit::TERM_DAYS {
             return Err(ApiError::bad_request(format!("the sandbox's credit term is {} days", credit::TERM_DAYS)));
@@ -1699,6 +1719,7 @@ impl Platform {
         key: &str,
         req: &wire::CreditRepayRequest,
     ) -> ApiResult<wire::CreditLine> {
+        caller.own()?;
         check_idempotency_key(key).map_err(|e| ApiError::bad_request(e.to_string()))?;
         let Channel::Card(card) = Channel::parse(&req.channel).map_err(|e| ApiError::bad_request(e.to_string()))?
         else {

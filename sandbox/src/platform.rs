@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use carepass_core::domain::clock::Clock;
+use carepass_core::domain::family::{Refusal, Scope};
 use carepass_core::domain::voucher::cert::{revocation_message, Issuer};
 use carepass_core::domain::voucher::format::{device_id_to_bytes, device_id_to_string};
 use carepass_core::domain::voucher::verify::{DeviceDirectory, KnownDevice, ReplayCache, Verifier};
@@ -81,13 +82,41 @@ pub struct PruneReport {
 }
 
 /// Who a valid access token speaks for (the actor), and whom the request is about (the
-/// subject: the actor, unless the request names someone in `x-carepass-subject`).
+/// subject: the actor, unless the request names a relative in `x-carepass-subject`, in which
+/// case the actor's active link to them and what it lets them do now are attached).
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub person_id: String,
     pub device_id: String,
     pub session_id: String,
-    pub subject: String,
+    acting: Option<(carepass_core::domain::family::FamilyLink, Vec<Scope>)>,
+}
+
+impl Caller {
+    /// The person the request is about, for an act needing `scope`: the actor themselves,
+    /// or the relative when the link grants `scope` now. The one door to the subject, so no
+    /// handler can reach a relative's data without naming what it does.
+    pub fn subject(&self, scope: Scope) -> ApiResult<&str> {
+        match &self.acting {
+            None => Ok(&self.person_id),
+            Some((link, scopes)) if scopes.contains(&scope) => Ok(&link.principal),
+            Some(_) => Err(crate::family::refused(Refusal::ScopeMissing(scope))),
+        }
+    }
+
+    /// The actor, for what only a person does for themselves (credit, push tokens, links):
+    /// refused when the request names a relative.
+    pub fn own(&self) -> ApiResult<&str> {
+        match &self.acting {
+            None => Ok(&self.person_id),
+            Some(_) => Err(crate::family::refused(Refusal::NotThePrincipal)),
+        }
+    }
+
+    /// The link the actor acts under, if the request names a relative.
+    pub fn link(&self) -> Option<&carepass_core::domain::family::FamilyLink> {
+        self.acting.as_ref().map(|(l, _)| l)
+    }
 }
 
 /// The sandbox platform.
@@ -116,6 +145,7 @@ pub struct Platform {
     stream_cuts: tokio::sync::watch::Sender<u64>,
     pharmacies: crate::pharmacy::PharmacyNetwork,
     pub(crate) payments: crate::payments::Payments,
+    pub(crate) family: crate::family::FamilyLocks,
 }
 
 impl Platform {
@@ -162,6 +192,7 @@ impl Platform {
             stream_cuts: tokio::sync::watch::channel(0).0,
             pharmacies: crate::pharmacy::PharmacyNetwork::demo().map_err(sled::Error::Unsupported)?,
             payments: crate::payments::Payments::new(receipt_key),
+            family: Default::default(),
         };
         if demo_seed {
             platform.seed_demo()?;
@@ -458,20 +489,23 @@ impl Platform {
             ));
         }
         Ok(Caller {
-            subject: session.person_id.clone(),
             person_id: session.person_id,
             device_id: session.device_id,
             session_id: record.session_id,
+            acting: None,
         })
     }
 
-    /// The subject a caller may name: themselves. (Relatives, through links, arrive with the
-    /// family work.)
-    pub fn subject_for(&self, caller: &Caller, subject: &str) -> ApiResult<String> {
-        if subject == caller.person_id {
-            return Ok(subject.to_string());
+    /// The caller acting for `subject` (from `x-carepass-subject`): themselves, or a
+    /// relative they hold an active link to; refused otherwise (`no_link`, `link_pending`,
+    /// `link_revoked`, `link_expired`).
+    pub fn acting_for(&self, mut caller: Caller, subject: &str) -> ApiResult<Caller> {
+        carepass_core::domain::check_id(carepass_core::domain::Field::PersonId, subject)
+            .map_err(|e| ApiError::bad_request(format!("x-carepass-subject: {e}")))?;
+        if subject != caller.person_id {
+            caller.acting = Some(self.acting_link(&caller.person_id, subject)?);
         }
-        Err(ApiError::new(StatusCode::FORBIDDEN, PlatformCode::Forbidden, "the caller does not act for that person"))
+        Ok(caller)
     }
 
     pub fn end_session(&self, session_id: &str) -> ApiResult<()> {
@@ -499,27 +533,54 @@ impl Platform {
     pub fn scan(&self, payload: &str, purpose: Purpose) -> ApiResult<wire::ScanOutcome> {
         let directory = PlatformDirectory(self.db.open_tree("devices")?);
         let verdict = self.verifier.verify(payload, purpose, self.now_ms(), &directory);
+        let refused = |reason: &str| wire::ScanOutcome {
+            accepted: false,
+            reason: Some(reason.to_string()),
+            holder: None,
+            presenter_device_id: None,
+            presenter_person_id: None,
+            offline: false,
+            proxy: false,
+            presenter: None,
+            link_id: None,
+            relationship: None,
+        };
         let code = match verdict {
             Ok(code) => code,
-            Err(rejection) => {
-                return Ok(wire::ScanOutcome {
-                    accepted: false,
-                    reason: Some(rejection.code().to_string()),
-                    holder: None,
-                    presenter_device_id: None,
-                    presenter_person_id: None,
-                    offline: false,
-                    proxy: false,
-                })
-            }
+            Err(rejection) => return Ok(refused(rejection.code())),
         };
         let device = self.device(&code.device_id)?.ok_or_else(|| ApiError::internal("verified device vanished"))?;
-        let holder = self.person(&device.person_id)?.map(|p| wire::ScannedPerson {
+        let scanned = |p: PersonRecord| wire::ScannedPerson {
             person_id: p.person_id,
             name: p.name,
             insurance_type: p.insurance_type,
             pooling_region: p.pooling_region,
-        });
+        };
+        // A proxy code names its link: the holder is the link's principal, and the link must
+        // still let the presenting device's owner show their code (`docs/family.md` § 6).
+        let (holder_id, link) = match &code.link_id {
+            None => (device.person_id.clone(), None),
+            Some(link_id) => match self.link_for_scan(link_id, &device.person_id)? {
+                Ok(link) => (link.principal.clone(), Some(link)),
+                Err(reason) => return Ok(refused(reason)),
+            },
+        };
+        let holder = self.person(&holder_id)?.map(scanned);
+        let presenter = match &link {
+            Some(_) => self.person(&device.person_id)?.map(scanned),
+            None => None,
+        };
+        if let Some(link) = &link {
+            self.audit(carepass_core::domain::family::audit::AuditEntry {
+                at_ms: self.now_ms(),
+                principal: link.principal.clone(),
+                actor: device.person_id.clone(),
+                link_id: link.link_id.clone(),
+                action: carepass_core::domain::family::audit::AuditAction::CodeScanned,
+                amount: None,
+                reference: purpose.name().to_string(),
+            })?;
+        }
         Ok(wire::ScanOutcome {
             accepted: true,
             reason: None,
@@ -528,6 +589,9 @@ impl Platform {
             presenter_person_id: Some(device.person_id),
             offline: code.offline,
             proxy: code.proxy,
+            presenter,
+            link_id: link.as_ref().map(|l| l.link_id.clone()),
+            relationship: link.map(|l| l.relationship),
         })
     }
 

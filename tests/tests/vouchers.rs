@@ -106,7 +106,7 @@ async fn tampered_and_forged_codes_are_refused() {
     let cert = rogue.certify(&device_id, &attacker.public_key().unwrap(), 2_000_000_000).unwrap();
     let source = CodeSource { keys: &attacker, device_id, certificate: Some(&cert), period_s: 30 };
     let now = app.client().server_now_ms();
-    let forged = make_code(&source, SETTLE, true, false, now, [9, 9, 9, 9]).unwrap();
+    let forged = make_code(&source, SETTLE, true, None, now, [9, 9, 9, 9]).unwrap();
     assert_eq!(scan(&platform, &forged.text, SETTLE).await.reason.as_deref(), Some("bad_certificate"));
 
     // The genuine code still works: none of the above used it up.
@@ -207,7 +207,7 @@ async fn a_phone_five_minutes_slow_makes_accepted_codes_after_one_round_trip() {
     let device_id = device_id_to_bytes(&app.current_profile().unwrap().unwrap().device_id).unwrap();
     let source = CodeSource { keys: &key, device_id, certificate: None, period_s: 30 };
     use carepass_core::Clock;
-    let uncorrected = make_code(&source, SETTLE, false, false, slow.now_ms(), [1, 1, 1, 1]).unwrap();
+    let uncorrected = make_code(&source, SETTLE, false, None, slow.now_ms(), [1, 1, 1, 1]).unwrap();
     assert_eq!(scan(&platform, &uncorrected.text, SETTLE).await.reason.as_deref(), Some("expired"));
 
     // The offset is remembered: after a restart with no network, codes are still on time.

@@ -20,6 +20,7 @@ use super::CarePass;
 use crate::app::error::{CoreError, CoreResult};
 use crate::domain::bills::doorbell;
 use crate::domain::bills::{check_push_token, Bill, InboxChange, PushOutcome};
+use crate::domain::family::Scope;
 use crate::io::net::{Auth, NetError};
 use crate::io::sse::SseParser;
 use crate::io::store::Held;
@@ -42,7 +43,14 @@ const MAX_EVENT_LINE: usize = 256 * 1024;
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum SpoolRecord {
     /// A doorbell verified and, if readable, its change pulled (the iOS extension's work).
-    Pulled { actor: String, rung: u64, entries: Vec<InboxEntry> },
+    /// `log`: the relative whose log it was (none: the actor's own).
+    Pulled {
+        actor: String,
+        #[serde(default)]
+        log: Option<String>,
+        rung: u64,
+        entries: Vec<InboxEntry>,
+    },
 }
 
 impl CarePass {
@@ -50,7 +58,7 @@ impl CarePass {
     /// expiry applied on platform time. No network.
     pub fn bills(&self, subject: Option<&str>) -> CoreResult<Vec<Bill>> {
         let actor = self.actor()?;
-        let subject = self.subject_of(&actor, subject)?;
+        let subject = self.subject_of(&actor, subject, Scope::ViewBills)?;
         let held = self.hold()?;
         Ok(Inbox::new(&held, &actor.person_id).bills(&subject, self.client.server_now_ms())?)
     }
@@ -68,23 +76,53 @@ impl CarePass {
         Ok(changes)
     }
 
+    /// Pulls the actor's own log, then the log of every relative whose bills the actor may
+    /// see. A relative's log the platform no longer serves to the actor (the link was revoked,
+    /// expired, or lost the scope) leaves the phone with their bills.
     async fn pull_inbox(&self) -> CoreResult<Vec<InboxChange>> {
         let actor = self.actor()?;
         let _serial = self.inbox_lock.lock().await;
+        let mut changes = self.pull_log(&actor, &actor.person_id).await?;
+        let watched = self.relatives()?.into_iter().filter(|v| v.effective_scopes.contains(&Scope::ViewBills));
+        let mut gone = false;
+        for relative in watched {
+            match self.pull_log(&actor, &relative.link.principal).await {
+                Ok(more) => changes.extend(more),
+                Err(CoreError::Family(refusal)) => {
+                    log::info!(target: "carepass::family", "a relative's bills no longer reach this phone: {refusal}");
+                    if !self.config.extension {
+                        let held = self.hold()?;
+                        held.drop_sections(&CarePass::section_name(&actor, &relative.link.principal))?;
+                        held.flush()?;
+                        self.touch_subject(&relative.link.principal);
+                    }
+                    gone = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if gone {
+            self.refresh_family().await?;
+        }
+        Ok(changes)
+    }
+
+    /// Pulls one log (the actor's own, or a relative's) after its stored cursor.
+    async fn pull_log(&self, actor: &Actor, log: &str) -> CoreResult<Vec<InboxChange>> {
         let mut changes = Vec::new();
         loop {
-            let cursor = Inbox::new(&self.hold()?, &actor.person_id).cursor()?;
+            let cursor = Inbox::of(&self.hold()?, &actor.person_id, log).cursor()?;
             let path = format!("v1/inbox?after={cursor}&limit={PAGE}");
-            let page: InboxPage = self.authed(&actor, &actor.person_id, Method::GET, &path, None::<&()>).await?;
+            let page: InboxPage = self.authed(actor, log, Method::GET, &path, None::<&()>).await?;
             check_page(&page, cursor)?;
-            self.check_recipients(&actor, &page.entries)?;
+            self.check_recipients(actor, log, &page.entries)?;
             let held = self.hold()?;
-            let inbox = Inbox::new(&held, &actor.person_id);
+            let inbox = Inbox::of(&held, &actor.person_id, log);
             if inbox.log_replaced(&page.epoch, page.head)? {
                 log::warn!(target: "carepass::bills", "the platform's inbox log was replaced or went back; syncing from scratch");
                 inbox.start_over(&page.epoch)?;
                 held.flush()?;
-                self.touch_all(&held, &actor);
+                self.touch_all(&held, actor);
                 continue;
             }
             inbox.note_epoch(&page.epoch)?;
@@ -105,19 +143,26 @@ impl CarePass {
     pub async fn handle_push(&self, data: &HashMap<String, String>) -> CoreResult<PushOutcome> {
         let actor = self.actor()?;
         let now = self.client.server_now_ms();
-        let bell = match doorbell::verify(data, &self.push_keys(false).await?, &actor.person_id, now) {
+        // The doorbell names whose log changed: the actor's, or a relative's they watch.
+        let named = data.get("r").map(String::as_str).unwrap_or_default();
+        let log = if named != actor.person_id && self.subject_of(&actor, Some(named), Scope::ViewBills).is_ok() {
+            named.to_string()
+        } else {
+            actor.person_id.clone()
+        };
+        let bell = match doorbell::verify(data, &self.push_keys(false).await?, &log, now) {
             Err(doorbell::DoorbellError::UnknownKey) => {
                 // The platform may have rotated its push key: fetch the keys once more.
-                doorbell::verify(data, &self.push_keys(true).await?, &actor.person_id, now)?
+                doorbell::verify(data, &self.push_keys(true).await?, &log, now)?
             }
             other => other?,
         };
         if self.config.extension {
-            return self.pull_into_spool(&actor, bell.seq).await;
+            return self.pull_into_spool(&actor, &log, bell.seq).await;
         }
         {
             let held = self.hold()?;
-            let inbox = Inbox::new(&held, &actor.person_id);
+            let inbox = Inbox::of(&held, &actor.person_id, &log);
             if bell.seq <= inbox.cursor()? {
                 return Ok(PushOutcome::AlreadySeen);
             }
@@ -128,7 +173,7 @@ impl CarePass {
         for wait in NOT_YET_READABLE_BACKOFF_MS {
             tokio::time::sleep(Duration::from_millis(wait)).await;
             changes.extend(self.sync_inbox().await?);
-            if Inbox::new(&self.hold()?, &actor.person_id).cursor()? >= bell.seq {
+            if Inbox::of(&self.hold()?, &actor.person_id, &log).cursor()? >= bell.seq {
                 return Ok(PushOutcome::Pulled(changes));
             }
         }
@@ -138,12 +183,17 @@ impl CarePass {
     /// The extension's pull: the entries from the doorbell's sequence on, left in the spool
     /// (with the rung sequence) for the app to apply; the changes are returned so the
     /// extension can word its notification.
-    async fn pull_into_spool(&self, actor: &Actor, seq: u64) -> CoreResult<PushOutcome> {
+    async fn pull_into_spool(&self, actor: &Actor, log: &str, seq: u64) -> CoreResult<PushOutcome> {
         let path = format!("v1/inbox?after={}&limit={PAGE}", seq - 1);
-        let page: InboxPage = self.authed(actor, &actor.person_id, Method::GET, &path, None::<&()>).await?;
+        let page: InboxPage = self.authed(actor, log, Method::GET, &path, None::<&()>).await?;
         check_page(&page, seq - 1)?;
-        self.check_recipients(actor, &page.entries)?;
-        let record = SpoolRecord::Pulled { actor: actor.person_id.clone(), rung: seq, entries: page.entries.clone() };
+        self.check_recipients(actor, log, &page.entries)?;
+        let record = SpoolRecord::Pulled {
+            actor: actor.person_id.clone(),
+            log: (log != actor.person_id).then(|| log.to_string()),
+            rung: seq,
+            entries: page.entries.clone(),
+        };
         self.store.spool.append(&record, self.client.server_now_ms())?;
         if page.entries.is_empty() {
             return Ok(PushOutcome::NotYetReadable);
@@ -162,8 +212,8 @@ impl CarePass {
     pub(crate) fn apply_spool(&self, held: &Held) -> CoreResult<()> {
         let applied = self.store.spool.drain(|record: SpoolRecord| -> CoreResult<()> {
             match record {
-                SpoolRecord::Pulled { actor, rung, entries } => {
-                    let inbox = Inbox::new(held, &actor);
+                SpoolRecord::Pulled { actor, log, rung, entries } => {
+                    let inbox = Inbox::of(held, &actor, log.as_deref().unwrap_or(&actor));
                     inbox.note_rung(rung)?;
                     let changes = inbox.apply_loose(&entries)?;
                     held.flush()?;
@@ -182,7 +232,16 @@ impl CarePass {
     /// the push and the pull): the app calls `sync_inbox` when this is true at start.
     pub fn pull_owed(&self) -> CoreResult<bool> {
         let actor = self.actor()?;
-        Ok(Inbox::new(&self.hold()?, &actor.person_id).pull_owed()?)
+        let held = self.hold()?;
+        if Inbox::new(&held, &actor.person_id).pull_owed()? {
+            return Ok(true);
+        }
+        for relative in self.relatives()? {
+            if Inbox::of(&held, &actor.person_id, &relative.link.principal).pull_owed()? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Registers the push service's token for the signed-in person (`fcm`, `apns`, `huawei`,
@@ -214,7 +273,7 @@ impl CarePass {
             let (actor, subject, first) = {
                 let core = core.upgrade().ok_or(CoreError::Closed)?;
                 let actor = core.actor()?;
-                let subject = core.subject_of(&actor, subject.as_deref())?;
+                let subject = core.subject_of(&actor, subject.as_deref(), Scope::ViewBills)?;
                 let bills = core.bills(Some(&subject))?;
                 (actor, subject.clone(), InboxUpdate { subject, bills, changes: Vec::new() })
             };
@@ -266,6 +325,10 @@ impl CarePass {
     }
 
     /// Tells this process's inbox streams that every list may have changed (a start-over).
+    fn touch_subject(&self, subject: &str) {
+        let _ = self.inbox_touched.send(subject.to_string());
+    }
+
     fn touch_all(&self, held: &Held, actor: &Actor) {
         for name in held.section_names(&format!("s/{}/", actor.person_id)) {
             if let Some(subject) = name.rsplit('/').next() {
@@ -275,10 +338,11 @@ impl CarePass {
         let _ = self.inbox_touched.send(actor.person_id.clone());
     }
 
-    /// Every entry must be for the actor or a relative whose bills reach them.
-    fn check_recipients(&self, actor: &Actor, entries: &[InboxEntry]) -> CoreResult<()> {
+    /// Every entry of `log` must be a bill of its owner: the actor, or a relative whose bills
+    /// reach them.
+    fn check_recipients(&self, actor: &Actor, log: &str, entries: &[InboxEntry]) -> CoreResult<()> {
         for entry in entries {
-            if self.subject_of(actor, Some(&entry.bill.person_id)).is_err() {
+            if entry.bill.person_id != log || self.subject_of(actor, Some(log), Scope::ViewBills).is_err() {
                 return Err(NetError::Undecodable(
                     "the platform sent a bill for someone this phone does not act for".into(),
                 )
@@ -310,7 +374,7 @@ impl CarePass {
             for event in events {
                 let entry: InboxEntry = serde_json::from_str(&event.data)
                     .map_err(|e| NetError::Undecodable(format!("stream event: {e}")))?;
-                self.check_recipients(actor, std::slice::from_ref(&entry))?;
+                self.check_recipients(actor, &actor.person_id, std::slice::from_ref(&entry))?;
                 let behind = {
                     let _serial = self.inbox_lock.lock().await;
                     let held = self.hold()?;

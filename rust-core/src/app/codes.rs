@@ -15,7 +15,8 @@ use super::session::{core_closed, session_ended};
 use super::streams::{stream, CoreStream, Sink};
 use super::CarePass;
 use crate::app::error::{CoreError, CoreResult};
-use crate::domain::voucher::format::device_id_to_bytes;
+use crate::domain::family::Scope;
+use crate::domain::voucher::format::{device_id_to_bytes, link_id_to_bytes};
 use crate::domain::voucher::rotator::{make_code, CodeSource, DisplayCode};
 use crate::domain::voucher::{self, Purpose, VoucherError};
 
@@ -31,7 +32,7 @@ impl CarePass {
     /// its period ends.
     pub fn current_code(&self, purpose: Purpose, offline: bool, subject: Option<&str>) -> CoreResult<DisplayCode> {
         let actor = self.actor()?;
-        let subject = self.subject_of(&actor, subject)?;
+        let subject = self.subject_of(&actor, subject, Scope::ShowCode)?;
         let enrolment = self.enrolment_of(&actor.person_id)?.ok_or(CoreError::NotEnrolled)?;
         let device_id = device_id_to_bytes(&enrolment.device_id).map_err(VoucherError::from)?;
         let certificate = enrolment.certificate.as_deref().map(super::session::decode_certificate).transpose()?;
@@ -41,8 +42,14 @@ impl CarePass {
             certificate: certificate.as_ref(),
             period_s: voucher::DEFAULT_PERIOD_S,
         };
-        let proxy = subject != actor.person_id;
-        self.rotator.current(&subject, &source, purpose, offline, proxy, self.client.server_now_ms())
+        // A relative's code carries the link it is shown under (`docs/voucher-code.md`).
+        let link = match self.link_for(&actor, &subject)? {
+            Some(link) if subject != actor.person_id => {
+                Some(link_id_to_bytes(&link.link_id).map_err(VoucherError::from)?)
+            }
+            _ => None,
+        };
+        self.rotator.current(&subject, &source, purpose, offline, link, self.client.server_now_ms())
     }
 
     /// The codes to show for `purpose`: the current one at once, then each new one at its
@@ -84,11 +91,14 @@ impl CarePass {
     }
 }
 
+/// (subject, purpose, offline, link).
+type CodeKey = (String, Purpose, bool, Option<[u8; 8]>);
+
 /// Hands out the current code, making a new one only when the period changes, so redrawing a
 /// screen every second costs no signature. One code is kept per (subject, purpose, profile,
-/// proxy), so two screens asking for different codes do not replace each other's.
+/// link), so two screens asking for different codes do not replace each other's.
 pub struct CodeRotator {
-    current: Mutex<HashMap<(String, Purpose, bool, bool), DisplayCode>>,
+    current: Mutex<HashMap<CodeKey, DisplayCode>>,
     rng: SystemRandom,
 }
 
@@ -109,10 +119,10 @@ impl CodeRotator {
         source: &CodeSource<'_>,
         purpose: Purpose,
         offline: bool,
-        proxy: bool,
+        link: Option<[u8; 8]>,
         now_ms: i64,
     ) -> CoreResult<DisplayCode> {
-        let key = (subject.to_string(), purpose, offline, proxy);
+        let key = (subject.to_string(), purpose, offline, link);
         if let Ok(guard) = self.current.lock() {
             if let Some(code) = guard.get(&key) {
                 if code.valid_from_ms <= now_ms && now_ms < code.refresh_at_ms {
@@ -124,7 +134,7 @@ impl CodeRotator {
         self.rng
             .fill(&mut nonce)
             .map_err(|_| crate::domain::crypto::KeyError::Platform("random generator failed".into()))?;
-        let code = make_code(source, purpose, offline, proxy, now_ms, nonce).map_err(CoreError::from)?;
+        let code = make_code(source, purpose, offline, link, now_ms, nonce).map_err(CoreError::from)?;
         if let Ok(mut guard) = self.current.lock() {
             guard.insert(key, code.clone());
         }
@@ -144,19 +154,16 @@ mod tests {
         let (key, _) = SoftwareDeviceKey::generate().unwrap();
         let source = CodeSource { keys: &key, device_id: [1; 8], certificate: None, period_s: 30 };
         let rotator = CodeRotator::new();
-        let a = rotator.current("P1", &source, Purpose::Registration, false, false, NOW).unwrap();
-        let b = rotator.current("P1", &source, Purpose::Registration, false, false, NOW + 29_000).unwrap();
+        let a = rotator.current("P1", &source, Purpose::Registration, false, None, NOW).unwrap();
+        let b = rotator.current("P1", &source, Purpose::Registration, false, None, NOW + 29_000).unwrap();
         assert_eq!(a, b);
-        let c = rotator.current("P1", &source, Purpose::Registration, false, false, a.refresh_at_ms).unwrap();
+        let c = rotator.current("P1", &source, Purpose::Registration, false, None, a.refresh_at_ms).unwrap();
         assert_ne!(a.text, c.text);
         assert_eq!(c.valid_from_ms, a.refresh_at_ms);
-        let d = rotator.current("P1", &source, Purpose::PharmacyPurchase, false, false, a.refresh_at_ms).unwrap();
+        let d = rotator.current("P1", &source, Purpose::PharmacyPurchase, false, None, a.refresh_at_ms).unwrap();
         assert_eq!(d.purpose, Purpose::PharmacyPurchase);
         // Asking for another purpose does not replace the first one's code.
-        assert_eq!(
-            rotator.current("P1", &source, Purpose::Registration, false, false, a.refresh_at_ms + 1).unwrap(),
-            c
-        );
+        assert_eq!(rotator.current("P1", &source, Purpose::Registration, false, None, a.refresh_at_ms + 1).unwrap(), c);
         assert_eq!(a.seconds_left(NOW), ((a.refresh_at_ms - NOW + 999) / 1000) as u32);
     }
 }

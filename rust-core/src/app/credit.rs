@@ -107,7 +107,7 @@ impl CarePass {
                 log::info!(target: "carepass::payments", "a credit repayment's outcome is unknown: {e}");
                 Err(CoreError::PaymentOutcomeUnknown { bill_id: "credit".into() })
             }
-            Err(e @ CoreError::Net(NetError::Platform { .. })) => {
+            Err(e @ (CoreError::Net(NetError::Platform { .. }) | CoreError::Family(_))) => {
                 self.put_repay_intent(actor, None)?;
                 Err(e)
             }

@@ -30,6 +30,10 @@ pub enum CoreError {
     NoPrescription,
     #[error("that person is not one this phone acts for")]
     NotLinked,
+    #[error("family: {0}")]
+    Family(crate::domain::family::Refusal),
+    #[error("the audit trail does not verify: {0}")]
+    AuditChain(#[from] crate::domain::family::audit::ChainError),
     #[error("signed in at {signed_in_at}, not at {asked}: sign in at {asked} first (the session is never sent to another platform)")]
     OtherPlatform { signed_in_at: String, asked: String },
     #[error("this CarePass client is closed")]
@@ -43,7 +47,7 @@ pub enum CoreError {
     #[error("the receipt is not valid: {0}")]
     Receipt(#[from] ReceiptError),
     #[error(transparent)]
-    Net(#[from] NetError),
+    Net(NetError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -66,6 +70,19 @@ impl From<crate::io::keys::SoftwareKeyError> for CoreError {
             crate::io::keys::SoftwareKeyError::Store(e) => CoreError::Store(e),
             crate::io::keys::SoftwareKeyError::Key(e) => CoreError::Key(e),
         }
+    }
+}
+
+impl From<NetError> for CoreError {
+    /// A family refusal from the platform (`family_refused`, its message beginning with the
+    /// refusal's code) is the same typed refusal the core gives offline.
+    fn from(e: NetError) -> Self {
+        if let NetError::Platform { code: crate::wire::PlatformCode::FamilyRefused, message, .. } = &e {
+            if let Some(r) = crate::domain::family::Refusal::from_message(message) {
+                return CoreError::Family(r);
+            }
+        }
+        CoreError::Net(e)
     }
 }
 

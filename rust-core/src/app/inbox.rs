@@ -38,15 +38,24 @@ struct StoredBill {
     bill: Bill,
 }
 
-/// One actor's inbox in the held store.
+/// One platform inbox log as an actor holds it: their own (`log` = the actor), or a
+/// relative's they act for (`log` = the relative; `docs/family.md` § 8). The log's cursor,
+/// rung and epoch live in the log owner's section.
 pub struct Inbox<'a> {
     held: &'a Held,
     actor: String,
+    log: String,
 }
 
 impl<'a> Inbox<'a> {
+    /// The actor's own log.
     pub fn new(held: &'a Held, actor: &str) -> Inbox<'a> {
-        Inbox { held, actor: actor.to_string() }
+        Inbox { held, actor: actor.to_string(), log: actor.to_string() }
+    }
+
+    /// A relative's log, as the actor holds it.
+    pub fn of(held: &'a Held, actor: &str, log: &str) -> Inbox<'a> {
+        Inbox { held, actor: actor.to_string(), log: log.to_string() }
     }
 
     fn section(&self, subject: &str) -> Result<Section<'a>, StoreError> {
@@ -55,12 +64,12 @@ impl<'a> Inbox<'a> {
 
     /// Highest change sequence pulled.
     pub fn cursor(&self) -> Result<u64, StoreError> {
-        Ok(self.section(&self.actor)?.get(CURSOR)?.unwrap_or(0))
+        Ok(self.section(&self.log)?.get(CURSOR)?.unwrap_or(0))
     }
 
     /// Highest doorbell sequence rung (pulled or not).
     pub fn rung(&self) -> Result<u64, StoreError> {
-        Ok(self.section(&self.actor)?.get(RUNG)?.unwrap_or(0))
+        Ok(self.section(&self.log)?.get(RUNG)?.unwrap_or(0))
     }
 
     /// Whether a doorbell announced a change that has not been pulled yet.
@@ -75,7 +84,7 @@ impl<'a> Inbox<'a> {
         if epoch.is_empty() {
             return Ok(false);
         }
-        let known: Option<String> = self.section(&self.actor)?.get(EPOCH)?;
+        let known: Option<String> = self.section(&self.log)?.get(EPOCH)?;
         Ok(match known {
             Some(known) => known != epoch || head < self.cursor()?,
             None => head < self.cursor()?,
@@ -84,35 +93,42 @@ impl<'a> Inbox<'a> {
 
     /// Remembers the log's epoch (the first page after a start-over, or ever).
     pub fn note_epoch(&self, epoch: &str) -> Result<(), StoreError> {
-        if !epoch.is_empty() && self.section(&self.actor)?.get::<String>(EPOCH)?.as_deref() != Some(epoch) {
-            self.section(&self.actor)?.put(EPOCH, &epoch.to_string())?;
+        if !epoch.is_empty() && self.section(&self.log)?.get::<String>(EPOCH)?.as_deref() != Some(epoch) {
+            self.section(&self.log)?.put(EPOCH, &epoch.to_string())?;
         }
         Ok(())
     }
 
-    /// Starts over against a replaced log: every bill the actor holds (their own and their
-    /// relatives') is forgotten, the cursor and the rung go back to 0, and the new epoch is
-    /// kept; the next pull fetches the whole log again, so nothing the platform no longer has
-    /// stays on the phone.
+    /// Starts over against a replaced log: the bills of that log are forgotten (for the
+    /// actor's own log, every bill the actor holds, their own and their relatives', since the
+    /// platform's logs are replaced together), cursors and rungs go back to 0, and the new
+    /// epoch is kept; the next pulls fetch the whole logs again, so nothing the platform no
+    /// longer has stays on the phone.
     pub fn start_over(&self, epoch: &str) -> Result<(), StoreError> {
-        for name in self.held.section_names(&format!("s/{}/", self.actor)) {
-            let section = self.held.section(&name)?;
+        let names = if self.log == self.actor {
+            self.held.section_names(&format!("s/{}/", self.actor))
+        } else {
+            vec![format!("s/{}/{}", self.actor, self.log)]
+        };
+        let own = format!("s/{}/{}", self.actor, self.log);
+        for name in names.iter().chain(std::iter::once(&own)) {
+            let section = self.held.section(name)?;
             for (key, _) in section.scan::<serde_json::Value>(BILL_PREFIX)? {
                 section.remove(&key)?;
             }
+            let mut batch = section.batch();
+            batch.put(CURSOR, &0u64)?;
+            batch.put(RUNG, &0u64)?;
+            batch.put(EPOCH, &epoch.to_string())?;
+            batch.commit()?;
         }
-        let own = self.section(&self.actor)?;
-        let mut batch = own.batch();
-        batch.put(CURSOR, &0u64)?;
-        batch.put(RUNG, &0u64)?;
-        batch.put(EPOCH, &epoch.to_string())?;
-        batch.commit()
+        Ok(())
     }
 
     /// Records a verified doorbell before pulling.
     pub fn note_rung(&self, seq: u64) -> Result<(), StoreError> {
         if seq > self.rung()? {
-            self.section(&self.actor)?.put(RUNG, &seq)?;
+            self.section(&self.log)?.put(RUNG, &seq)?;
         }
         Ok(())
     }
@@ -172,7 +188,7 @@ impl<'a> Inbox<'a> {
                 seqs.into_iter().fold(old, |c, s| if s == c + 1 { s } else { c })
             }
         };
-        let own = by_subject.remove(&self.actor).unwrap_or_default();
+        let own = by_subject.remove(&self.log).unwrap_or_default();
         for (subject, bills) in by_subject {
             let section = self.section(&subject)?;
             let mut batch = section.batch();
@@ -181,7 +197,7 @@ impl<'a> Inbox<'a> {
             }
             batch.commit()?;
         }
-        let section = self.section(&self.actor)?;
+        let section = self.section(&self.log)?;
         let mut batch = section.batch();
         for (key, stored) in &own {
             batch.put(key, stored)?;

@@ -9,6 +9,7 @@ mod bills;
 mod codes;
 mod credit;
 pub mod error;
+mod family;
 pub mod inbox;
 mod payments;
 mod pharmacy;
@@ -32,6 +33,7 @@ use codes::CodeRotator;
 use session::{SessionState, KEY_CLOCK_OFFSET};
 
 pub use account::SignedOut;
+pub use family::VerifiedAudit;
 pub use inbox::InboxUpdate;
 pub use payments::{crash_point, QuoteOptions, VerifiedReceipt};
 pub use pharmacy::RankQuery;

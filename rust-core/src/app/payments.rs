@@ -26,6 +26,7 @@ use super::streams::{spawn, stream, CoreStream, Sink};
 use super::CarePass;
 use crate::app::error::{CoreError, CoreResult};
 use crate::domain::bills::Bill;
+use crate::domain::family::Scope;
 use crate::domain::payment::consent::{self, ConsentError, Parties, CASH_DUE_CONSENT_TTL_MS};
 use crate::domain::payment::quote::{check_quote, Expected};
 use crate::domain::payment::receipt::{self, Receipt, ReceiptError};
@@ -133,7 +134,7 @@ impl CarePass {
     /// on the phone; [`CarePass::pay`] pays exactly what it says.
     pub async fn quote(&self, bill_id: &str, options: &QuoteOptions, subject: Option<&str>) -> CoreResult<Quote> {
         let actor = self.actor()?;
-        let subject = self.subject_of(&actor, subject)?;
+        let subject = self.subject_of(&actor, subject, Scope::PayBills)?;
         check_id(Field::BillId, bill_id)?;
         {
             // An earlier request for this bill without an answer is settled first: it may
@@ -191,7 +192,7 @@ impl CarePass {
     /// until the platform answers, and refuses another payment of the bill until then.
     pub async fn pay(&self, quote_id: &str, subject: Option<&str>) -> CoreResult<Payment> {
         let actor = self.actor()?;
-        let subject = self.subject_of(&actor, subject)?;
+        let subject = self.subject_of(&actor, subject, Scope::PayBills)?;
         check_id(Field::QuoteId, quote_id)?;
         let quote: Quote = {
             let held = self.hold()?;
@@ -242,7 +243,7 @@ impl CarePass {
         subject: Option<&str>,
     ) -> CoreResult<Payment> {
         let actor = self.actor()?;
-        let subject = self.subject_of(&actor, subject)?;
+        let subject = self.subject_of(&actor, subject, Scope::PayBills)?;
         check_id(Field::PaymentId, payment_id)?;
         if !matches!(channel, Channel::Card(_)) {
             return Err(InvalidInput::new(Field::PaymentChannel, "the cash still due is paid with a card").into());
@@ -385,6 +386,15 @@ impl CarePass {
                 let state = IntentState::Refused { code: code.as_str().to_string(), message: message.clone() };
                 (Sent::Refused(CoreError::Net(NetError::Platform { status, code, message, retry_after_s })), state)
             }
+            // The platform refused it under a family rule: an answer like any refusal, so the
+            // request is never sent again (a later link must not revive it).
+            Err(CoreError::Family(refusal)) => {
+                let state = IntentState::Refused {
+                    code: crate::wire::PlatformCode::FamilyRefused.as_str().to_string(),
+                    message: format!("{}: {refusal}", refusal.code()),
+                };
+                (Sent::Refused(CoreError::Family(refusal)), state)
+            }
             // Not signed in, session over, store failures: nothing was sent or nothing known.
             Err(e) => return Err(e),
         };
@@ -421,7 +431,7 @@ impl CarePass {
     /// A payment as the platform has it now (kept on the phone).
     pub async fn payment(&self, payment_id: &str, subject: Option<&str>) -> CoreResult<Payment> {
         let actor = self.actor()?;
-        let subject = self.subject_of(&actor, subject)?;
+        let subject = self.subject_of(&actor, subject, Scope::PayBills)?;
         check_id(Field::PaymentId, payment_id)?;
         let path = format!("v1/payments/{payment_id}");
         let payment: Payment = self.authed(&actor, &subject, Method::GET, &path, None::<&()>).await?;
@@ -460,7 +470,7 @@ impl CarePass {
             let (actor, subject, first) = {
                 let core = core.upgrade().ok_or(CoreError::Closed)?;
                 let actor = core.actor()?;
-                let subject = core.subject_of(&actor, subject.as_deref())?;
+                let subject = core.subject_of(&actor, subject.as_deref(), Scope::PayBills)?;
                 check_id(Field::PaymentId, &payment_id)?;
                 let first = match core.stored_payment(&actor, &subject, &payment_id)? {
                     Some(p) => p,
@@ -532,7 +542,7 @@ impl CarePass {
     /// The payments the phone knows of for a subject, newest first (no network).
     pub fn payments(&self, subject: Option<&str>) -> CoreResult<Vec<Payment>> {
         let actor = self.actor()?;
-        let subject = self.subject_of(&actor, subject)?;
+        let subject = self.subject_of(&actor, subject, Scope::PayBills)?;
         let held = self.hold()?;
         let mut all: Vec<Payment> = held
             .section(&Self::section_name(&actor, &subject))?
@@ -547,7 +557,7 @@ impl CarePass {
     /// The bank's second confirmation (the code it sent the patient).
     pub async fn confirm_payment(&self, payment_id: &str, code: &str, subject: Option<&str>) -> CoreResult<Payment> {
         let actor = self.actor()?;
-        let subject = self.subject_of(&actor, subject)?;
+        let subject = self.subject_of(&actor, subject, Scope::PayBills)?;
         check_id(Field::PaymentId, payment_id)?;
         if code.is_empty() || code.len() > 16 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(InvalidInput::new(Field::VerificationCode, "the bank's code is 1 to 16 digits").into());

@@ -8,6 +8,7 @@ use reqwest::Method;
 
 use super::CarePass;
 use crate::app::error::{CoreError, CoreResult};
+use crate::domain::family::Scope;
 use crate::domain::pharmacy::{order::check_address, Fulfilment, GeoPoint, RankOptions, Ranking};
 use crate::domain::{check_id, Field, InvalidInput};
 use crate::wire::{DeliveryAddress, Order, OrderRequest, PharmacyQuoteRequest, PrescriptionRecord};
@@ -20,7 +21,7 @@ impl CarePass {
     /// A subject's prescriptions (`None`: the signed-in person), newest first.
     pub async fn prescriptions(&self, subject: Option<&str>) -> CoreResult<Vec<PrescriptionRecord>> {
         let actor = self.actor()?;
-        let subject = self.subject_of(&actor, subject)?;
+        let subject = self.subject_of(&actor, subject, Scope::ViewPrescriptions)?;
         self.authed(&actor, &subject, Method::GET, "v1/prescriptions", None::<&()>).await
     }
 
@@ -31,7 +32,7 @@ impl CarePass {
         self.check_open()?;
         let options = RankOptions::from_query(query, self.client.server_now_ms())?;
         let actor = self.actor()?;
-        let subject = self.subject_of(&actor, subject)?;
+        let subject = self.subject_of(&actor, subject, Scope::OrderMedicine)?;
         let rx_id = match &query.rx_id {
             Some(id) => {
                 check_id(Field::PrescriptionId, id)?;
@@ -55,7 +56,7 @@ impl CarePass {
     /// Where the subject's last ranking was asked for (the default delivery location).
     pub fn last_rank_location(&self, subject: Option<&str>) -> CoreResult<Option<GeoPoint>> {
         let actor = self.actor()?;
-        let subject = self.subject_of(&actor, subject)?;
+        let subject = self.subject_of(&actor, subject, Scope::OrderMedicine)?;
         let held = self.hold()?;
         let location = held.section(&Self::section_name(&actor, &subject))?.get(KEY_LAST_LOCATION)?;
         Ok(location)
@@ -87,7 +88,7 @@ impl CarePass {
             (Fulfilment::Pickup, None) => None,
         };
         let actor = self.actor()?;
-        let subject = self.subject_of(&actor, subject)?;
+        let subject = self.subject_of(&actor, subject, Scope::OrderMedicine)?;
         let request = OrderRequest {
             rx_id: rx_id.into(),
             pharmacy_id: pharmacy_id.into(),
@@ -101,7 +102,7 @@ impl CarePass {
     /// A subject's orders, newest first.
     pub async fn orders(&self, subject: Option<&str>) -> CoreResult<Vec<Order>> {
         let actor = self.actor()?;
-        let subject = self.subject_of(&actor, subject)?;
+        let subject = self.subject_of(&actor, subject, Scope::OrderMedicine)?;
         self.authed(&actor, &subject, Method::GET, "v1/orders", None::<&()>).await
     }
 
@@ -110,7 +111,7 @@ impl CarePass {
         self.check_open()?;
         check_id(Field::OrderId, order_id)?;
         let actor = self.actor()?;
-        let subject = self.subject_of(&actor, subject)?;
+        let subject = self.subject_of(&actor, subject, Scope::OrderMedicine)?;
         self.authed(&actor, &subject, Method::GET, &format!("v1/orders/{order_id}"), None::<&()>).await
     }
 
@@ -119,7 +120,7 @@ impl CarePass {
         self.check_open()?;
         check_id(Field::OrderId, order_id)?;
         let actor = self.actor()?;
-        let subject = self.subject_of(&actor, subject)?;
+        let subject = self.subject_of(&actor, subject, Scope::OrderMedicine)?;
         let path = format!("v1/orders/{order_id}/cancel");
         self.authed(&actor, &subject, Method::POST, &path, Some(&serde_json::json!({}))).await
     }

@@ -22,6 +22,9 @@ use super::streams::{stream, CoreStream, Sink};
 use super::{CarePass, Profile};
 use crate::app::error::{CoreError, CoreResult};
 use crate::domain::clock::ms_to_time;
+use crate::domain::family::link::Act;
+use crate::domain::family::{FamilyLink, Scope};
+use crate::domain::money::Fen;
 use crate::domain::person::{self, mask_phone};
 use crate::domain::voucher::format::DeviceCertificate;
 use crate::domain::{account, check_id, Field};
@@ -164,15 +167,21 @@ impl CarePass {
         Ok(Actor { person_id, device_id: enrolment.device_id })
     }
 
-    /// The subject a call is for: the actor when `subject` is `None`. A relative is someone
-    /// the actor holds a link to; until the family work arrives, that is nobody.
-    pub(crate) fn subject_of(&self, actor: &Actor, subject: Option<&str>) -> CoreResult<String> {
+    /// The subject a call is for, to do what `scope` covers: the actor when `subject` is
+    /// `None` or names them; otherwise a relative the actor holds an active link to that
+    /// grants `scope` now (the link as last fetched, under the rules as last fetched, on
+    /// platform time). The platform checks the same again, so this refuses early and offline.
+    pub(crate) fn subject_of(&self, actor: &Actor, subject: Option<&str>, scope: Scope) -> CoreResult<String> {
         match subject {
             None => Ok(actor.person_id.clone()),
             Some(s) if s == actor.person_id => Ok(actor.person_id.clone()),
             Some(s) => {
                 check_id(Field::PersonId, s)?;
-                Err(CoreError::NotLinked)
+                let link = self.link_for(actor, s)?.ok_or(CoreError::NotLinked)?;
+                let act = Act { scope, amount: None, spent_this_month: Fen::ZERO };
+                FamilyLink::authorize(Some(&link), &self.family_rules_cached()?, self.client.server_now_ms(), act)
+                    .map_err(CoreError::Family)?;
+                Ok(s.to_string())
             }
         }
     }
@@ -296,6 +305,8 @@ impl CarePass {
         let vault = &self.store.vault;
         vault.remove(&key_session(actor))?;
         vault.remove(&key_person(actor))?;
+        vault.remove(&super::family::key_family(actor))?;
+        vault.remove(&super::family::key_audit_head(actor))?;
         if vault.get::<String>(KEY_ACTIVE)?.as_deref() == Some(actor) {
             vault.remove(KEY_ACTIVE)?;
         }

@@ -51,6 +51,9 @@ pub enum Field {
     Receipt,
     RefundLines,
     CreditLimit,
+    LinkId,
+    Relationship,
+    Scope,
 }
 
 impl Field {
@@ -84,6 +87,9 @@ impl Field {
             Field::Receipt => "receipt",
             Field::RefundLines => "refund lines",
             Field::CreditLimit => "credit limit",
+            Field::LinkId => "link id",
+            Field::Relationship => "relationship",
+            Field::Scope => "scope",
         }
     }
 }

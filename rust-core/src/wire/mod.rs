@@ -9,12 +9,14 @@
 
 pub mod account;
 pub mod bills;
+pub mod family;
 pub mod payment;
 pub mod pharmacy;
 pub mod voucher;
 
 pub use account::*;
 pub use bills::*;
+pub use family::*;
 pub use payment::*;
 pub use pharmacy::*;
 pub use voucher::*;
@@ -94,6 +96,9 @@ pub enum PlatformCode {
     BillNotPayable,
     /// The credit line does not have that much available (409).
     CreditLimitExceeded,
+    /// A family rule refused the act or the link move; the message begins with the
+    /// refusal's code (`scope_missing: …`, `docs/family.md` § 6).
+    FamilyRefused,
     /// The platform failed (500).
     Internal,
     /// A code this build does not know.
@@ -128,6 +133,7 @@ impl PlatformCode {
             PlatformCode::IdempotencyInProgress => "idempotency_in_progress",
             PlatformCode::BillNotPayable => "bill_not_payable",
             PlatformCode::CreditLimitExceeded => "credit_limit_exceeded",
+            PlatformCode::FamilyRefused => "family_refused",
             PlatformCode::Internal => "internal",
             PlatformCode::Unknown => "unknown",
         }

@@ -41,6 +41,13 @@ pub struct ScanOutcome {
     pub presenter_person_id: Option<String>,
     pub offline: bool,
     pub proxy: bool,
+    /// A proxy code: who presented it, under which link, as the holder's what.
+    #[serde(default)]
+    pub presenter: Option<ScannedPerson>,
+    #[serde(default)]
+    pub link_id: Option<String>,
+    #[serde(default)]
+    pub relationship: Option<crate::domain::family::Relationship>,
 }
 
 /// A trusted certificate issuer for offline verification.

@@ -256,6 +256,42 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every refusal with a fixed code (`ScopeMissing` stands for any scope).
+    const CODED: [Refusal; 18] = [
+        Refusal::NoLink,
+        Refusal::LinkPending,
+        Refusal::LinkRevoked,
+        Refusal::LinkExpired,
+        Refusal::ScopeMissing(Scope::ShowCode),
+        Refusal::OverPaymentLimit,
+        Refusal::OverMonthlyLimit,
+        Refusal::RelationshipNotVerified,
+        Refusal::MinorNeedsParent,
+        Refusal::TooManyLinks,
+        Refusal::SelfLink,
+        Refusal::AlreadyLinked,
+        Refusal::ConsentPathNotAllowed,
+        Refusal::NotThePrincipal,
+        Refusal::IllegalMove,
+        Refusal::MutualAidRelationship,
+        Refusal::MutualAidRegion,
+        Refusal::MutualAidScheme,
+    ];
+
+    /// Reads a refusal from the platform's message, `<code>: <sentence>` (the scope of
+    /// `scope_missing` is the one the sentence names).
+    pub fn from_message(message: &str) -> Option<Refusal> {
+        let (code, sentence) = message.split_once(':')?;
+        let found = Refusal::CODED.into_iter().find(|r| r.code() == code.trim())?;
+        Some(match found {
+            Refusal::ScopeMissing(_) => {
+                let named = sentence.split_whitespace().rev().find_map(Scope::parse)?;
+                Refusal::ScopeMissing(named)
+            }
+            other => other,
+        })
+    }
+
     /// The stable code on the wire.
     pub fn code(&self) -> &'static str {
         match self {

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! code  = version(1)=0x01 flags(1) purpose(1) period_s(1) step(4, BE) nonce(4) device_id(8)
-//!         [certificate(103) when flags.offline] signature(64)
+//!         [link_id(8) when flags.proxy] [certificate(103) when flags.offline] signature(64)
 //! cert  = issuer_key_id(2, BE) device_key(33, SEC1 compressed) not_after_s(4, BE) issuer_sig(64)
 //! text  = "CP1:" base45(code)
 //! ```
@@ -17,6 +17,8 @@ pub const TEXT_PREFIX: &str = "CP1:";
 pub const FLAG_OFFLINE: u8 = 0b0000_0001;
 pub const FLAG_PROXY: u8 = 0b0000_0010;
 pub const HEADER_LEN: usize = 20;
+/// The family link a proxy code is shown under (`lnk_` and 16 hex digits, as 8 bytes).
+pub const LINK_LEN: usize = 8;
 pub const CERT_BODY_LEN: usize = 2 + 33 + 4;
 pub const CERT_LEN: usize = CERT_BODY_LEN + 64;
 pub const SIG_LEN: usize = 64;
@@ -46,6 +48,8 @@ pub enum FormatError {
     BadPeriod,
     #[error("not a device id (dev_ and 16 hex digits)")]
     BadDeviceId,
+    #[error("not a link id (lnk_ and 16 hex digits)")]
+    BadLinkId,
 }
 
 /// The issuer's statement "device `device_id` holds `device_key` until `not_after_s`".
@@ -96,7 +100,9 @@ impl DeviceCertificate {
 /// Everything in a code but its signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeBody {
-    pub proxy: bool,
+    /// Set on a code a proxy shows for a relative: the link it is shown under (the proxy
+    /// flag is set exactly when this is present).
+    pub link: Option<[u8; LINK_LEN]>,
     pub purpose: Purpose,
     pub period_s: u8,
     /// Unix time divided by the period.
@@ -125,7 +131,7 @@ impl CodeBody {
         if self.certificate.is_some() {
             flags |= FLAG_OFFLINE;
         }
-        if self.proxy {
+        if self.link.is_some() {
             flags |= FLAG_PROXY;
         }
         out.push(flags);
@@ -134,6 +140,9 @@ impl CodeBody {
         out.extend_from_slice(&self.step.to_be_bytes());
         out.extend_from_slice(&self.nonce);
         out.extend_from_slice(&self.device_id);
+        if let Some(link) = &self.link {
+            out.extend_from_slice(link);
+        }
         if let Some(cert) = &self.certificate {
             out.extend_from_slice(&cert.to_bytes());
         }
@@ -204,7 +213,9 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<VoucherCode, FormatError> {
         return Err(FormatError::ReservedFlags);
     }
     let offline = flags & FLAG_OFFLINE != 0;
-    let expected = if offline { OFFLINE_LEN } else { ONLINE_LEN };
+    let proxy = flags & FLAG_PROXY != 0;
+    let link_len = if proxy { LINK_LEN } else { 0 };
+    let expected = if offline { OFFLINE_LEN } else { ONLINE_LEN } + link_len;
     if bytes.len() != expected {
         return Err(FormatError::BadLength(bytes.len()));
     }
@@ -218,10 +229,16 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<VoucherCode, FormatError> {
     let nonce: [u8; 4] = fixed(8..12).try_into().map_err(|_| FormatError::BadLength(bytes.len()))?;
     let device_id: [u8; 8] = fixed(12..20).try_into().map_err(|_| FormatError::BadLength(bytes.len()))?;
     let signed_end = expected - SIG_LEN;
-    let certificate = if offline { Some(DeviceCertificate::from_bytes(&bytes[HEADER_LEN..signed_end])?) } else { None };
+    let cert_start = HEADER_LEN + link_len;
+    let link: Option<[u8; LINK_LEN]> = if proxy {
+        Some(bytes[HEADER_LEN..cert_start].try_into().map_err(|_| FormatError::BadLength(bytes.len()))?)
+    } else {
+        None
+    };
+    let certificate = if offline { Some(DeviceCertificate::from_bytes(&bytes[cert_start..signed_end])?) } else { None };
     let signature: [u8; SIG_LEN] = bytes[signed_end..].try_into().map_err(|_| FormatError::BadLength(bytes.len()))?;
     Ok(VoucherCode {
-        body: CodeBody { proxy: flags & FLAG_PROXY != 0, purpose, period_s, step, nonce, device_id, certificate },
+        body: CodeBody { link, purpose, period_s, step, nonce, device_id, certificate },
         signature,
         signed_part: bytes[..signed_end].to_vec(),
     })
@@ -229,19 +246,36 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<VoucherCode, FormatError> {
 
 /// `dev_` and 16 lowercase hex digits ↔ the 8 bytes carried in a code.
 pub fn device_id_to_bytes(device_id: &str) -> Result<[u8; 8], FormatError> {
-    let hex = device_id.strip_prefix("dev_").ok_or(FormatError::BadDeviceId)?;
-    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return Err(FormatError::BadDeviceId);
-    }
-    let mut out = [0u8; 8];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| FormatError::BadDeviceId)?;
-    }
-    Ok(out)
+    prefixed_id_to_bytes(device_id, "dev_").ok_or(FormatError::BadDeviceId)
 }
 
 pub fn device_id_to_string(bytes: &[u8; 8]) -> String {
-    let mut out = String::from("dev_");
+    prefixed_id_to_string("dev_", bytes)
+}
+
+/// `lnk_` and 16 lowercase hex digits ↔ the 8 bytes a proxy code carries.
+pub fn link_id_to_bytes(link_id: &str) -> Result<[u8; LINK_LEN], FormatError> {
+    prefixed_id_to_bytes(link_id, "lnk_").ok_or(FormatError::BadLinkId)
+}
+
+pub fn link_id_to_string(bytes: &[u8; LINK_LEN]) -> String {
+    prefixed_id_to_string("lnk_", bytes)
+}
+
+fn prefixed_id_to_bytes(id: &str, prefix: &str) -> Option<[u8; 8]> {
+    let hex = id.strip_prefix(prefix)?;
+    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return None;
+    }
+    let mut out = [0u8; 8];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+fn prefixed_id_to_string(prefix: &str, bytes: &[u8; 8]) -> String {
+    let mut out = String::from(prefix);
     for b in bytes {
         out.push_str(&format!("{b:02x}"));
     }
@@ -254,7 +288,7 @@ mod tests {
 
     fn body(offline: bool) -> CodeBody {
         CodeBody {
-            proxy: true,
+            link: Some([0x11; LINK_LEN]),
             purpose: Purpose::PharmacyPurchase,
             period_s: 30,
             step: 59_848_000,
@@ -274,7 +308,7 @@ mod tests {
         for offline in [false, true] {
             let b = body(offline);
             let bytes = assemble(&b, &[5; 64]);
-            assert_eq!(bytes.len(), if offline { OFFLINE_LEN } else { ONLINE_LEN });
+            assert_eq!(bytes.len(), if offline { OFFLINE_LEN } else { ONLINE_LEN } + LINK_LEN);
             let parsed = parse_text(&to_text(&bytes)).unwrap();
             assert_eq!(parsed.body, b);
             assert_eq!(parsed.signature, [5; 64]);
@@ -301,7 +335,12 @@ mod tests {
         assert_eq!(parse_bytes(&period), Err(FormatError::BadPeriod));
         let mut offline_flag_without_cert = good.clone();
         offline_flag_without_cert[1] |= FLAG_OFFLINE;
-        assert_eq!(parse_bytes(&offline_flag_without_cert), Err(FormatError::BadLength(ONLINE_LEN)));
+        assert_eq!(parse_bytes(&offline_flag_without_cert), Err(FormatError::BadLength(ONLINE_LEN + LINK_LEN)));
+        // The proxy flag without its link id (an online code of another person, re-flagged).
+        let plain = CodeBody { link: None, ..body(false) };
+        let mut flagged = assemble(&plain, &[5; 64]);
+        flagged[1] |= FLAG_PROXY;
+        assert_eq!(parse_bytes(&flagged), Err(FormatError::BadLength(ONLINE_LEN)));
         assert_eq!(parse_text("XX1:ABC"), Err(FormatError::NotACarePassCode));
         assert_eq!(parse_text("CP1:abc"), Err(FormatError::BadText));
     }

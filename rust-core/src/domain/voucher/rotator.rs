@@ -15,7 +15,8 @@ pub struct DisplayCode {
     pub qr: QrMatrix,
     pub purpose: Purpose,
     pub offline: bool,
-    pub proxy: bool,
+    /// Shown by a proxy for a relative: the link it is shown under.
+    pub link_id: Option<String>,
     /// Platform time (Unix ms) the code's period starts.
     pub valid_from_ms: i64,
     /// Platform time to show the next code (the end of this period).
@@ -45,7 +46,7 @@ pub fn make_code(
     source: &CodeSource<'_>,
     purpose: Purpose,
     offline: bool,
-    proxy: bool,
+    link: Option<[u8; format::LINK_LEN]>,
     now_ms: i64,
     nonce: [u8; 4],
 ) -> Result<DisplayCode, VoucherError> {
@@ -57,7 +58,7 @@ pub fn make_code(
         (false, _) => None,
     };
     let body = CodeBody {
-        proxy,
+        link,
         purpose,
         period_s: source.period_s.max(1),
         step,
@@ -74,7 +75,7 @@ pub fn make_code(
         qr,
         purpose,
         offline,
-        proxy,
+        link_id: link.as_ref().map(format::link_id_to_string),
         valid_from_ms,
         refresh_at_ms: valid_from_ms + period_ms,
         expires_at_ms: valid_from_ms + 2 * period_ms,
@@ -99,8 +100,9 @@ mod tests {
         let device_id = [7; 8];
         let cert = issuer.certify(&device_id, &key.public_key().unwrap(), 2_000_000_000).unwrap();
         let source = CodeSource { keys: &key, device_id, certificate: Some(&cert), period_s: 30 };
-        let online = make_code(&source, Purpose::OutpatientSettlement, false, false, NOW, [1, 2, 3, 4]).unwrap();
-        let offline = make_code(&source, Purpose::OutpatientSettlement, true, true, NOW, [5, 6, 7, 8]).unwrap();
+        let online = make_code(&source, Purpose::OutpatientSettlement, false, None, NOW, [1, 2, 3, 4]).unwrap();
+        let offline =
+            make_code(&source, Purpose::OutpatientSettlement, true, Some([0x22; 8]), NOW, [5, 6, 7, 8]).unwrap();
         assert!(online.qr.version <= 7, "online version {}", online.qr.version);
         assert!(offline.qr.version <= 10, "offline version {}", offline.qr.version);
 
@@ -114,6 +116,7 @@ mod tests {
             .verify(&offline.text, Purpose::OutpatientSettlement, NOW, &crate::domain::voucher::verify::NoDirectory)
             .unwrap();
         assert!(ok.offline && ok.proxy);
+        assert_eq!(ok.link_id.as_deref(), Some("lnk_2222222222222222"));
     }
 
     #[test]
@@ -121,7 +124,7 @@ mod tests {
         let (key, _) = SoftwareDeviceKey::generate().unwrap();
         let source = CodeSource { keys: &key, device_id: [1; 8], certificate: None, period_s: 30 };
         assert!(matches!(
-            make_code(&source, Purpose::Registration, true, false, NOW, [0; 4]),
+            make_code(&source, Purpose::Registration, true, None, NOW, [0; 4]),
             Err(VoucherError::NoCertificate)
         ));
     }

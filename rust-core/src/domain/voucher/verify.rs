@@ -91,6 +91,9 @@ pub struct VerifiedCode {
     pub device_id: String,
     pub purpose: Purpose,
     pub proxy: bool,
+    /// The family link a proxy code is shown under (`lnk_…`): the platform resolves whom the
+    /// code is for and checks the link still lets the presenter show it.
+    pub link_id: Option<String>,
     pub offline: bool,
     pub valid_from_ms: i64,
     /// Last instant the verifier accepts it (exclusive), skew included.
@@ -273,7 +276,8 @@ impl Verifier {
         Ok(VerifiedCode {
             device_id: device_id_to_string(&body.device_id),
             purpose: body.purpose,
-            proxy: body.proxy,
+            proxy: body.link.is_some(),
+            link_id: body.link.as_ref().map(super::format::link_id_to_string),
             offline: body.certificate.is_some(),
             valid_from_ms,
             accepted_until_ms,
@@ -342,7 +346,7 @@ mod tests {
             let cert = self.issuer.certify(&self.device_id, &self.key.public_key().unwrap(), 2_000_000_000).unwrap();
             let source =
                 CodeSource { keys: &self.key, device_id: self.device_id, certificate: Some(&cert), period_s: 30 };
-            make_code(&source, SETTLE, offline, false, NOW, [0, 0, 0, nonce]).unwrap().text
+            make_code(&source, SETTLE, offline, None, NOW, [0, 0, 0, nonce]).unwrap().text
         }
 
         fn verifier(&self) -> Verifier {
@@ -403,7 +407,7 @@ mod tests {
             let cert = setup.issuer.certify(&setup.device_id, &setup.key.public_key().unwrap(), 2_000_000_000).unwrap();
             let source =
                 CodeSource { keys: &setup.key, device_id: setup.device_id, certificate: Some(&cert), period_s: 30 };
-            make_code(&source, SETTLE, offline, false, t, [1, 0, 0, nonce]).unwrap().text
+            make_code(&source, SETTLE, offline, None, t, [1, 0, 0, nonce]).unwrap().text
         };
         let mut scanner = setup.verifier();
         scanner.set_revocation_list(&verified);
