@@ -144,6 +144,7 @@ async fn journey(
             let bill_id = bill_finds_the_patient(url, token, &app).await?;
             bills_paid(url, token, &app, &bill_id).await?;
             medicine_delivered(url, token, &app).await?;
+            family_steps(url, token, &app, &phone_dir, config_dir).await?;
         }
         None => say(concat!(
             "(No scanner credential for this platform: pass --scanner-token with --platform ",
@@ -478,6 +479,126 @@ fn say(text: &str) {
 
 /// The chronic prescription: nearby pharmacies ranked by what Zhang Wei pays, and delivery
 /// ordered from the best one.
+/// Family proxies (docs/family.md): Zhang Wei acts for his father with the father's consent,
+/// shows his code and pays his bill; his daughter's link changes when she turns 14; the
+/// father reads who acted for him.
+async fn family_steps(
+    url: &str,
+    token: &str,
+    app: &carepass_core::CarePass,
+    phone_dir: &std::path::Path,
+    config_dir: &std::path::Path,
+) -> Result<(), String> {
+    use carepass_core::domain::family::{Relationship, Scope};
+    use carepass_core::domain::payment::Channel;
+    use carepass_core::wire::Limits;
+    const FATHER: &str = "13800000002";
+    const DAUGHTER: &str = "13800000003";
+
+    let asked = app.link_relative(FATHER, Relationship::Parent, None, Limits::default()).await.map_err(explain)?;
+    step(
+        24,
+        &format!(
+            "Zhang Wei asks to act for his father {} (78): the household register shows the relationship, and the link {} waits for his father's consent.",
+            asked.principal_name, asked.link.link_id
+        ),
+    );
+    let father_dir = phone_dir.with_file_name("father-phone");
+    let father_config = config_dir.with_file_name("father-config");
+    let father = crate::open_at(url, father_dir, &father_config)?;
+    father.enrol(FATHER, SANDBOX_CODE).await.map_err(explain)?;
+    let consented = father.approve_link(&asked.link.link_id).await.map_err(explain)?;
+    let until = consented
+        .link
+        .expires_at_ms
+        .map(|t| carepass_core::domain::person::china_date(t).to_string())
+        .unwrap_or_default();
+    step(
+        25,
+        &format!(
+            "On his own phone his father consents: Zhang Wei may {} for him, until {until} (18 months; only his father can renew).",
+            consented.effective_scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    );
+    app.refresh_family().await.map_err(explain)?;
+    let code = app.current_code(Purpose::OutpatientSettlement, false, Some("P1002")).map_err(explain)?;
+    let seen = scan(url, token, &code.text, Purpose::OutpatientSettlement).await?;
+    if !seen.accepted || seen.holder.as_ref().map(|h| h.person_id.as_str()) != Some("P1002") {
+        return Err(format!("the father's code shown by his son was not his: {}", describe_outcome(&seen)));
+    }
+    step(
+        26,
+        &format!(
+            "Zhang Wei shows his father's code from his own phone (signed by his device, the link inside); the scanner: {}.",
+            describe_outcome(&seen)
+        ),
+    );
+    let clinic = platform_client(url)?;
+    let request = carepass_sandbox::seed::demo_bill_request(FATHER, carepass_sandbox::seed::demo_bill_items());
+    let bill: carepass_core::wire::Bill =
+        clinic.post("admin/v1/bills", &request, Some(token)).await.map_err(|e| e.to_string())?;
+    app.sync_inbox().await.map_err(explain)?;
+    let options =
+        carepass_core::QuoteOptions { use_account: true, channel: Channel::parse(CARD_OK).map_err(|e| e.to_string())? };
+    let quote = app.quote(&bill.bill_id, &options, Some("P1002")).await.map_err(explain)?;
+    let paid = app.pay(&quote.quote_id, Some("P1002")).await.map_err(explain)?;
+    step(
+        27,
+        &format!(
+            "The clinic bills his father {}; the bill reaches Zhang Wei's phone too, and he pays it for him — the pooled fund {}, his father's own personal account (个人账户) {}{}: {}.",
+            bill.total_fen,
+            quote.legs.insurance.fund,
+            quote.legs.insurance.personal_account,
+            if quote.legs.cash.amount.0 > 0 { format!(", Zhang Wei's card {}", quote.legs.cash.amount) } else { String::new() },
+            crate::pay::describe(&paid),
+        ),
+    );
+    let child = app.link_relative(DAUGHTER, Relationship::Child, None, Limits::default()).await.map_err(explain)?;
+    let now = clinic
+        .get::<carepass_core::wire::ClockState>("admin/v1/clock", Some(token))
+        .await
+        .map_err(|e| e.to_string())?;
+    let birthday = chrono::NaiveDate::from_ymd_opt(2031, 6, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis() - 8 * 3_600_000)
+        .ok_or("no birthday")?;
+    let advance = carepass_core::wire::ClockAdvance { advance_ms: (birthday - now.server_time_ms).max(0) + 3_600_000 };
+    let _: carepass_core::wire::ClockState =
+        clinic.post("admin/v1/clock", &advance, Some(token)).await.map_err(|e| e.to_string())?;
+    app.login(PATIENT, SANDBOX_CODE).await.map_err(explain)?;
+    let teen = app
+        .refresh_family()
+        .await
+        .map_err(explain)?
+        .acting_for
+        .into_iter()
+        .find(|v| v.link.link_id == child.link.link_id)
+        .ok_or("the daughter's link is gone")?;
+    if teen.effective_scopes.contains(&Scope::ViewBills) {
+        return Err("at 14 the parent should lose bill details until the teen assents".into());
+    }
+    step(
+        28,
+        &format!(
+            "He links his daughter {} (9) at once (parental responsibility). The platform's clock moves to her 14th birthday: he keeps {}, and bill details and prescriptions now need her assent on her own phone.",
+            child.principal_name,
+            teen.effective_scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    );
+    father.login(FATHER, SANDBOX_CODE).await.map_err(explain)?;
+    let audit = father.family_audit().await.map_err(explain)?;
+    let actions: Vec<&str> = audit.records.iter().map(|r| r.action.as_str()).collect();
+    step(
+        29,
+        &format!(
+            "His father reads who acted for him: {} records ({}), each chained to the one before; the phone verified the chain.",
+            audit.records.len(),
+            actions.join(", ")
+        ),
+    );
+    Ok(())
+}
+
 async fn medicine_delivered(url: &str, pharmacy_token: &str, app: &carepass_core::CarePass) -> Result<(), String> {
     use carepass_core::domain::pharmacy::{Fulfilment, GeoPoint, RankQuery};
     let home = GeoPoint::new(30.5952, 114.2999);

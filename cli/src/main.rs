@@ -295,19 +295,31 @@ enum FamilyCommand {
         link: String,
     },
     /// For a relative without a smartphone: send a consent code to their phone.
-    SendCode { link: String },
+    SendCode {
+        /// The link's id (lnk_…, see `carepass family list`).
+        link: String,
+    },
     /// Enter the code your relative read out to you.
     EnterCode {
+        /// The link's id (lnk_…, see `carepass family list`).
         link: String,
+        /// The 6-digit code your relative read out (123456 in the sandbox).
         #[arg(long)]
         code: String,
     },
     /// End a link, at once (either side).
-    Revoke { link: String },
+    Revoke {
+        /// The link's id (lnk_…, see `carepass family list`).
+        link: String,
+    },
     /// Renew a relative's link to you for another period (only you can).
-    Renew { link: String },
+    Renew {
+        /// The link's id (lnk_…, see `carepass family list`).
+        link: String,
+    },
     /// As a teen: let your parent see what you choose (view_bills, view_prescriptions).
     Assent {
+        /// The link's id (lnk_…, see `carepass family list`).
         link: String,
         /// Comma-separated scopes; empty withdraws.
         #[arg(long)]
@@ -315,11 +327,13 @@ enum FamilyCommand {
     },
     /// Your links, both ways.
     List {
+        /// One JSON object: acting_for and acted_for_by.
         #[arg(long)]
         json: bool,
     },
     /// Everything done on your behalf and every change to your links, verified as a chain.
     Audit {
+        /// One JSON array of the records.
         #[arg(long)]
         json: bool,
     },

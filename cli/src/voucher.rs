@@ -132,11 +132,26 @@ pub fn describe_outcome(outcome: &ScanOutcome) -> String {
             .into_owned();
     }
     let holder = outcome.holder.as_ref().map(|h| format!("{} ({})", h.name, h.person_id)).unwrap_or_default();
+    let by = match (&outcome.presenter, &outcome.link_id) {
+        (Some(p), Some(link)) => {
+            // The relationship is what the holder is to the presenter; say what the presenter is.
+            let role = match outcome.relationship {
+                Some(carepass_core::domain::family::Relationship::Parent) => "child",
+                Some(carepass_core::domain::family::Relationship::Child) => "parent",
+                Some(carepass_core::domain::family::Relationship::Spouse) => "spouse",
+                Some(carepass_core::domain::family::Relationship::Sibling) => "sibling",
+                Some(carepass_core::domain::family::Relationship::Grandparent) => "grandchild",
+                Some(carepass_core::domain::family::Relationship::Grandchild) => "grandparent",
+                None => "proxy",
+            };
+            format!(", presented by their {role} {} ({}) under link {link}", p.name, p.person_id)
+        }
+        _ => String::new(),
+    };
     crate::text::clean(&format!(
-        "accepted: {holder}, presented by device {}{}{}",
+        "accepted: {holder}{by}, from device {}{}",
         outcome.presenter_device_id.as_deref().unwrap_or("?"),
         if outcome.offline { ", offline profile" } else { "" },
-        if outcome.proxy { ", by a proxy" } else { "" },
     ))
     .into_owned()
 }

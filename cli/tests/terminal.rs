@@ -53,6 +53,19 @@ fn the_demo_runs_the_whole_journey_and_exits_zero() {
         "{declined}"
     );
     assert!(step(18).contains("(card ····4242)") && step(18).contains("is paid, receipt number"), "{}", step(18));
+    // Family: the father's consent, his code shown by his son, his bill paid by his son, the
+    // daughter's 14th birthday, the father's verified audit.
+    assert!(step(25).contains("his father consents"), "{}", step(25));
+    assert!(
+        step(26).contains(
+            "accepted: 张建国 Zhang Jianguo (P1002), presented by their child 张伟 Zhang Wei (P1001) under link lnk_"
+        ),
+        "{}",
+        step(26)
+    );
+    assert!(step(27).contains("he pays it for him") && step(27).contains(" paid "), "{}", step(27));
+    assert!(step(28).contains("he keeps show_code, pay_bills, order_medicine"), "{}", step(28));
+    assert!(step(29).contains("payment_made") && step(29).contains("the phone verified the chain"), "{}", step(29));
     let refund = step(19);
     assert!(
         refund.contains("refunds the first bill in full") && refund.contains("(it holds ¥50.00 again)"),
