@@ -6,7 +6,7 @@
 //! | `anonymous` | no `Authorization` header | 401 on every operation whose `security` is non-empty (admin-security ones: 401 or 403, see below) |
 //! | `revoked` | a second device of patient A, enrolled, then revoked by `POST /admin/v1/devices/{id}/revoke` | 401 `unauthorized` on session operations; 401 or 403 on admin ones |
 //! | `patient-b` | another demo patient (P3001, unrelated to A) on A's resource ids | 403 or 404 where a path parameter is A's; never 2xx where the body names A's resources; never A's data in any answer |
-//! | `b-as-a` | patient B's own second session naming A in `x-carepass-subject` | as `patient-b` (the header must not turn B into A) |
+//! | `b-as-a` | patient B's own second session naming A in `x-carepass-subject` | as `patient-b` (the header must not turn B into A), and never 2xx on a session operation: B holds no family link to A |
 //! | `patient-a` | A (13800000001 / P1001) on his own resources | no 5xx; 401 or 403 on admin operations |
 //!
 //! Every patient caller on an operation whose `security` names the `admin` scheme must get 401
@@ -763,14 +763,14 @@ async fn run_matrix() -> (usize, Tally, Vec<String>) {
         .filter(|op| tally.statuses[&(op.label(), Who::BAsA.name())].starts_with('2'))
         .map(Operation::label)
         .collect();
-    if !subject_ignored.is_empty() {
-        notes.push(format!(
-            "`x-carepass-subject: {A_PERSON}` from patient B was answered 2xx (B's own view, not A's) on {} operations, \
-             where docs/api.md promises 403 forbidden: {}",
-            subject_ignored.len(),
-            subject_ignored.join(", ")
-        ));
-    }
+    // A subject the caller holds no link to is refused on every session operation
+    // (docs/family.md § 1): B naming A never gets a 2xx, not even B's own view.
+    assert!(
+        subject_ignored.is_empty(),
+        "`x-carepass-subject: {A_PERSON}` from patient B (no link to A) was answered 2xx on {} operations: {}",
+        subject_ignored.len(),
+        subject_ignored.join(", ")
+    );
     for op in &ops {
         let unknown: Vec<&String> = op.schemes.iter().filter(|s| !matches!(s.as_str(), "session" | "admin")).collect();
         if !unknown.is_empty() {
