@@ -9,8 +9,9 @@ substitutions only (a reader would do the same by hand):
 - the port 8787 and the paths /tmp/platform, /tmp/phone and /tmp/carepass-* become a free
   port and fresh scratch paths (so a run does not meet an earlier one);
 - `'CP1:…'` is a code the phone shows just then for the line's --purpose
-  (`carepass code --purpose P --once`), and `BILL_ID` is the newest pending bill in
-  `carepass bills --json`.
+  (`carepass code --purpose P --once`), `BILL_ID` is the newest pending bill in
+  `carepass bills --json`, and `LINK_ID` the newest link the signed-in phone asked for
+  (`carepass family list --json`).
 A line ending in `&` runs in the background (the sandbox is waited for until it answers);
 the live `code` view (until Ctrl-C) runs for 3 s and must have drawn a code. Everything
 started is stopped at the end.
@@ -83,6 +84,14 @@ try:
             if not pending:
                 sys.exit(f"README line {raw!r}: no pending bill to pay")
             line = line.replace("BILL_ID", pending[0]["id"])
+        if "LINK_ID" in line:
+            listed = run(f"{cli} family list --json")
+            if listed.returncode != 0:
+                fail("(the newest link)", listed)
+            asked = json.loads(listed.stdout)["acting_for"]
+            if not asked:
+                sys.exit(f"README line {raw!r}: no link was asked for")
+            line = line.replace("LINK_ID", asked[0]["link"]["link_id"])
         m = re.match(r"export (.*)$", line)
         if m:
             for pair in m.group(1).split():

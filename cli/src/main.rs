@@ -465,6 +465,13 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
     let app = open(cli.server, cli.data)?;
     let subject = cli.as_person.as_deref();
+    if subject.is_some() && !offline_only(&cli.command) {
+        // Acting for a relative: the links as the platform has them now (a consent given or
+        // withdrawn on the relative's phone since).
+        if let Err(e) = app.refresh_family().await {
+            eprintln!("carepass: could not refresh the family links ({}); using those on this device", explain(e));
+        }
+    }
     match cli.command {
         Command::Login { phone, code } => {
             let profile = app.sign_in(&phone, &code).await.map_err(explain)?;
@@ -548,6 +555,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Demo { .. } | Command::Scan { .. } | Command::Counter { .. } => unreachable!("handled above"),
     }
     Ok(())
+}
+
+/// Commands that were asked not to use the network.
+fn offline_only(command: &Command) -> bool {
+    matches!(command, Command::Bills { offline: true, .. } | Command::Payments { offline: true })
 }
 
 fn family_action(command: FamilyCommand) -> family::FamilyAction {

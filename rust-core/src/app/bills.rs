@@ -67,6 +67,13 @@ impl CarePass {
     /// sends again any payment request whose answer was lost (`docs/payments.md` § 4.6);
     /// a failure there does not fail the sync.
     pub async fn sync_inbox(&self) -> CoreResult<Vec<InboxChange>> {
+        if !self.config.extension {
+            // Links change on the other side (a consent, a revocation): know them first, so
+            // the relatives' logs pulled are the ones the platform serves now.
+            if let Err(e) = self.refresh_family().await {
+                log::info!(target: "carepass::family", "links not refreshed before the sync: {e}");
+            }
+        }
         let changes = self.pull_inbox().await?;
         if !self.config.extension {
             if let Err(e) = self.resume_payments_if_idle().await {
