@@ -1033,6 +1033,7 @@ impl Platform {
         let now = self.now_ms();
         let person_id = record.quote.subject.clone();
         let payer = self.person(&person_id)?.ok_or_else(|| ApiError::internal("subject vanished"))?;
+        let presenter = self.presenter_of(&record.quote)?;
         let (moved, change) = self.pay_tx(&person_id, |v| {
             let mut r = v.payment(&record.payment_id)?;
             if !matches!(r.step, Step::Settled | Step::CashDue) {
@@ -1065,7 +1066,17 @@ impl Platform {
             }
             let bill =
                 read_bill(v.bills, &r.quote.bill_id)?.ok_or(ConflictableTransactionError::Abort(Abort::NotFound))?;
-            let receipt = self.receipt_for(v, &r, &bill, &payer, r.settlement(), ReceiptKind::Original, None, now)?;
+            let receipt = self.receipt_for(
+                v,
+                &r,
+                &bill,
+                &payer,
+                presenter.as_ref(),
+                r.settlement(),
+                ReceiptKind::Original,
+                None,
+                now,
+            )?;
             r.receipts.push(receipt);
             r.updated_at_ms = now;
             v.put_payment(&r)?;
@@ -1297,6 +1308,16 @@ impl Platform {
 
     // ---- receipts ----------------------------------------------------------------------
 
+    /// Who presented a proxy's payment, for its receipts (read before any transaction: a
+    /// plain read inside one can wait on the lock it holds).
+    fn presenter_of(&self, quote: &Quote) -> ApiResult<Option<ReceiptParty>> {
+        if quote.link_id.is_none() {
+            return Ok(None);
+        }
+        let name = self.person(&quote.actor)?.map(|p| p.name).unwrap_or_default();
+        Ok(Some(ReceiptParty { person_id: quote.actor.clone(), name }))
+    }
+
     /// Issues a signed receipt (inside the transaction: the number is taken there).
     #[allow(clippy::too_many_arguments)]
     fn receipt_for(
@@ -1305,6 +1326,7 @@ impl Platform {
         r: &PaymentRecord,
         bill: &Bill,
         payer: &wire::PersonRecord,
+        presenter: Option<&ReceiptParty>,
         split: &Settlement,
         kind: ReceiptKind,
         writes_off: Option<wire::ReceiptRef>,
@@ -1335,8 +1357,9 @@ impl Platform {
             receipt_number: number,
             issued_at_ms: now,
             payer: ReceiptParty { person_id: payer.person_id.clone(), name: payer.name.clone() },
-            presented_by: None,
-            link_id: None,
+            // A proxy's payment records both identities (the fund-use regulation, § 17).
+            presented_by: presenter.cloned(),
+            link_id: r.quote.link_id.clone(),
             payee: bill.hospital.clone(),
             bill_id: bill.bill_id.clone(),
             payment_id: r.payment_id.clone(),
@@ -1395,6 +1418,10 @@ impl Platform {
             .filter(|_| matches!(bill.state, BillState::Paid | BillState::PartlyRefunded))
             .ok_or_else(|| conflict(PlatformCode::Conflict, "only a paid bill is refunded"))?;
         let payer = self.person(&bill.person_id)?.ok_or_else(|| ApiError::internal("payer vanished"))?;
+        let presenter = match self.payment_record(&payment_id)? {
+            Some(record) => self.presenter_of(&record.quote)?,
+            None => None,
+        };
         let now = self.now_ms();
         let person_id = bill.person_id.clone();
         let refund_id = req.refund_id.clone();
@@ -1462,13 +1489,24 @@ impl Platform {
                 &r,
                 &bill,
                 &payer,
+                presenter.as_ref(),
                 &standing,
                 ReceiptKind::WriteOff,
                 standing_ref,
                 now,
             )?);
             if let Some(after) = &after {
-                receipts.push(self.receipt_for(v, &r, &bill, &payer, after, ReceiptKind::Original, None, now)?);
+                receipts.push(self.receipt_for(
+                    v,
+                    &r,
+                    &bill,
+                    &payer,
+                    presenter.as_ref(),
+                    after,
+                    ReceiptKind::Original,
+                    None,
+                    now,
+                )?);
             }
             r.receipts.extend(receipts.iter().cloned());
             r.returned = taken;

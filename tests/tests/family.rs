@@ -119,6 +119,20 @@ async fn a_son_links_his_father_sees_and_pays_his_bill_and_the_father_reads_the_
     assert!(account_part.0 > 0, "the father's personal account pays first");
     assert_eq!(balance(&platform, "P1002").await, Fen(father_before.0 - account_part.0));
     assert_eq!(balance(&platform, "P1001").await, son_before, "the son's own account is untouched");
+    // The e-receipt records both identities, and verifies on the son's phone.
+    let mut receipts = Vec::new();
+    for _ in 0..100 {
+        receipts = son.app.receipts(Some("P1002")).await.unwrap();
+        if !receipts.is_empty() {
+            break;
+        }
+        son.app.payment(&payment.payment_id, Some("P1002")).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let receipt = &receipts.first().expect("a receipt").receipt;
+    assert_eq!(receipt.payer.person_id, "P1002");
+    assert_eq!(receipt.presented_by.as_ref().map(|p| p.name.as_str()), Some("张伟 Zhang Wei"));
+    assert_eq!(receipt.link_id.as_deref(), Some(asked.link.link_id.as_str()));
 
     let audit = father.app.family_audit().await.unwrap();
     let actions: Vec<AuditAction> = audit.records.iter().map(|r| r.action).collect();

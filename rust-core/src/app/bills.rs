@@ -67,9 +67,10 @@ impl CarePass {
     /// sends again any payment request whose answer was lost (`docs/payments.md` § 4.6);
     /// a failure there does not fail the sync.
     pub async fn sync_inbox(&self) -> CoreResult<Vec<InboxChange>> {
-        if !self.config.extension {
+        if !self.config.extension && self.acts_for_anyone()? {
             // Links change on the other side (a consent, a revocation): know them first, so
-            // the relatives' logs pulled are the ones the platform serves now.
+            // the relatives' logs pulled are the ones the platform serves now. (Nothing to do,
+            // and no round trip, for someone who acts for nobody.)
             if let Err(e) = self.refresh_family().await {
                 log::info!(target: "carepass::family", "links not refreshed before the sync: {e}");
             }

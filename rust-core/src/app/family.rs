@@ -71,6 +71,11 @@ impl CarePass {
         Ok(overview.acting_for.into_iter().map(|v| v.link).find(|l| l.principal == principal))
     }
 
+    /// Whether the actor asked to act for, or acts for, anyone (links not revoked).
+    pub(crate) fn acts_for_anyone(&self) -> CoreResult<bool> {
+        Ok(self.family()?.acting_for.iter().any(|v| v.link.status != LinkStatus::Revoked))
+    }
+
     /// The relatives the actor may act for now (active links), with what each allows.
     pub fn relatives(&self) -> CoreResult<Vec<LinkView>> {
         let rules = self.family_rules_cached()?;
