@@ -6,6 +6,7 @@
 mod account;
 mod bills;
 mod error;
+mod family;
 mod payments;
 mod pharmacy;
 mod platform;
@@ -14,7 +15,11 @@ mod voucher;
 
 pub use account::{CarePass, CarePassConfig, InsuranceType, Profile, SessionListener, SessionState, SignOutResult};
 pub use bills::{Bill, BillState, InboxChange, InboxListener, InboxUpdate, PushResult};
-pub use error::{CarePassError, InputField, PlatformErrorCode, PushRefusal, RefusalKind};
+pub use error::{CarePassError, FamilyProblem, InputField, PlatformErrorCode, PushRefusal, RefusalKind};
+pub use family::{
+    FamilyAction, FamilyAudit, FamilyAuditAction, FamilyAuditRecord, FamilyBand, FamilyConsentPath, FamilyLegalBasis,
+    FamilyLinkStatus, FamilyLinkView, FamilyOverview, FamilyRelationship, FamilyScope, FamilyStatusReason,
+};
 pub use payments::{
     CreditDraw, CreditLine, Payment, PaymentListener, PaymentQuote, PaymentStatus, QuoteLine, ReceiptLine,
     VerifiedReceipt,

@@ -753,6 +753,41 @@ public protocol CarePassProtocol: AnyObject, Sendable {
     func watchInbox(listener: InboxListener, subject: String?)  -> TaskHandle
     
     /**
+     * The links as last fetched (no network).
+     */
+    func family() throws  -> FamilyOverview
+    
+    /**
+     * A move on a link; answers the link as it now is, after the core fetched the links
+     * again. A family rule's refusal is `FamilyRefused` with its kind.
+     */
+    func familyAction(action: FamilyAction) async throws  -> FamilyLinkView
+    
+    /**
+     * The signed-in person's audit trail: every act done for them and every change to their
+     * links, verified by the core (a record changed, dropped or reordered, or the trail cut
+     * short, is `AuditTampered`).
+     */
+    func familyAudit() async throws  -> FamilyAudit
+    
+    /**
+     * Fetches the links and the family rules from the platform, and keeps them.
+     */
+    func refreshFamily() async throws  -> FamilyOverview
+    
+    /**
+     * The relatives the signed-in person may act for now (active links that grant
+     * something), each with what it allows; no network. Pass `principal_id` as `subject`.
+     */
+    func relatives() throws  -> [FamilyLinkView]
+    
+    /**
+     * The proxy has the platform text a consent code to the relative's phone; returns how
+     * many seconds the code lives.
+     */
+    func sendLinkCode(linkId: String) async throws  -> UInt32
+    
+    /**
      * The bank's second confirmation.
      */
     func confirmPayment(paymentId: String, code: String, subject: String?) async throws  -> Payment
@@ -1226,6 +1261,111 @@ open func watchInbox(listener: InboxListener, subject: String? = nil) -> TaskHan
         FfiConverterOptionString.lower(subject),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * The links as last fetched (no network).
+     */
+open func family()throws  -> FamilyOverview  {
+    return try  FfiConverterTypeFamilyOverview_lift(try rustCallWithError(FfiConverterTypeCarePassError_lift) {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_carepass_family(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A move on a link; answers the link as it now is, after the core fetched the links
+     * again. A family rule's refusal is `FamilyRefused` with its kind.
+     */
+open func familyAction(action: FamilyAction)async throws  -> FamilyLinkView  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_family_action(
+                        self.uniffiCloneHandle(),FfiConverterTypeFamilyAction_lower(action)
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeFamilyLinkView_lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * The signed-in person's audit trail: every act done for them and every change to their
+     * links, verified by the core (a record changed, dropped or reordered, or the trail cut
+     * short, is `AuditTampered`).
+     */
+open func familyAudit()async throws  -> FamilyAudit  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_family_audit(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeFamilyAudit_lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * Fetches the links and the family rules from the platform, and keeps them.
+     */
+open func refreshFamily()async throws  -> FamilyOverview  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_refresh_family(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_carepass_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeFamilyOverview_lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
+}
+    
+    /**
+     * The relatives the signed-in person may act for now (active links that grant
+     * something), each with what it allows; no network. Pass `principal_id` as `subject`.
+     */
+open func relatives()throws  -> [FamilyLinkView]  {
+    return try  FfiConverterSequenceTypeFamilyLinkView.lift(try rustCallWithError(FfiConverterTypeCarePassError_lift) {
+        uniffiCallStatus in
+    uniffi_carepass_ffi_fn_method_carepass_relatives(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The proxy has the platform text a consent code to the relative's phone; returns how
+     * many seconds the code lives.
+     */
+open func sendLinkCode(linkId: String)async throws  -> UInt32  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_carepass_ffi_fn_method_carepass_send_link_code(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(linkId)
+                )
+            },
+            pollFunc: ffi_carepass_ffi_rust_future_poll_u32,
+            completeFunc: ffi_carepass_ffi_rust_future_complete_u32,
+            freeFunc: ffi_carepass_ffi_rust_future_free_u32,
+            liftFunc: FfiConverterUInt32.lift,
+            errorHandler: FfiConverterTypeCarePassError_lift
+        )
 }
     
     /**
@@ -4220,6 +4360,440 @@ public func FfiConverterTypeDirectoryDevice_lower(_ value: DirectoryDevice) -> R
 }
 
 
+/**
+ * The signed-in person's audit trail, verified by the core as a chain and against the head
+ * it verified before.
+ */
+public struct FamilyAudit: Equatable, Hashable {
+    public let records: [FamilyAuditRecord]
+    /**
+     * The hash of the last record (64 zeros for an empty trail).
+     */
+    public let head: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(records: [FamilyAuditRecord], 
+        /**
+         * The hash of the last record (64 zeros for an empty trail).
+         */head: String) {
+        self.records = records
+        self.head = head
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FamilyAudit: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFamilyAudit: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FamilyAudit {
+        return
+            try FamilyAudit(
+                records: FfiConverterSequenceTypeFamilyAuditRecord.read(from: &buf), 
+                head: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FamilyAudit, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeFamilyAuditRecord.write(value.records, into: &buf)
+        FfiConverterString.write(value.head, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyAudit_lift(_ buf: RustBuffer) throws -> FamilyAudit {
+    return try FfiConverterTypeFamilyAudit.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyAudit_lower(_ value: FamilyAudit) -> RustBuffer {
+    return FfiConverterTypeFamilyAudit.lower(value)
+}
+
+
+/**
+ * One record of the audit trail: an act done for the principal, or a change to a link.
+ */
+public struct FamilyAuditRecord: Equatable, Hashable {
+    /**
+     * 1 for the principal's first record, then one more each time.
+     */
+    public let seq: UInt64
+    public let atMs: Int64
+    public let principal: String
+    /**
+     * Who did it (the proxy, or the principal for their own link moves).
+     */
+    public let actor: String
+    public let linkId: String
+    public let action: FamilyAuditAction
+    /**
+     * The amount moved (payments, orders).
+     */
+    public let amountFen: Int64?
+    /**
+     * The bill, payment, order or code the act was about; empty when none.
+     */
+    public let reference: String
+    public let hash: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * 1 for the principal's first record, then one more each time.
+         */seq: UInt64, atMs: Int64, principal: String, 
+        /**
+         * Who did it (the proxy, or the principal for their own link moves).
+         */actor: String, linkId: String, action: FamilyAuditAction, 
+        /**
+         * The amount moved (payments, orders).
+         */amountFen: Int64?, 
+        /**
+         * The bill, payment, order or code the act was about; empty when none.
+         */reference: String, hash: String) {
+        self.seq = seq
+        self.atMs = atMs
+        self.principal = principal
+        self.actor = actor
+        self.linkId = linkId
+        self.action = action
+        self.amountFen = amountFen
+        self.reference = reference
+        self.hash = hash
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FamilyAuditRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFamilyAuditRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FamilyAuditRecord {
+        return
+            try FamilyAuditRecord(
+                seq: FfiConverterUInt64.read(from: &buf), 
+                atMs: FfiConverterInt64.read(from: &buf), 
+                principal: FfiConverterString.read(from: &buf), 
+                actor: FfiConverterString.read(from: &buf), 
+                linkId: FfiConverterString.read(from: &buf), 
+                action: FfiConverterTypeFamilyAuditAction.read(from: &buf), 
+                amountFen: FfiConverterOptionInt64.read(from: &buf), 
+                reference: FfiConverterString.read(from: &buf), 
+                hash: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FamilyAuditRecord, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.seq, into: &buf)
+        FfiConverterInt64.write(value.atMs, into: &buf)
+        FfiConverterString.write(value.principal, into: &buf)
+        FfiConverterString.write(value.actor, into: &buf)
+        FfiConverterString.write(value.linkId, into: &buf)
+        FfiConverterTypeFamilyAuditAction.write(value.action, into: &buf)
+        FfiConverterOptionInt64.write(value.amountFen, into: &buf)
+        FfiConverterString.write(value.reference, into: &buf)
+        FfiConverterString.write(value.hash, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyAuditRecord_lift(_ buf: RustBuffer) throws -> FamilyAuditRecord {
+    return try FfiConverterTypeFamilyAuditRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyAuditRecord_lower(_ value: FamilyAuditRecord) -> RustBuffer {
+    return FfiConverterTypeFamilyAuditRecord.lower(value)
+}
+
+
+/**
+ * A link as one side sees it (amounts in fen, times in ms since the epoch, platform time).
+ */
+public struct FamilyLinkView: Equatable, Hashable {
+    public let linkId: String
+    /**
+     * Whom the proxy acts for: the `subject` to pass when acting for them.
+     */
+    public let principalId: String
+    public let principalName: String
+    /**
+     * Who acts.
+     */
+    public let proxyId: String
+    public let proxyName: String
+    /**
+     * What the principal is to the proxy.
+     */
+    public let relationship: FamilyRelationship
+    public let status: FamilyLinkStatus
+    public let reason: FamilyStatusReason
+    /**
+     * How the link was verified; null while pending.
+     */
+    public let basis: FamilyLegalBasis?
+    /**
+     * The principal's age band when the link was last evaluated.
+     */
+    public let band: FamilyBand
+    /**
+     * The scopes asked for and granted.
+     */
+    public let scopes: [FamilyScope]
+    /**
+     * What the proxy may do now (age band, assent and status applied).
+     */
+    public let effectiveScopes: [FamilyScope]
+    /**
+     * Scopes a teen assented to on their own device.
+     */
+    public let assented: [FamilyScope]
+    /**
+     * The most one payment may move; null: no limit beyond the scope.
+     */
+    public let perPaymentFen: Int64?
+    /**
+     * The most the proxy may move in a calendar month; null: no limit.
+     */
+    public let perMonthFen: Int64?
+    public let createdAtMs: Int64
+    /**
+     * When the current period began (the consent or renewal).
+     */
+    public let validFromMs: Int64?
+    /**
+     * When the current period ends (adult links); null for parental links.
+     */
+    public let expiresAtMs: Int64?
+    /**
+     * How the principal may still consent while the link is pending; empty otherwise.
+     */
+    public let consentPaths: [FamilyConsentPath]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(linkId: String, 
+        /**
+         * Whom the proxy acts for: the `subject` to pass when acting for them.
+         */principalId: String, principalName: String, 
+        /**
+         * Who acts.
+         */proxyId: String, proxyName: String, 
+        /**
+         * What the principal is to the proxy.
+         */relationship: FamilyRelationship, status: FamilyLinkStatus, reason: FamilyStatusReason, 
+        /**
+         * How the link was verified; null while pending.
+         */basis: FamilyLegalBasis?, 
+        /**
+         * The principal's age band when the link was last evaluated.
+         */band: FamilyBand, 
+        /**
+         * The scopes asked for and granted.
+         */scopes: [FamilyScope], 
+        /**
+         * What the proxy may do now (age band, assent and status applied).
+         */effectiveScopes: [FamilyScope], 
+        /**
+         * Scopes a teen assented to on their own device.
+         */assented: [FamilyScope], 
+        /**
+         * The most one payment may move; null: no limit beyond the scope.
+         */perPaymentFen: Int64?, 
+        /**
+         * The most the proxy may move in a calendar month; null: no limit.
+         */perMonthFen: Int64?, createdAtMs: Int64, 
+        /**
+         * When the current period began (the consent or renewal).
+         */validFromMs: Int64?, 
+        /**
+         * When the current period ends (adult links); null for parental links.
+         */expiresAtMs: Int64?, 
+        /**
+         * How the principal may still consent while the link is pending; empty otherwise.
+         */consentPaths: [FamilyConsentPath]) {
+        self.linkId = linkId
+        self.principalId = principalId
+        self.principalName = principalName
+        self.proxyId = proxyId
+        self.proxyName = proxyName
+        self.relationship = relationship
+        self.status = status
+        self.reason = reason
+        self.basis = basis
+        self.band = band
+        self.scopes = scopes
+        self.effectiveScopes = effectiveScopes
+        self.assented = assented
+        self.perPaymentFen = perPaymentFen
+        self.perMonthFen = perMonthFen
+        self.createdAtMs = createdAtMs
+        self.validFromMs = validFromMs
+        self.expiresAtMs = expiresAtMs
+        self.consentPaths = consentPaths
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FamilyLinkView: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFamilyLinkView: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FamilyLinkView {
+        return
+            try FamilyLinkView(
+                linkId: FfiConverterString.read(from: &buf), 
+                principalId: FfiConverterString.read(from: &buf), 
+                principalName: FfiConverterString.read(from: &buf), 
+                proxyId: FfiConverterString.read(from: &buf), 
+                proxyName: FfiConverterString.read(from: &buf), 
+                relationship: FfiConverterTypeFamilyRelationship.read(from: &buf), 
+                status: FfiConverterTypeFamilyLinkStatus.read(from: &buf), 
+                reason: FfiConverterTypeFamilyStatusReason.read(from: &buf), 
+                basis: FfiConverterOptionTypeFamilyLegalBasis.read(from: &buf), 
+                band: FfiConverterTypeFamilyBand.read(from: &buf), 
+                scopes: FfiConverterSequenceTypeFamilyScope.read(from: &buf), 
+                effectiveScopes: FfiConverterSequenceTypeFamilyScope.read(from: &buf), 
+                assented: FfiConverterSequenceTypeFamilyScope.read(from: &buf), 
+                perPaymentFen: FfiConverterOptionInt64.read(from: &buf), 
+                perMonthFen: FfiConverterOptionInt64.read(from: &buf), 
+                createdAtMs: FfiConverterInt64.read(from: &buf), 
+                validFromMs: FfiConverterOptionInt64.read(from: &buf), 
+                expiresAtMs: FfiConverterOptionInt64.read(from: &buf), 
+                consentPaths: FfiConverterSequenceTypeFamilyConsentPath.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FamilyLinkView, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.linkId, into: &buf)
+        FfiConverterString.write(value.principalId, into: &buf)
+        FfiConverterString.write(value.principalName, into: &buf)
+        FfiConverterString.write(value.proxyId, into: &buf)
+        FfiConverterString.write(value.proxyName, into: &buf)
+        FfiConverterTypeFamilyRelationship.write(value.relationship, into: &buf)
+        FfiConverterTypeFamilyLinkStatus.write(value.status, into: &buf)
+        FfiConverterTypeFamilyStatusReason.write(value.reason, into: &buf)
+        FfiConverterOptionTypeFamilyLegalBasis.write(value.basis, into: &buf)
+        FfiConverterTypeFamilyBand.write(value.band, into: &buf)
+        FfiConverterSequenceTypeFamilyScope.write(value.scopes, into: &buf)
+        FfiConverterSequenceTypeFamilyScope.write(value.effectiveScopes, into: &buf)
+        FfiConverterSequenceTypeFamilyScope.write(value.assented, into: &buf)
+        FfiConverterOptionInt64.write(value.perPaymentFen, into: &buf)
+        FfiConverterOptionInt64.write(value.perMonthFen, into: &buf)
+        FfiConverterInt64.write(value.createdAtMs, into: &buf)
+        FfiConverterOptionInt64.write(value.validFromMs, into: &buf)
+        FfiConverterOptionInt64.write(value.expiresAtMs, into: &buf)
+        FfiConverterSequenceTypeFamilyConsentPath.write(value.consentPaths, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyLinkView_lift(_ buf: RustBuffer) throws -> FamilyLinkView {
+    return try FfiConverterTypeFamilyLinkView.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyLinkView_lower(_ value: FamilyLinkView) -> RustBuffer {
+    return FfiConverterTypeFamilyLinkView.lower(value)
+}
+
+
+/**
+ * The signed-in person's links: where they act for a relative, and where a relative acts
+ * for them.
+ */
+public struct FamilyOverview: Equatable, Hashable {
+    public let actingFor: [FamilyLinkView]
+    public let actedForBy: [FamilyLinkView]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(actingFor: [FamilyLinkView], actedForBy: [FamilyLinkView]) {
+        self.actingFor = actingFor
+        self.actedForBy = actedForBy
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FamilyOverview: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFamilyOverview: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FamilyOverview {
+        return
+            try FamilyOverview(
+                actingFor: FfiConverterSequenceTypeFamilyLinkView.read(from: &buf), 
+                actedForBy: FfiConverterSequenceTypeFamilyLinkView.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FamilyOverview, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeFamilyLinkView.write(value.actingFor, into: &buf)
+        FfiConverterSequenceTypeFamilyLinkView.write(value.actedForBy, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyOverview_lift(_ buf: RustBuffer) throws -> FamilyOverview {
+    return try FfiConverterTypeFamilyOverview.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyOverview_lower(_ value: FamilyOverview) -> RustBuffer {
+    return FfiConverterTypeFamilyOverview.lower(value)
+}
+
+
 public struct InboxChange: Equatable, Hashable {
     public let kind: ChangeKind
     public let bill: Bill
@@ -6094,6 +6668,16 @@ enum CarePassError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
     )
     case NotLinked(reason: String
     )
+    /**
+     * A family rule refused the act or the link move (the core's or the platform's).
+     */
+    case FamilyRefused(kind: FamilyProblem, reason: String
+    )
+    /**
+     * The audit trail did not verify: a record was changed, dropped or reordered.
+     */
+    case AuditTampered(reason: String
+    )
     case OtherPlatform(reason: String
     )
     case StoreTampered(reason: String
@@ -6198,60 +6782,67 @@ public struct FfiConverterTypeCarePassError: FfiConverterRustBuffer {
         case 11: return .NotLinked(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 12: return .OtherPlatform(
+        case 12: return .FamilyRefused(
+            kind: try FfiConverterTypeFamilyProblem.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 13: return .StoreTampered(
+        case 13: return .AuditTampered(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 14: return .WrongDataKey(
+        case 14: return .OtherPlatform(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 15: return .MissingDataKey(
+        case 15: return .StoreTampered(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 16: return .StoreBusy(
+        case 16: return .WrongDataKey(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 17: return .Storage(
+        case 17: return .MissingDataKey(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 18: return .KeyStore(
+        case 18: return .StoreBusy(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 19: return .Refused(
+        case 19: return .Storage(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 20: return .KeyStore(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 21: return .Refused(
             kind: try FfiConverterTypeRefusalKind.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 20: return .InvalidPush(
+        case 22: return .InvalidPush(
             kind: try FfiConverterTypePushRefusal.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 21: return .NoOfflineCertificate(
+        case 23: return .NoOfflineCertificate(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 22: return .NoPrescription(
+        case 24: return .NoPrescription(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 23: return .Closed(
+        case 25: return .Closed(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 24: return .NotInExtension(
+        case 26: return .NotInExtension(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 25: return .QuoteRefused(
+        case 27: return .QuoteRefused(
             kind: try FfiConverterTypeQuoteProblem.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 26: return .PaymentOutcomeUnknown(
+        case 28: return .PaymentOutcomeUnknown(
             billId: try FfiConverterString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 27: return .InvalidReceipt(
+        case 29: return .InvalidReceipt(
             kind: try FfiConverterTypeReceiptProblem.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 28: return .Internal(
+        case 30: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -6325,93 +6916,104 @@ public struct FfiConverterTypeCarePassError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .OtherPlatform(reason):
+        case let .FamilyRefused(kind,reason):
             writeInt(&buf, Int32(12))
+            FfiConverterTypeFamilyProblem.write(kind, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .StoreTampered(reason):
+        case let .AuditTampered(reason):
             writeInt(&buf, Int32(13))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .WrongDataKey(reason):
+        case let .OtherPlatform(reason):
             writeInt(&buf, Int32(14))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .MissingDataKey(reason):
+        case let .StoreTampered(reason):
             writeInt(&buf, Int32(15))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .StoreBusy(reason):
+        case let .WrongDataKey(reason):
             writeInt(&buf, Int32(16))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Storage(reason):
+        case let .MissingDataKey(reason):
             writeInt(&buf, Int32(17))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .KeyStore(reason):
+        case let .StoreBusy(reason):
             writeInt(&buf, Int32(18))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Refused(kind,reason):
+        case let .Storage(reason):
             writeInt(&buf, Int32(19))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .KeyStore(reason):
+            writeInt(&buf, Int32(20))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Refused(kind,reason):
+            writeInt(&buf, Int32(21))
             FfiConverterTypeRefusalKind.write(kind, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .InvalidPush(kind,reason):
-            writeInt(&buf, Int32(20))
+            writeInt(&buf, Int32(22))
             FfiConverterTypePushRefusal.write(kind, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .NoOfflineCertificate(reason):
-            writeInt(&buf, Int32(21))
-            FfiConverterString.write(reason, into: &buf)
-            
-        
-        case let .NoPrescription(reason):
-            writeInt(&buf, Int32(22))
-            FfiConverterString.write(reason, into: &buf)
-            
-        
-        case let .Closed(reason):
             writeInt(&buf, Int32(23))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .NotInExtension(reason):
+        case let .NoPrescription(reason):
             writeInt(&buf, Int32(24))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .QuoteRefused(kind,reason):
+        case let .Closed(reason):
             writeInt(&buf, Int32(25))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .NotInExtension(reason):
+            writeInt(&buf, Int32(26))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .QuoteRefused(kind,reason):
+            writeInt(&buf, Int32(27))
             FfiConverterTypeQuoteProblem.write(kind, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .PaymentOutcomeUnknown(billId,reason):
-            writeInt(&buf, Int32(26))
+            writeInt(&buf, Int32(28))
             FfiConverterString.write(billId, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .InvalidReceipt(kind,reason):
-            writeInt(&buf, Int32(27))
+            writeInt(&buf, Int32(29))
             FfiConverterTypeReceiptProblem.write(kind, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .Internal(reason):
-            writeInt(&buf, Int32(28))
+            writeInt(&buf, Int32(30))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -6590,6 +7192,1136 @@ public func FfiConverterTypeCodePurpose_lower(_ value: CodePurpose) -> RustBuffe
 
 
 /**
+ * A move on a link, for [`CarePass::family_action`].
+ */
+
+public enum FamilyAction: Equatable, Hashable {
+    
+    /**
+     * The signed-in person (the proxy) asks to act for the relative with `phone`, who is
+     * their `relationship`. A minor in the same household register is linked at once; other
+     * links wait for the relative's consent. `scopes`: all when null. Limits in fen,
+     * positive; null: none.
+     */
+    case link(phone: String, relationship: FamilyRelationship, scopes: [FamilyScope]?, perPaymentFen: Int64?, perMonthFen: Int64?
+    )
+    /**
+     * The principal consents on their own device.
+     */
+    case approve(linkId: String
+    )
+    /**
+     * The proxy enters the code the principal read out to them (`send_link_code`).
+     */
+    case confirmCode(linkId: String, code: String
+    )
+    /**
+     * Either side ends the link, at once (final).
+     */
+    case revoke(linkId: String
+    )
+    /**
+     * The principal renews an adult link for another period.
+     */
+    case renew(linkId: String
+    )
+    /**
+     * The principal (a teen) sets the scopes they assent to; the list replaces the earlier
+     * one (empty withdraws assent).
+     */
+    case assent(linkId: String, scopes: [FamilyScope]
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FamilyAction: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFamilyAction: FfiConverterRustBuffer {
+    typealias SwiftType = FamilyAction
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FamilyAction {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .link(phone: try FfiConverterString.read(from: &buf), relationship: try FfiConverterTypeFamilyRelationship.read(from: &buf), scopes: try FfiConverterOptionSequenceTypeFamilyScope.read(from: &buf), perPaymentFen: try FfiConverterOptionInt64.read(from: &buf), perMonthFen: try FfiConverterOptionInt64.read(from: &buf)
+        )
+        
+        case 2: return .approve(linkId: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .confirmCode(linkId: try FfiConverterString.read(from: &buf), code: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 4: return .revoke(linkId: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 5: return .renew(linkId: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 6: return .assent(linkId: try FfiConverterString.read(from: &buf), scopes: try FfiConverterSequenceTypeFamilyScope.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FamilyAction, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .link(phone,relationship,scopes,perPaymentFen,perMonthFen):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(phone, into: &buf)
+            FfiConverterTypeFamilyRelationship.write(relationship, into: &buf)
+            FfiConverterOptionSequenceTypeFamilyScope.write(scopes, into: &buf)
+            FfiConverterOptionInt64.write(perPaymentFen, into: &buf)
+            FfiConverterOptionInt64.write(perMonthFen, into: &buf)
+            
+        
+        case let .approve(linkId):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(linkId, into: &buf)
+            
+        
+        case let .confirmCode(linkId,code):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(linkId, into: &buf)
+            FfiConverterString.write(code, into: &buf)
+            
+        
+        case let .revoke(linkId):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(linkId, into: &buf)
+            
+        
+        case let .renew(linkId):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(linkId, into: &buf)
+            
+        
+        case let .assent(linkId,scopes):
+            writeInt(&buf, Int32(6))
+            FfiConverterString.write(linkId, into: &buf)
+            FfiConverterSequenceTypeFamilyScope.write(scopes, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyAction_lift(_ buf: RustBuffer) throws -> FamilyAction {
+    return try FfiConverterTypeFamilyAction.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyAction_lower(_ value: FamilyAction) -> RustBuffer {
+    return FfiConverterTypeFamilyAction.lower(value)
+}
+
+
+
+/**
+ * What an audit record is about.
+ */
+
+public enum FamilyAuditAction: Equatable, Hashable {
+    
+    case linkRequested
+    case linkActivated
+    case linkRenewed
+    case linkRevoked
+    case linkExpired
+    /**
+     * The principal's age band changed and the link's scopes with it.
+     */
+    case linkBandChanged
+    case assentChanged
+    case codeScanned
+    case billsViewed
+    case prescriptionsViewed
+    case paymentMade
+    case orderPlaced
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FamilyAuditAction: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFamilyAuditAction: FfiConverterRustBuffer {
+    typealias SwiftType = FamilyAuditAction
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FamilyAuditAction {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .linkRequested
+        
+        case 2: return .linkActivated
+        
+        case 3: return .linkRenewed
+        
+        case 4: return .linkRevoked
+        
+        case 5: return .linkExpired
+        
+        case 6: return .linkBandChanged
+        
+        case 7: return .assentChanged
+        
+        case 8: return .codeScanned
+        
+        case 9: return .billsViewed
+        
+        case 10: return .prescriptionsViewed
+        
+        case 11: return .paymentMade
+        
+        case 12: return .orderPlaced
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FamilyAuditAction, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .linkRequested:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .linkActivated:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .linkRenewed:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .linkRevoked:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .linkExpired:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .linkBandChanged:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .assentChanged:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .codeScanned:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .billsViewed:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .prescriptionsViewed:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .paymentMade:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .orderPlaced:
+            writeInt(&buf, Int32(12))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyAuditAction_lift(_ buf: RustBuffer) throws -> FamilyAuditAction {
+    return try FfiConverterTypeFamilyAuditAction.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyAuditAction_lower(_ value: FamilyAuditAction) -> RustBuffer {
+    return FfiConverterTypeFamilyAuditAction.lower(value)
+}
+
+
+
+/**
+ * The principal's age band.
+ */
+
+public enum FamilyBand: Equatable, Hashable {
+    
+    case minor
+    case teen
+    case adult
+    case elderly
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FamilyBand: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFamilyBand: FfiConverterRustBuffer {
+    typealias SwiftType = FamilyBand
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FamilyBand {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .minor
+        
+        case 2: return .teen
+        
+        case 3: return .adult
+        
+        case 4: return .elderly
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FamilyBand, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .minor:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .teen:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .adult:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .elderly:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyBand_lift(_ buf: RustBuffer) throws -> FamilyBand {
+    return try FfiConverterTypeFamilyBand.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyBand_lower(_ value: FamilyBand) -> RustBuffer {
+    return FfiConverterTypeFamilyBand.lower(value)
+}
+
+
+
+/**
+ * How a principal may consent to a pending link.
+ */
+
+public enum FamilyConsentPath: Equatable, Hashable {
+    
+    /**
+     * On their own signed-in device: `FamilyAction::Approve`.
+     */
+    case ownDevice
+    /**
+     * A code sent to their phone (`send_link_code`), read out to the proxy:
+     * `FamilyAction::ConfirmCode`.
+     */
+    case smsCode
+    /**
+     * In person at a service counter.
+     */
+    case counter
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FamilyConsentPath: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFamilyConsentPath: FfiConverterRustBuffer {
+    typealias SwiftType = FamilyConsentPath
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FamilyConsentPath {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .ownDevice
+        
+        case 2: return .smsCode
+        
+        case 3: return .counter
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FamilyConsentPath, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .ownDevice:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .smsCode:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .counter:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyConsentPath_lift(_ buf: RustBuffer) throws -> FamilyConsentPath {
+    return try FfiConverterTypeFamilyConsentPath.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyConsentPath_lower(_ value: FamilyConsentPath) -> RustBuffer {
+    return FfiConverterTypeFamilyConsentPath.lower(value)
+}
+
+
+
+/**
+ * The legal basis a link rests on.
+ */
+
+public enum FamilyLegalBasis: Equatable, Hashable {
+    
+    /**
+     * A parent of a minor in the same household register: linked at once.
+     */
+    case parentalResponsibility
+    /**
+     * The principal consented on their own device.
+     */
+    case principalConsent
+    /**
+     * The principal read a code sent to their phone to the proxy.
+     */
+    case smsCode
+    /**
+     * Verified in person at a service counter.
+     */
+    case counterVerification
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FamilyLegalBasis: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFamilyLegalBasis: FfiConverterRustBuffer {
+    typealias SwiftType = FamilyLegalBasis
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FamilyLegalBasis {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .parentalResponsibility
+        
+        case 2: return .principalConsent
+        
+        case 3: return .smsCode
+        
+        case 4: return .counterVerification
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FamilyLegalBasis, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .parentalResponsibility:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .principalConsent:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .smsCode:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .counterVerification:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyLegalBasis_lift(_ buf: RustBuffer) throws -> FamilyLegalBasis {
+    return try FfiConverterTypeFamilyLegalBasis.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyLegalBasis_lower(_ value: FamilyLegalBasis) -> RustBuffer {
+    return FfiConverterTypeFamilyLegalBasis.lower(value)
+}
+
+
+
+/**
+ * Where a link is.
+ */
+
+public enum FamilyLinkStatus: Equatable, Hashable {
+    
+    /**
+     * Waits for the principal's consent.
+     */
+    case pending
+    case active
+    /**
+     * The period ended; only the principal can renew it.
+     */
+    case expired
+    /**
+     * Final.
+     */
+    case revoked
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FamilyLinkStatus: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFamilyLinkStatus: FfiConverterRustBuffer {
+    typealias SwiftType = FamilyLinkStatus
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FamilyLinkStatus {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .pending
+        
+        case 2: return .active
+        
+        case 3: return .expired
+        
+        case 4: return .revoked
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FamilyLinkStatus, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .pending:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .active:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .expired:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .revoked:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyLinkStatus_lift(_ buf: RustBuffer) throws -> FamilyLinkStatus {
+    return try FfiConverterTypeFamilyLinkStatus.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyLinkStatus_lower(_ value: FamilyLinkStatus) -> RustBuffer {
+    return FfiConverterTypeFamilyLinkStatus.lower(value)
+}
+
+
+
+/**
+ * Why a family rule refused (`docs/family.md` § 6).
+ */
+
+public enum FamilyProblem: Equatable, Hashable {
+    
+    case noLink
+    case linkPending
+    case linkRevoked
+    case linkExpired
+    case scopeMissing
+    case overPaymentLimit
+    case overMonthlyLimit
+    case relationshipNotVerified
+    case minorNeedsParent
+    case tooManyLinks
+    case selfLink
+    case alreadyLinked
+    case consentPathNotAllowed
+    case notThePrincipal
+    case illegalMove
+    case mutualAidRelationship
+    case mutualAidRegion
+    case mutualAidScheme
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FamilyProblem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFamilyProblem: FfiConverterRustBuffer {
+    typealias SwiftType = FamilyProblem
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FamilyProblem {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .noLink
+        
+        case 2: return .linkPending
+        
+        case 3: return .linkRevoked
+        
+        case 4: return .linkExpired
+        
+        case 5: return .scopeMissing
+        
+        case 6: return .overPaymentLimit
+        
+        case 7: return .overMonthlyLimit
+        
+        case 8: return .relationshipNotVerified
+        
+        case 9: return .minorNeedsParent
+        
+        case 10: return .tooManyLinks
+        
+        case 11: return .selfLink
+        
+        case 12: return .alreadyLinked
+        
+        case 13: return .consentPathNotAllowed
+        
+        case 14: return .notThePrincipal
+        
+        case 15: return .illegalMove
+        
+        case 16: return .mutualAidRelationship
+        
+        case 17: return .mutualAidRegion
+        
+        case 18: return .mutualAidScheme
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FamilyProblem, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .noLink:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .linkPending:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .linkRevoked:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .linkExpired:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .scopeMissing:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .overPaymentLimit:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .overMonthlyLimit:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .relationshipNotVerified:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .minorNeedsParent:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .tooManyLinks:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .selfLink:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .alreadyLinked:
+            writeInt(&buf, Int32(12))
+        
+        
+        case .consentPathNotAllowed:
+            writeInt(&buf, Int32(13))
+        
+        
+        case .notThePrincipal:
+            writeInt(&buf, Int32(14))
+        
+        
+        case .illegalMove:
+            writeInt(&buf, Int32(15))
+        
+        
+        case .mutualAidRelationship:
+            writeInt(&buf, Int32(16))
+        
+        
+        case .mutualAidRegion:
+            writeInt(&buf, Int32(17))
+        
+        
+        case .mutualAidScheme:
+            writeInt(&buf, Int32(18))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyProblem_lift(_ buf: RustBuffer) throws -> FamilyProblem {
+    return try FfiConverterTypeFamilyProblem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyProblem_lower(_ value: FamilyProblem) -> RustBuffer {
+    return FfiConverterTypeFamilyProblem.lower(value)
+}
+
+
+
+/**
+ * What the principal is to the proxy (the proxy's parent, child, …).
+ */
+
+public enum FamilyRelationship: Equatable, Hashable {
+    
+    case spouse
+    case parent
+    case child
+    case sibling
+    case grandparent
+    case grandchild
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FamilyRelationship: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFamilyRelationship: FfiConverterRustBuffer {
+    typealias SwiftType = FamilyRelationship
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FamilyRelationship {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .spouse
+        
+        case 2: return .parent
+        
+        case 3: return .child
+        
+        case 4: return .sibling
+        
+        case 5: return .grandparent
+        
+        case 6: return .grandchild
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FamilyRelationship, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .spouse:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .parent:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .child:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .sibling:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .grandparent:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .grandchild:
+            writeInt(&buf, Int32(6))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyRelationship_lift(_ buf: RustBuffer) throws -> FamilyRelationship {
+    return try FfiConverterTypeFamilyRelationship.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyRelationship_lower(_ value: FamilyRelationship) -> RustBuffer {
+    return FfiConverterTypeFamilyRelationship.lower(value)
+}
+
+
+
+/**
+ * What a proxy may do for the principal.
+ */
+
+public enum FamilyScope: Equatable, Hashable {
+    
+    case showCode
+    case viewBills
+    case payBills
+    case orderMedicine
+    case viewPrescriptions
+    case manageFamily
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FamilyScope: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFamilyScope: FfiConverterRustBuffer {
+    typealias SwiftType = FamilyScope
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FamilyScope {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .showCode
+        
+        case 2: return .viewBills
+        
+        case 3: return .payBills
+        
+        case 4: return .orderMedicine
+        
+        case 5: return .viewPrescriptions
+        
+        case 6: return .manageFamily
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FamilyScope, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .showCode:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .viewBills:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .payBills:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .orderMedicine:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .viewPrescriptions:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .manageFamily:
+            writeInt(&buf, Int32(6))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyScope_lift(_ buf: RustBuffer) throws -> FamilyScope {
+    return try FfiConverterTypeFamilyScope.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyScope_lower(_ value: FamilyScope) -> RustBuffer {
+    return FfiConverterTypeFamilyScope.lower(value)
+}
+
+
+
+/**
+ * Why a link is in its status (shown to both sides).
+ */
+
+public enum FamilyStatusReason: Equatable, Hashable {
+    
+    case awaitingConsent
+    case parentalResponsibility
+    case consented
+    case renewed
+    case periodEnded
+    /**
+     * A child under a parental link turned adult: the link waits for their consent.
+     */
+    case cameOfAge
+    case revokedByPrincipal
+    case revokedByProxy
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FamilyStatusReason: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFamilyStatusReason: FfiConverterRustBuffer {
+    typealias SwiftType = FamilyStatusReason
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FamilyStatusReason {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .awaitingConsent
+        
+        case 2: return .parentalResponsibility
+        
+        case 3: return .consented
+        
+        case 4: return .renewed
+        
+        case 5: return .periodEnded
+        
+        case 6: return .cameOfAge
+        
+        case 7: return .revokedByPrincipal
+        
+        case 8: return .revokedByProxy
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FamilyStatusReason, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .awaitingConsent:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .parentalResponsibility:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .consented:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .renewed:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .periodEnded:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .cameOfAge:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .revokedByPrincipal:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .revokedByProxy:
+            writeInt(&buf, Int32(8))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyStatusReason_lift(_ buf: RustBuffer) throws -> FamilyStatusReason {
+    return try FfiConverterTypeFamilyStatusReason.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyStatusReason_lower(_ value: FamilyStatusReason) -> RustBuffer {
+    return FfiConverterTypeFamilyStatusReason.lower(value)
+}
+
+
+
+/**
  * What an input refusal is about.
  */
 
@@ -6623,6 +8355,9 @@ public enum InputField: Equatable, Hashable {
     case receipt
     case refundLines
     case creditLimit
+    case linkId
+    case relationship
+    case scope
 
 
 
@@ -6699,6 +8434,12 @@ public struct FfiConverterTypeInputField: FfiConverterRustBuffer {
         case 27: return .refundLines
         
         case 28: return .creditLimit
+        
+        case 29: return .linkId
+        
+        case 30: return .relationship
+        
+        case 31: return .scope
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -6818,6 +8559,18 @@ public struct FfiConverterTypeInputField: FfiConverterRustBuffer {
         
         case .creditLimit:
             writeInt(&buf, Int32(28))
+        
+        
+        case .linkId:
+            writeInt(&buf, Int32(29))
+        
+        
+        case .relationship:
+            writeInt(&buf, Int32(30))
+        
+        
+        case .scope:
+            writeInt(&buf, Int32(31))
         
         }
     }
@@ -7379,6 +9132,7 @@ public enum PlatformErrorCode: Equatable, Hashable {
     case idempotencyInProgress
     case billNotPayable
     case creditLimitExceeded
+    case familyRefused
     case `internal`
     /**
      * A code this library does not know (a newer platform).
@@ -7451,9 +9205,11 @@ public struct FfiConverterTypePlatformErrorCode: FfiConverterRustBuffer {
         
         case 23: return .creditLimitExceeded
         
-        case 24: return .`internal`
+        case 24: return .familyRefused
         
-        case 25: return .unknown
+        case 25: return .`internal`
+        
+        case 26: return .unknown
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -7555,12 +9311,16 @@ public struct FfiConverterTypePlatformErrorCode: FfiConverterRustBuffer {
             writeInt(&buf, Int32(23))
         
         
-        case .`internal`:
+        case .familyRefused:
             writeInt(&buf, Int32(24))
         
         
-        case .unknown:
+        case .`internal`:
             writeInt(&buf, Int32(25))
+        
+        
+        case .unknown:
+            writeInt(&buf, Int32(26))
         
         }
     }
@@ -8537,6 +10297,54 @@ fileprivate struct FfiConverterOptionTypeCodePurpose: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeFamilyLegalBasis: FfiConverterRustBuffer {
+    typealias SwiftType = FamilyLegalBasis?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeFamilyLegalBasis.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeFamilyLegalBasis.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionSequenceTypeFamilyScope: FfiConverterRustBuffer {
+    typealias SwiftType = [FamilyScope]?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterSequenceTypeFamilyScope.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterSequenceTypeFamilyScope.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -8654,6 +10462,56 @@ fileprivate struct FfiConverterSequenceTypeDirectoryDevice: FfiConverterRustBuff
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeDirectoryDevice.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFamilyAuditRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [FamilyAuditRecord]
+
+    public static func write(_ value: [FamilyAuditRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFamilyAuditRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FamilyAuditRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FamilyAuditRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFamilyAuditRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFamilyLinkView: FfiConverterRustBuffer {
+    typealias SwiftType = [FamilyLinkView]
+
+    public static func write(_ value: [FamilyLinkView], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFamilyLinkView.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FamilyLinkView] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FamilyLinkView]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFamilyLinkView.read(from: &buf))
         }
         return seq
     }
@@ -8912,6 +10770,56 @@ fileprivate struct FfiConverterSequenceTypeVerifiedReceipt: FfiConverterRustBuff
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeFamilyConsentPath: FfiConverterRustBuffer {
+    typealias SwiftType = [FamilyConsentPath]
+
+    public static func write(_ value: [FamilyConsentPath], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFamilyConsentPath.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FamilyConsentPath] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FamilyConsentPath]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFamilyConsentPath.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFamilyScope: FfiConverterRustBuffer {
+    typealias SwiftType = [FamilyScope]
+
+    public static func write(_ value: [FamilyScope], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFamilyScope.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FamilyScope] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FamilyScope]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFamilyScope.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
     public static func write(_ value: [String: String], into buf: inout [UInt8]) {
         let len = Int32(value.count)
@@ -9120,6 +11028,24 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_carepass_watch_inbox() != 40092) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_family() != 8025) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_family_action() != 15249) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_family_audit() != 28949) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_refresh_family() != 62875) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_relatives() != 37579) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_carepass_ffi_checksum_method_carepass_send_link_code() != 61569) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_carepass_confirm_payment() != 50736) {

@@ -1,7 +1,8 @@
 // `CarePassClient`: the app's handle on the CarePass core. Each method is one call into the
 // core plus, at most, a conversion of its arguments; the four live streams (codes, inbox,
 // session, payment) go through the one adapter in CoreStream.swift. The rules, the timers, the
-// de-duplication and the signed-in state are the core's.
+// de-duplication and the signed-in state are the core's. The family calls and `profiles()`
+// are in Family.swift.
 
 import Foundation
 import CarePassFFI
@@ -42,9 +43,19 @@ import CarePassFFI
 /// 5. **A closed client is `.Closed` everywhere.** After `close()`, every call throws
 ///    `CarePassError.Closed` and every stream ends with it. Both come from the core; the
 ///    facade makes no error of its own.
+///
+/// After a call that succeeds and may change whom the device acts as (signing in or out, a
+/// family call, `syncInbox`, `handlePush`), the facade reads the profiles from the store again
+/// for the `profiles()` streams; after a failed call it does not.
+///
+/// Every call about a person takes `subject`: nil is the signed-in person; a relative's person
+/// id (`ActingProfile.subject`) acts for them under the link the signed-in person holds. The
+/// core refuses a subject the device holds no link to with `.NotLinked`, and an act the link
+/// does not allow with `.FamilyRefused(kind:)` (`.linkPending`, `.linkRevoked`,
+/// `.scopeMissing`…); the platform checks the same again.
 public final class CarePassClient: @unchecked Sendable {
     // @unchecked: every stored property is a `let` of a thread-safe type (the generated
-    // `CarePass` is itself `Sendable`; `CarePassConfig` is a value).
+    // `CarePass` is itself `Sendable`; `CarePassConfig` is a value; `ProfileFeed` locks).
 
     /// The configuration the core was opened with.
     public let config: CarePassConfig
@@ -52,6 +63,9 @@ public final class CarePassClient: @unchecked Sendable {
     /// The generated core object. Internal: apps use the methods below; tests reach it with
     /// `@testable import CarePass`.
     let core: CarePassFFI.CarePass
+
+    /// The readers of `profiles()`.
+    let profileFeed = ProfileFeed()
 
     /// Opens the core on `config.dataDir`.
     ///
@@ -123,7 +137,9 @@ public final class CarePassClient: @unchecked Sendable {
     ///   `.Timeout`, `.Platform`, `.KeyStore`, `.Storage`, `.Closed`.
     @discardableResult
     public func enrol(phone: String, code: String) async throws -> Profile {
-        try await core.enrol(phone: phone, code: code)
+        let profile = try await core.enrol(phone: phone, code: code)
+        publishProfiles()
+        return profile
     }
 
     /// Signs in again on a device already enrolled for `phone` (the device key signs a
@@ -132,14 +148,18 @@ public final class CarePassClient: @unchecked Sendable {
     /// - Throws: `CarePassError`: `.NotEnrolled`, `.WrongVerificationCode`, and as `enrol`.
     @discardableResult
     public func login(phone: String, code: String) async throws -> Profile {
-        try await core.login(phone: phone, code: code)
+        let profile = try await core.login(phone: phone, code: code)
+        publishProfiles()
+        return profile
     }
 
     /// Enrols, or signs in again when this device is already enrolled for `phone`: what a
     /// sign-in screen calls.
     @discardableResult
     public func signIn(phone: String, code: String) async throws -> Profile {
-        try await core.signIn(phone: phone, code: code)
+        let profile = try await core.signIn(phone: phone, code: code)
+        publishProfiles()
+        return profile
     }
 
     /// Fetches the signed-in person from the platform and keeps it.
@@ -149,7 +169,9 @@ public final class CarePassClient: @unchecked Sendable {
     ///   `.Closed`.
     @discardableResult
     public func refreshProfile() async throws -> Profile {
-        try await core.refreshProfile()
+        let profile = try await core.refreshProfile()
+        publishProfiles()
+        return profile
     }
 
     /// Signs out and wipes everything this device holds for the signed-in person. The device
@@ -161,7 +183,9 @@ public final class CarePassClient: @unchecked Sendable {
     /// - Throws: `CarePassError`: `.NotSignedIn`, `.Storage`, `.Closed`.
     @discardableResult
     public func logout() async throws -> SignOutResult {
-        try await core.logout()
+        let result = try await core.logout()
+        publishProfiles()
+        return result
     }
 
     /// The signed-in person from the device's store (no network), or nil.
@@ -247,7 +271,9 @@ public final class CarePassClient: @unchecked Sendable {
     ///   `.Platform`, `.InvalidServerAnswer`, `.StoreBusy`, `.Storage`, `.Closed`.
     @discardableResult
     public func syncInbox() async throws -> [InboxChange] {
-        try await core.syncInbox()
+        let changes = try await core.syncInbox()
+        publishProfiles()
+        return changes
     }
 
     /// Hands over a push: the doorbell's data map (`v`, `k`, `r`, `s`, `t`, `g`, all strings)
@@ -263,7 +289,9 @@ public final class CarePassClient: @unchecked Sendable {
     ///   `.Timeout`, `.Platform`, `.Storage`, `.Closed`.
     @discardableResult
     public func handlePush(_ data: [String: String]) async throws -> PushResult {
-        try await core.handlePush(data: data)
+        let result = try await core.handlePush(data: data)
+        publishProfiles()
+        return result
     }
 
     /// `handlePush(_:)` for a notification's `userInfo` as APNs delivers it: the doorbell's
@@ -284,7 +312,7 @@ public final class CarePassClient: @unchecked Sendable {
     /// ```
     @discardableResult
     public func handlePush(userInfo: [AnyHashable: Any]) async throws -> PushResult {
-        try await core.handlePush(data: Self.pushData(userInfo))
+        try await handlePush(Self.pushData(userInfo))
     }
 
     /// Whether a push's data map is a CarePass doorbell, to route it to `handlePush`. It says

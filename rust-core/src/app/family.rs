@@ -41,6 +41,10 @@ pub struct VerifiedAudit {
     pub head: String,
 }
 
+fn json_body<T: Serialize>(body: &T) -> CoreResult<serde_json::Value> {
+    serde_json::to_value(body).map_err(|e| crate::io::net::NetError::Undecodable(e.to_string()).into())
+}
+
 impl CarePass {
     /// The links as last fetched (no network): where the signed-in person acts for a
     /// relative, and where a relative acts for them.
@@ -95,9 +99,10 @@ impl CarePass {
 
     /// A platform call about a link, then a fresh copy of the links; a family refusal from
     /// the platform comes back as [`CoreError::Family`].
-    async fn link_call<Req: Serialize>(&self, path: &str, body: Option<&Req>) -> CoreResult<LinkView> {
+    async fn link_call(&self, path: &str, body: serde_json::Value) -> CoreResult<LinkView> {
+        // One body type for every move: one copy of the request code in the library.
         let actor = self.actor()?;
-        let answer: CoreResult<LinkView> = self.authed(&actor, &actor.person_id, Method::POST, path, body).await;
+        let answer: CoreResult<LinkView> = self.authed(&actor, &actor.person_id, Method::POST, path, Some(&body)).await;
         if answer.is_ok() {
             self.refresh_family().await?;
         }
@@ -122,14 +127,14 @@ impl CarePass {
             }
         }
         let ask = wire::LinkAsk { principal_phone: phone.into(), relationship, scopes, limits };
-        self.link_call("v1/family/links", Some(&ask)).await
+        self.link_call("v1/family/links", json_body(&ask)?).await
     }
 
     /// The principal consents, on their own device, to a link a relative asked for.
     pub async fn approve_link(&self, link_id: &str) -> CoreResult<LinkView> {
         check_id(Field::LinkId, link_id)?;
         let body = wire::LinkConsent { via: wire::ConsentPath::OwnDevice, code: None };
-        self.link_call(&format!("v1/family/links/{link_id}/consent"), Some(&body)).await
+        self.link_call(&format!("v1/family/links/{link_id}/consent"), json_body(&body)?).await
     }
 
     /// The proxy has the platform send a consent code to the relative's phone.
@@ -147,13 +152,14 @@ impl CarePass {
         check_id(Field::LinkId, link_id)?;
         account::check_verification_code(code)?;
         let body = wire::LinkConsent { via: wire::ConsentPath::SmsCode, code: Some(code.into()) };
-        self.link_call(&format!("v1/family/links/{link_id}/consent"), Some(&body)).await
+        self.link_call(&format!("v1/family/links/{link_id}/consent"), json_body(&body)?).await
     }
 
     /// Either side ends a link, at once.
     pub async fn revoke_link(&self, link_id: &str) -> CoreResult<LinkView> {
         check_id(Field::LinkId, link_id)?;
-        let view = self.link_call(&format!("v1/family/links/{link_id}/revoke"), Some(&serde_json::json!({}))).await?;
+        let view =
+            self.link_call(&format!("v1/family/links/{link_id}/revoke"), json_body(&serde_json::json!({}))?).await?;
         // The relative's bills leave this phone with the link.
         let actor = self.actor()?;
         if view.link.proxy == actor.person_id && !self.config.extension {
@@ -167,13 +173,13 @@ impl CarePass {
     /// The principal renews an adult link for another period.
     pub async fn renew_link(&self, link_id: &str) -> CoreResult<LinkView> {
         check_id(Field::LinkId, link_id)?;
-        self.link_call(&format!("v1/family/links/{link_id}/renew"), Some(&serde_json::json!({}))).await
+        self.link_call(&format!("v1/family/links/{link_id}/renew"), json_body(&serde_json::json!({}))?).await
     }
 
     /// The principal (a teen) sets what they assent to.
     pub async fn assent_link(&self, link_id: &str, scopes: Vec<Scope>) -> CoreResult<LinkView> {
         check_id(Field::LinkId, link_id)?;
-        self.link_call(&format!("v1/family/links/{link_id}/assent"), Some(&wire::LinkAssent { scopes })).await
+        self.link_call(&format!("v1/family/links/{link_id}/assent"), json_body(&wire::LinkAssent { scopes })?).await
     }
 
     /// The signed-in person's audit trail: every act done for them and every change to their

@@ -40,18 +40,25 @@ class SandboxTestCase: XCTestCase {
         try super.tearDownWithError()
     }
 
-    /// A client on the sandbox and this test's data directory (closed in tearDown).
-    func makeClient(inExtension: Bool = false, server: String? = nil) throws -> CarePassClient {
+    /// A client on the sandbox and this test's data directory (closed in tearDown). A second
+    /// phone passes its own `directory` (under this test's data directory, removed with it)
+    /// and its own `secretStore`.
+    func makeClient(
+        inExtension: Bool = false,
+        server: String? = nil,
+        directory: String? = nil,
+        secretStore: SecretStore? = nil
+    ) throws -> CarePassClient {
         let config = CarePassConfig(
             serverUrl: server ?? sandbox.url,
-            dataDir: dataDir.path,
+            dataDir: directory.map { dataDir.appendingPathComponent($0, isDirectory: true).path } ?? dataDir.path,
             deviceName: "swift test",
             platform: "ios",
             requestTimeoutMs: 10_000,
             pinnedRootsPem: [],
             `extension`: inExtension
         )
-        let client = try CarePassClient(config: config, secretStore: secrets, keyStore: nil, logger: nil)
+        let client = try CarePassClient(config: config, secretStore: secretStore ?? secrets, keyStore: nil, logger: nil)
         clients.append(client)
         return client
     }

@@ -916,6 +916,18 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_watch_inbox(
     ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_family(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_family_action(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_family_audit(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_refresh_family(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_relatives(
+    ): Int
+    external fun uniffi_carepass_ffi_checksum_method_carepass_send_link_code(
+    ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_confirm_payment(
     ): Int
     external fun uniffi_carepass_ffi_checksum_method_carepass_credit_line(
@@ -1066,6 +1078,18 @@ internal object UniffiLib {
     external fun uniffi_carepass_ffi_fn_method_carepass_sync_inbox(`ptr`: Long,
     ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_watch_inbox(`ptr`: Long,`listener`: Long,`subject`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_family(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_carepass_ffi_fn_method_carepass_family_action(`ptr`: Long,`action`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_family_audit(`ptr`: Long,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_refresh_family(`ptr`: Long,
+    ): Long
+    external fun uniffi_carepass_ffi_fn_method_carepass_relatives(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_carepass_ffi_fn_method_carepass_send_link_code(`ptr`: Long,`linkId`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_confirm_payment(`ptr`: Long,`paymentId`: RustBuffer.ByValue,`code`: RustBuffer.ByValue,`subject`: RustBuffer.ByValue,
     ): Long
@@ -1392,6 +1416,24 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_watch_inbox() and 0xFFFF) != 40092) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_family() and 0xFFFF) != 8025) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_family_action() and 0xFFFF) != 15249) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_family_audit() and 0xFFFF) != 28949) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_refresh_family() and 0xFFFF) != 62875) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_relatives() and 0xFFFF) != 37579) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_send_link_code() and 0xFFFF) != 61569) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_confirm_payment() and 0xFFFF) != 50736) {
@@ -2187,6 +2229,41 @@ public interface CarePassInterface {
     fun `watchInbox`(`listener`: InboxListener, `subject`: kotlin.String? = null): TaskHandle
     
     /**
+     * The links as last fetched (no network).
+     */
+    fun `family`(): FamilyOverview
+    
+    /**
+     * A move on a link; answers the link as it now is, after the core fetched the links
+     * again. A family rule's refusal is `FamilyRefused` with its kind.
+     */
+    suspend fun `familyAction`(`action`: FamilyAction): FamilyLinkView
+    
+    /**
+     * The signed-in person's audit trail: every act done for them and every change to their
+     * links, verified by the core (a record changed, dropped or reordered, or the trail cut
+     * short, is `AuditTampered`).
+     */
+    suspend fun `familyAudit`(): FamilyAudit
+    
+    /**
+     * Fetches the links and the family rules from the platform, and keeps them.
+     */
+    suspend fun `refreshFamily`(): FamilyOverview
+    
+    /**
+     * The relatives the signed-in person may act for now (active links that grant
+     * something), each with what it allows; no network. Pass `principal_id` as `subject`.
+     */
+    fun `relatives`(): List<FamilyLinkView>
+    
+    /**
+     * The proxy has the platform text a consent code to the relative's phone; returns how
+     * many seconds the code lives.
+     */
+    suspend fun `sendLinkCode`(`linkId`: kotlin.String): kotlin.UInt
+    
+    /**
      * The bank's second confirmation.
      */
     suspend fun `confirmPayment`(`paymentId`: kotlin.String, `code`: kotlin.String, `subject`: kotlin.String? = null): Payment
@@ -2787,6 +2864,143 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
     )
     }
     
+
+    
+    /**
+     * The links as last fetched (no network).
+     */
+    @Throws(CarePassException::class)override fun `family`(): FamilyOverview {
+            return FfiConverterTypeFamilyOverview.lift(
+    callWithHandle {
+    uniffiRustCallWithError(CarePassException) { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_carepass_family(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * A move on a link; answers the link as it now is, after the core fetched the links
+     * again. A family rule's refusal is `FamilyRefused` with its kind.
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `familyAction`(`action`: FamilyAction) : FamilyLinkView {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_family_action(
+                uniffiHandle,
+                
+        FfiConverterTypeFamilyAction.lower(`action`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeFamilyLinkView.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The signed-in person's audit trail: every act done for them and every change to their
+     * links, verified by the core (a record changed, dropped or reordered, or the trail cut
+     * short, is `AuditTampered`).
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `familyAudit`() : FamilyAudit {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_family_audit(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeFamilyAudit.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Fetches the links and the family rules from the platform, and keeps them.
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `refreshFamily`() : FamilyOverview {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_refresh_family(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeFamilyOverview.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The relatives the signed-in person may act for now (active links that grant
+     * something), each with what it allows; no network. Pass `principal_id` as `subject`.
+     */
+    @Throws(CarePassException::class)override fun `relatives`(): List<FamilyLinkView> {
+            return FfiConverterSequenceTypeFamilyLinkView.lift(
+    callWithHandle {
+    uniffiRustCallWithError(CarePassException) { _status ->
+    UniffiLib.uniffi_carepass_ffi_fn_method_carepass_relatives(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The proxy has the platform text a consent code to the relative's phone; returns how
+     * many seconds the code lives.
+     */
+    @Throws(CarePassException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `sendLinkCode`(`linkId`: kotlin.String) : kotlin.UInt {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_carepass_ffi_fn_method_carepass_send_link_code(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`linkId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_u32(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_complete_u32(future, continuation) },
+        { future -> UniffiLib.ffi_carepass_ffi_rust_future_free_u32(future) },
+        // lift function
+        { FfiConverterUInt.lift(it) },
+        // Error FFI converter
+        CarePassException.ErrorHandler,
+    )
+    }
 
     
     /**
@@ -6883,6 +7097,346 @@ public object FfiConverterTypeDirectoryDevice: FfiConverterRustBuffer<DirectoryD
 
 
 
+/**
+ * The signed-in person's audit trail, verified by the core as a chain and against the head
+ * it verified before.
+ */
+data class FamilyAudit (
+    var `records`: List<FamilyAuditRecord>
+    , 
+    /**
+     * The hash of the last record (64 zeros for an empty trail).
+     */
+    var `head`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFamilyAudit: FfiConverterRustBuffer<FamilyAudit> {
+    override fun read(buf: ByteBuffer): FamilyAudit {
+        return FamilyAudit(
+            FfiConverterSequenceTypeFamilyAuditRecord.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FamilyAudit) = (
+            FfiConverterSequenceTypeFamilyAuditRecord.allocationSize(value.`records`) +
+            FfiConverterString.allocationSize(value.`head`)
+    )
+
+    override fun write(value: FamilyAudit, buf: ByteBuffer) {
+            FfiConverterSequenceTypeFamilyAuditRecord.write(value.`records`, buf)
+            FfiConverterString.write(value.`head`, buf)
+    }
+}
+
+
+
+/**
+ * One record of the audit trail: an act done for the principal, or a change to a link.
+ */
+data class FamilyAuditRecord (
+    /**
+     * 1 for the principal's first record, then one more each time.
+     */
+    var `seq`: kotlin.ULong
+    , 
+    var `atMs`: kotlin.Long
+    , 
+    var `principal`: kotlin.String
+    , 
+    /**
+     * Who did it (the proxy, or the principal for their own link moves).
+     */
+    var `actor`: kotlin.String
+    , 
+    var `linkId`: kotlin.String
+    , 
+    var `action`: FamilyAuditAction
+    , 
+    /**
+     * The amount moved (payments, orders).
+     */
+    var `amountFen`: kotlin.Long?
+    , 
+    /**
+     * The bill, payment, order or code the act was about; empty when none.
+     */
+    var `reference`: kotlin.String
+    , 
+    var `hash`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFamilyAuditRecord: FfiConverterRustBuffer<FamilyAuditRecord> {
+    override fun read(buf: ByteBuffer): FamilyAuditRecord {
+        return FamilyAuditRecord(
+            FfiConverterULong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypeFamilyAuditAction.read(buf),
+            FfiConverterOptionalLong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FamilyAuditRecord) = (
+            FfiConverterULong.allocationSize(value.`seq`) +
+            FfiConverterLong.allocationSize(value.`atMs`) +
+            FfiConverterString.allocationSize(value.`principal`) +
+            FfiConverterString.allocationSize(value.`actor`) +
+            FfiConverterString.allocationSize(value.`linkId`) +
+            FfiConverterTypeFamilyAuditAction.allocationSize(value.`action`) +
+            FfiConverterOptionalLong.allocationSize(value.`amountFen`) +
+            FfiConverterString.allocationSize(value.`reference`) +
+            FfiConverterString.allocationSize(value.`hash`)
+    )
+
+    override fun write(value: FamilyAuditRecord, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`seq`, buf)
+            FfiConverterLong.write(value.`atMs`, buf)
+            FfiConverterString.write(value.`principal`, buf)
+            FfiConverterString.write(value.`actor`, buf)
+            FfiConverterString.write(value.`linkId`, buf)
+            FfiConverterTypeFamilyAuditAction.write(value.`action`, buf)
+            FfiConverterOptionalLong.write(value.`amountFen`, buf)
+            FfiConverterString.write(value.`reference`, buf)
+            FfiConverterString.write(value.`hash`, buf)
+    }
+}
+
+
+
+/**
+ * A link as one side sees it (amounts in fen, times in ms since the epoch, platform time).
+ */
+data class FamilyLinkView (
+    var `linkId`: kotlin.String
+    , 
+    /**
+     * Whom the proxy acts for: the `subject` to pass when acting for them.
+     */
+    var `principalId`: kotlin.String
+    , 
+    var `principalName`: kotlin.String
+    , 
+    /**
+     * Who acts.
+     */
+    var `proxyId`: kotlin.String
+    , 
+    var `proxyName`: kotlin.String
+    , 
+    /**
+     * What the principal is to the proxy.
+     */
+    var `relationship`: FamilyRelationship
+    , 
+    var `status`: FamilyLinkStatus
+    , 
+    var `reason`: FamilyStatusReason
+    , 
+    /**
+     * How the link was verified; null while pending.
+     */
+    var `basis`: FamilyLegalBasis?
+    , 
+    /**
+     * The principal's age band when the link was last evaluated.
+     */
+    var `band`: FamilyBand
+    , 
+    /**
+     * The scopes asked for and granted.
+     */
+    var `scopes`: List<FamilyScope>
+    , 
+    /**
+     * What the proxy may do now (age band, assent and status applied).
+     */
+    var `effectiveScopes`: List<FamilyScope>
+    , 
+    /**
+     * Scopes a teen assented to on their own device.
+     */
+    var `assented`: List<FamilyScope>
+    , 
+    /**
+     * The most one payment may move; null: no limit beyond the scope.
+     */
+    var `perPaymentFen`: kotlin.Long?
+    , 
+    /**
+     * The most the proxy may move in a calendar month; null: no limit.
+     */
+    var `perMonthFen`: kotlin.Long?
+    , 
+    var `createdAtMs`: kotlin.Long
+    , 
+    /**
+     * When the current period began (the consent or renewal).
+     */
+    var `validFromMs`: kotlin.Long?
+    , 
+    /**
+     * When the current period ends (adult links); null for parental links.
+     */
+    var `expiresAtMs`: kotlin.Long?
+    , 
+    /**
+     * How the principal may still consent while the link is pending; empty otherwise.
+     */
+    var `consentPaths`: List<FamilyConsentPath>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFamilyLinkView: FfiConverterRustBuffer<FamilyLinkView> {
+    override fun read(buf: ByteBuffer): FamilyLinkView {
+        return FamilyLinkView(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypeFamilyRelationship.read(buf),
+            FfiConverterTypeFamilyLinkStatus.read(buf),
+            FfiConverterTypeFamilyStatusReason.read(buf),
+            FfiConverterOptionalTypeFamilyLegalBasis.read(buf),
+            FfiConverterTypeFamilyBand.read(buf),
+            FfiConverterSequenceTypeFamilyScope.read(buf),
+            FfiConverterSequenceTypeFamilyScope.read(buf),
+            FfiConverterSequenceTypeFamilyScope.read(buf),
+            FfiConverterOptionalLong.read(buf),
+            FfiConverterOptionalLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterOptionalLong.read(buf),
+            FfiConverterOptionalLong.read(buf),
+            FfiConverterSequenceTypeFamilyConsentPath.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FamilyLinkView) = (
+            FfiConverterString.allocationSize(value.`linkId`) +
+            FfiConverterString.allocationSize(value.`principalId`) +
+            FfiConverterString.allocationSize(value.`principalName`) +
+            FfiConverterString.allocationSize(value.`proxyId`) +
+            FfiConverterString.allocationSize(value.`proxyName`) +
+            FfiConverterTypeFamilyRelationship.allocationSize(value.`relationship`) +
+            FfiConverterTypeFamilyLinkStatus.allocationSize(value.`status`) +
+            FfiConverterTypeFamilyStatusReason.allocationSize(value.`reason`) +
+            FfiConverterOptionalTypeFamilyLegalBasis.allocationSize(value.`basis`) +
+            FfiConverterTypeFamilyBand.allocationSize(value.`band`) +
+            FfiConverterSequenceTypeFamilyScope.allocationSize(value.`scopes`) +
+            FfiConverterSequenceTypeFamilyScope.allocationSize(value.`effectiveScopes`) +
+            FfiConverterSequenceTypeFamilyScope.allocationSize(value.`assented`) +
+            FfiConverterOptionalLong.allocationSize(value.`perPaymentFen`) +
+            FfiConverterOptionalLong.allocationSize(value.`perMonthFen`) +
+            FfiConverterLong.allocationSize(value.`createdAtMs`) +
+            FfiConverterOptionalLong.allocationSize(value.`validFromMs`) +
+            FfiConverterOptionalLong.allocationSize(value.`expiresAtMs`) +
+            FfiConverterSequenceTypeFamilyConsentPath.allocationSize(value.`consentPaths`)
+    )
+
+    override fun write(value: FamilyLinkView, buf: ByteBuffer) {
+            FfiConverterString.write(value.`linkId`, buf)
+            FfiConverterString.write(value.`principalId`, buf)
+            FfiConverterString.write(value.`principalName`, buf)
+            FfiConverterString.write(value.`proxyId`, buf)
+            FfiConverterString.write(value.`proxyName`, buf)
+            FfiConverterTypeFamilyRelationship.write(value.`relationship`, buf)
+            FfiConverterTypeFamilyLinkStatus.write(value.`status`, buf)
+            FfiConverterTypeFamilyStatusReason.write(value.`reason`, buf)
+            FfiConverterOptionalTypeFamilyLegalBasis.write(value.`basis`, buf)
+            FfiConverterTypeFamilyBand.write(value.`band`, buf)
+            FfiConverterSequenceTypeFamilyScope.write(value.`scopes`, buf)
+            FfiConverterSequenceTypeFamilyScope.write(value.`effectiveScopes`, buf)
+            FfiConverterSequenceTypeFamilyScope.write(value.`assented`, buf)
+            FfiConverterOptionalLong.write(value.`perPaymentFen`, buf)
+            FfiConverterOptionalLong.write(value.`perMonthFen`, buf)
+            FfiConverterLong.write(value.`createdAtMs`, buf)
+            FfiConverterOptionalLong.write(value.`validFromMs`, buf)
+            FfiConverterOptionalLong.write(value.`expiresAtMs`, buf)
+            FfiConverterSequenceTypeFamilyConsentPath.write(value.`consentPaths`, buf)
+    }
+}
+
+
+
+/**
+ * The signed-in person's links: where they act for a relative, and where a relative acts
+ * for them.
+ */
+data class FamilyOverview (
+    var `actingFor`: List<FamilyLinkView>
+    , 
+    var `actedForBy`: List<FamilyLinkView>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFamilyOverview: FfiConverterRustBuffer<FamilyOverview> {
+    override fun read(buf: ByteBuffer): FamilyOverview {
+        return FamilyOverview(
+            FfiConverterSequenceTypeFamilyLinkView.read(buf),
+            FfiConverterSequenceTypeFamilyLinkView.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FamilyOverview) = (
+            FfiConverterSequenceTypeFamilyLinkView.allocationSize(value.`actingFor`) +
+            FfiConverterSequenceTypeFamilyLinkView.allocationSize(value.`actedForBy`)
+    )
+
+    override fun write(value: FamilyOverview, buf: ByteBuffer) {
+            FfiConverterSequenceTypeFamilyLinkView.write(value.`actingFor`, buf)
+            FfiConverterSequenceTypeFamilyLinkView.write(value.`actedForBy`, buf)
+    }
+}
+
+
+
 data class InboxChange (
     var `kind`: ChangeKind
     , 
@@ -8454,6 +9008,30 @@ sealed class CarePassException: kotlin.Exception() {
             get() = "reason=${ `reason` }"
     }
     
+    /**
+     * A family rule refused the act or the link move (the core's or the platform's).
+     */
+    class FamilyRefused(
+        
+        val `kind`: FamilyProblem, 
+        
+        val `reason`: kotlin.String
+        ) : CarePassException() {
+        override val message
+            get() = "kind=${ `kind` }, reason=${ `reason` }"
+    }
+    
+    /**
+     * The audit trail did not verify: a record was changed, dropped or reordered.
+     */
+    class AuditTampered(
+        
+        val `reason`: kotlin.String
+        ) : CarePassException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
     class OtherPlatform(
         
         val `reason`: kotlin.String
@@ -8660,60 +9238,67 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
             11 -> CarePassException.NotLinked(
                 FfiConverterString.read(buf),
                 )
-            12 -> CarePassException.OtherPlatform(
+            12 -> CarePassException.FamilyRefused(
+                FfiConverterTypeFamilyProblem.read(buf),
                 FfiConverterString.read(buf),
                 )
-            13 -> CarePassException.StoreTampered(
+            13 -> CarePassException.AuditTampered(
                 FfiConverterString.read(buf),
                 )
-            14 -> CarePassException.WrongDataKey(
+            14 -> CarePassException.OtherPlatform(
                 FfiConverterString.read(buf),
                 )
-            15 -> CarePassException.MissingDataKey(
+            15 -> CarePassException.StoreTampered(
                 FfiConverterString.read(buf),
                 )
-            16 -> CarePassException.StoreBusy(
+            16 -> CarePassException.WrongDataKey(
                 FfiConverterString.read(buf),
                 )
-            17 -> CarePassException.Storage(
+            17 -> CarePassException.MissingDataKey(
                 FfiConverterString.read(buf),
                 )
-            18 -> CarePassException.KeyStore(
+            18 -> CarePassException.StoreBusy(
                 FfiConverterString.read(buf),
                 )
-            19 -> CarePassException.Refused(
+            19 -> CarePassException.Storage(
+                FfiConverterString.read(buf),
+                )
+            20 -> CarePassException.KeyStore(
+                FfiConverterString.read(buf),
+                )
+            21 -> CarePassException.Refused(
                 FfiConverterTypeRefusalKind.read(buf),
                 FfiConverterString.read(buf),
                 )
-            20 -> CarePassException.InvalidPush(
+            22 -> CarePassException.InvalidPush(
                 FfiConverterTypePushRefusal.read(buf),
                 FfiConverterString.read(buf),
                 )
-            21 -> CarePassException.NoOfflineCertificate(
+            23 -> CarePassException.NoOfflineCertificate(
                 FfiConverterString.read(buf),
                 )
-            22 -> CarePassException.NoPrescription(
+            24 -> CarePassException.NoPrescription(
                 FfiConverterString.read(buf),
                 )
-            23 -> CarePassException.Closed(
+            25 -> CarePassException.Closed(
                 FfiConverterString.read(buf),
                 )
-            24 -> CarePassException.NotInExtension(
+            26 -> CarePassException.NotInExtension(
                 FfiConverterString.read(buf),
                 )
-            25 -> CarePassException.QuoteRefused(
+            27 -> CarePassException.QuoteRefused(
                 FfiConverterTypeQuoteProblem.read(buf),
                 FfiConverterString.read(buf),
                 )
-            26 -> CarePassException.PaymentOutcomeUnknown(
+            28 -> CarePassException.PaymentOutcomeUnknown(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            27 -> CarePassException.InvalidReceipt(
+            29 -> CarePassException.InvalidReceipt(
                 FfiConverterTypeReceiptProblem.read(buf),
                 FfiConverterString.read(buf),
                 )
-            28 -> CarePassException.Internal(
+            30 -> CarePassException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -8777,6 +9362,17 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is CarePassException.NotLinked -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is CarePassException.FamilyRefused -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterTypeFamilyProblem.allocationSize(value.`kind`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is CarePassException.AuditTampered -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
@@ -8935,93 +9531,104 @@ public object FfiConverterTypeCarePassError : FfiConverterRustBuffer<CarePassExc
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.OtherPlatform -> {
+            is CarePassException.FamilyRefused -> {
                 buf.putInt(12)
+                FfiConverterTypeFamilyProblem.write(value.`kind`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.StoreTampered -> {
+            is CarePassException.AuditTampered -> {
                 buf.putInt(13)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.WrongDataKey -> {
+            is CarePassException.OtherPlatform -> {
                 buf.putInt(14)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.MissingDataKey -> {
+            is CarePassException.StoreTampered -> {
                 buf.putInt(15)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.StoreBusy -> {
+            is CarePassException.WrongDataKey -> {
                 buf.putInt(16)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.Storage -> {
+            is CarePassException.MissingDataKey -> {
                 buf.putInt(17)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.KeyStore -> {
+            is CarePassException.StoreBusy -> {
                 buf.putInt(18)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.Refused -> {
+            is CarePassException.Storage -> {
                 buf.putInt(19)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CarePassException.KeyStore -> {
+                buf.putInt(20)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CarePassException.Refused -> {
+                buf.putInt(21)
                 FfiConverterTypeRefusalKind.write(value.`kind`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is CarePassException.InvalidPush -> {
-                buf.putInt(20)
+                buf.putInt(22)
                 FfiConverterTypePushRefusal.write(value.`kind`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is CarePassException.NoOfflineCertificate -> {
-                buf.putInt(21)
-                FfiConverterString.write(value.`reason`, buf)
-                Unit
-            }
-            is CarePassException.NoPrescription -> {
-                buf.putInt(22)
-                FfiConverterString.write(value.`reason`, buf)
-                Unit
-            }
-            is CarePassException.Closed -> {
                 buf.putInt(23)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.NotInExtension -> {
+            is CarePassException.NoPrescription -> {
                 buf.putInt(24)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CarePassException.QuoteRefused -> {
+            is CarePassException.Closed -> {
                 buf.putInt(25)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CarePassException.NotInExtension -> {
+                buf.putInt(26)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CarePassException.QuoteRefused -> {
+                buf.putInt(27)
                 FfiConverterTypeQuoteProblem.write(value.`kind`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is CarePassException.PaymentOutcomeUnknown -> {
-                buf.putInt(26)
+                buf.putInt(28)
                 FfiConverterString.write(value.`billId`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is CarePassException.InvalidReceipt -> {
-                buf.putInt(27)
+                buf.putInt(29)
                 FfiConverterTypeReceiptProblem.write(value.`kind`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is CarePassException.Internal -> {
-                buf.putInt(28)
+                buf.putInt(30)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -9112,6 +9719,651 @@ public object FfiConverterTypeCodePurpose: FfiConverterRustBuffer<CodePurpose> {
 
 
 /**
+ * A move on a link, for [`CarePass::family_action`].
+ */
+sealed class FamilyAction {
+    
+    /**
+     * The signed-in person (the proxy) asks to act for the relative with `phone`, who is
+     * their `relationship`. A minor in the same household register is linked at once; other
+     * links wait for the relative's consent. `scopes`: all when null. Limits in fen,
+     * positive; null: none.
+     */
+    data class Link(
+        val `phone`: kotlin.String, 
+        val `relationship`: app.carepass.ffi.FamilyRelationship, 
+        val `scopes`: List<app.carepass.ffi.FamilyScope>?, 
+        val `perPaymentFen`: kotlin.Long?, 
+        val `perMonthFen`: kotlin.Long?) : FamilyAction()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The principal consents on their own device.
+     */
+    data class Approve(
+        val `linkId`: kotlin.String) : FamilyAction()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The proxy enters the code the principal read out to them (`send_link_code`).
+     */
+    data class ConfirmCode(
+        val `linkId`: kotlin.String, 
+        val `code`: kotlin.String) : FamilyAction()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Either side ends the link, at once (final).
+     */
+    data class Revoke(
+        val `linkId`: kotlin.String) : FamilyAction()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The principal renews an adult link for another period.
+     */
+    data class Renew(
+        val `linkId`: kotlin.String) : FamilyAction()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The principal (a teen) sets the scopes they assent to; the list replaces the earlier
+     * one (empty withdraws assent).
+     */
+    data class Assent(
+        val `linkId`: kotlin.String, 
+        val `scopes`: List<app.carepass.ffi.FamilyScope>) : FamilyAction()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFamilyAction : FfiConverterRustBuffer<FamilyAction>{
+    override fun read(buf: ByteBuffer): FamilyAction {
+        return when(buf.getInt()) {
+            1 -> FamilyAction.Link(
+                FfiConverterString.read(buf),
+                FfiConverterTypeFamilyRelationship.read(buf),
+                FfiConverterOptionalSequenceTypeFamilyScope.read(buf),
+                FfiConverterOptionalLong.read(buf),
+                FfiConverterOptionalLong.read(buf),
+                )
+            2 -> FamilyAction.Approve(
+                FfiConverterString.read(buf),
+                )
+            3 -> FamilyAction.ConfirmCode(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            4 -> FamilyAction.Revoke(
+                FfiConverterString.read(buf),
+                )
+            5 -> FamilyAction.Renew(
+                FfiConverterString.read(buf),
+                )
+            6 -> FamilyAction.Assent(
+                FfiConverterString.read(buf),
+                FfiConverterSequenceTypeFamilyScope.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: FamilyAction): ULong = when(value) {
+        is FamilyAction.Link -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`phone`)
+                + FfiConverterTypeFamilyRelationship.allocationSize(value.`relationship`)
+                + FfiConverterOptionalSequenceTypeFamilyScope.allocationSize(value.`scopes`)
+                + FfiConverterOptionalLong.allocationSize(value.`perPaymentFen`)
+                + FfiConverterOptionalLong.allocationSize(value.`perMonthFen`)
+            )
+        }
+        is FamilyAction.Approve -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`linkId`)
+            )
+        }
+        is FamilyAction.ConfirmCode -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`linkId`)
+                + FfiConverterString.allocationSize(value.`code`)
+            )
+        }
+        is FamilyAction.Revoke -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`linkId`)
+            )
+        }
+        is FamilyAction.Renew -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`linkId`)
+            )
+        }
+        is FamilyAction.Assent -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`linkId`)
+                + FfiConverterSequenceTypeFamilyScope.allocationSize(value.`scopes`)
+            )
+        }
+    }
+
+    override fun write(value: FamilyAction, buf: ByteBuffer) {
+        when(value) {
+            is FamilyAction.Link -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`phone`, buf)
+                FfiConverterTypeFamilyRelationship.write(value.`relationship`, buf)
+                FfiConverterOptionalSequenceTypeFamilyScope.write(value.`scopes`, buf)
+                FfiConverterOptionalLong.write(value.`perPaymentFen`, buf)
+                FfiConverterOptionalLong.write(value.`perMonthFen`, buf)
+                Unit
+            }
+            is FamilyAction.Approve -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`linkId`, buf)
+                Unit
+            }
+            is FamilyAction.ConfirmCode -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`linkId`, buf)
+                FfiConverterString.write(value.`code`, buf)
+                Unit
+            }
+            is FamilyAction.Revoke -> {
+                buf.putInt(4)
+                FfiConverterString.write(value.`linkId`, buf)
+                Unit
+            }
+            is FamilyAction.Renew -> {
+                buf.putInt(5)
+                FfiConverterString.write(value.`linkId`, buf)
+                Unit
+            }
+            is FamilyAction.Assent -> {
+                buf.putInt(6)
+                FfiConverterString.write(value.`linkId`, buf)
+                FfiConverterSequenceTypeFamilyScope.write(value.`scopes`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * What an audit record is about.
+ */
+
+enum class FamilyAuditAction {
+    
+    LINK_REQUESTED,
+    LINK_ACTIVATED,
+    LINK_RENEWED,
+    LINK_REVOKED,
+    LINK_EXPIRED,
+    /**
+     * The principal's age band changed and the link's scopes with it.
+     */
+    LINK_BAND_CHANGED,
+    ASSENT_CHANGED,
+    CODE_SCANNED,
+    BILLS_VIEWED,
+    PRESCRIPTIONS_VIEWED,
+    PAYMENT_MADE,
+    ORDER_PLACED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFamilyAuditAction: FfiConverterRustBuffer<FamilyAuditAction> {
+    override fun read(buf: ByteBuffer) = try {
+        FamilyAuditAction.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: FamilyAuditAction) = 4UL
+
+    override fun write(value: FamilyAuditAction, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * The principal's age band.
+ */
+
+enum class FamilyBand {
+    
+    MINOR,
+    TEEN,
+    ADULT,
+    ELDERLY;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFamilyBand: FfiConverterRustBuffer<FamilyBand> {
+    override fun read(buf: ByteBuffer) = try {
+        FamilyBand.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: FamilyBand) = 4UL
+
+    override fun write(value: FamilyBand, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * How a principal may consent to a pending link.
+ */
+
+enum class FamilyConsentPath {
+    
+    /**
+     * On their own signed-in device: `FamilyAction::Approve`.
+     */
+    OWN_DEVICE,
+    /**
+     * A code sent to their phone (`send_link_code`), read out to the proxy:
+     * `FamilyAction::ConfirmCode`.
+     */
+    SMS_CODE,
+    /**
+     * In person at a service counter.
+     */
+    COUNTER;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFamilyConsentPath: FfiConverterRustBuffer<FamilyConsentPath> {
+    override fun read(buf: ByteBuffer) = try {
+        FamilyConsentPath.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: FamilyConsentPath) = 4UL
+
+    override fun write(value: FamilyConsentPath, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * The legal basis a link rests on.
+ */
+
+enum class FamilyLegalBasis {
+    
+    /**
+     * A parent of a minor in the same household register: linked at once.
+     */
+    PARENTAL_RESPONSIBILITY,
+    /**
+     * The principal consented on their own device.
+     */
+    PRINCIPAL_CONSENT,
+    /**
+     * The principal read a code sent to their phone to the proxy.
+     */
+    SMS_CODE,
+    /**
+     * Verified in person at a service counter.
+     */
+    COUNTER_VERIFICATION;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFamilyLegalBasis: FfiConverterRustBuffer<FamilyLegalBasis> {
+    override fun read(buf: ByteBuffer) = try {
+        FamilyLegalBasis.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: FamilyLegalBasis) = 4UL
+
+    override fun write(value: FamilyLegalBasis, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Where a link is.
+ */
+
+enum class FamilyLinkStatus {
+    
+    /**
+     * Waits for the principal's consent.
+     */
+    PENDING,
+    ACTIVE,
+    /**
+     * The period ended; only the principal can renew it.
+     */
+    EXPIRED,
+    /**
+     * Final.
+     */
+    REVOKED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFamilyLinkStatus: FfiConverterRustBuffer<FamilyLinkStatus> {
+    override fun read(buf: ByteBuffer) = try {
+        FamilyLinkStatus.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: FamilyLinkStatus) = 4UL
+
+    override fun write(value: FamilyLinkStatus, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Why a family rule refused (`docs/family.md` § 6).
+ */
+
+enum class FamilyProblem {
+    
+    NO_LINK,
+    LINK_PENDING,
+    LINK_REVOKED,
+    LINK_EXPIRED,
+    SCOPE_MISSING,
+    OVER_PAYMENT_LIMIT,
+    OVER_MONTHLY_LIMIT,
+    RELATIONSHIP_NOT_VERIFIED,
+    MINOR_NEEDS_PARENT,
+    TOO_MANY_LINKS,
+    SELF_LINK,
+    ALREADY_LINKED,
+    CONSENT_PATH_NOT_ALLOWED,
+    NOT_THE_PRINCIPAL,
+    ILLEGAL_MOVE,
+    MUTUAL_AID_RELATIONSHIP,
+    MUTUAL_AID_REGION,
+    MUTUAL_AID_SCHEME;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFamilyProblem: FfiConverterRustBuffer<FamilyProblem> {
+    override fun read(buf: ByteBuffer) = try {
+        FamilyProblem.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: FamilyProblem) = 4UL
+
+    override fun write(value: FamilyProblem, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * What the principal is to the proxy (the proxy's parent, child, …).
+ */
+
+enum class FamilyRelationship {
+    
+    SPOUSE,
+    PARENT,
+    CHILD,
+    SIBLING,
+    GRANDPARENT,
+    GRANDCHILD;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFamilyRelationship: FfiConverterRustBuffer<FamilyRelationship> {
+    override fun read(buf: ByteBuffer) = try {
+        FamilyRelationship.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: FamilyRelationship) = 4UL
+
+    override fun write(value: FamilyRelationship, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * What a proxy may do for the principal.
+ */
+
+enum class FamilyScope {
+    
+    SHOW_CODE,
+    VIEW_BILLS,
+    PAY_BILLS,
+    ORDER_MEDICINE,
+    VIEW_PRESCRIPTIONS,
+    MANAGE_FAMILY;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFamilyScope: FfiConverterRustBuffer<FamilyScope> {
+    override fun read(buf: ByteBuffer) = try {
+        FamilyScope.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: FamilyScope) = 4UL
+
+    override fun write(value: FamilyScope, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Why a link is in its status (shown to both sides).
+ */
+
+enum class FamilyStatusReason {
+    
+    AWAITING_CONSENT,
+    PARENTAL_RESPONSIBILITY,
+    CONSENTED,
+    RENEWED,
+    PERIOD_ENDED,
+    /**
+     * A child under a parental link turned adult: the link waits for their consent.
+     */
+    CAME_OF_AGE,
+    REVOKED_BY_PRINCIPAL,
+    REVOKED_BY_PROXY;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFamilyStatusReason: FfiConverterRustBuffer<FamilyStatusReason> {
+    override fun read(buf: ByteBuffer) = try {
+        FamilyStatusReason.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: FamilyStatusReason) = 4UL
+
+    override fun write(value: FamilyStatusReason, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * What an input refusal is about.
  */
 
@@ -9144,7 +10396,10 @@ enum class InputField {
     PAYMENT_ID,
     RECEIPT,
     REFUND_LINES,
-    CREDIT_LIMIT;
+    CREDIT_LIMIT,
+    LINK_ID,
+    RELATIONSHIP,
+    SCOPE;
 
     
 
@@ -9468,6 +10723,7 @@ enum class PlatformErrorCode {
     IDEMPOTENCY_IN_PROGRESS,
     BILL_NOT_PAYABLE,
     CREDIT_LIMIT_EXCEEDED,
+    FAMILY_REFUSED,
     INTERNAL,
     /**
      * A code this library does not know (a newer platform).
@@ -10248,6 +11504,70 @@ public object FfiConverterOptionalTypeCodePurpose: FfiConverterRustBuffer<CodePu
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeFamilyLegalBasis: FfiConverterRustBuffer<FamilyLegalBasis?> {
+    override fun read(buf: ByteBuffer): FamilyLegalBasis? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeFamilyLegalBasis.read(buf)
+    }
+
+    override fun allocationSize(value: FamilyLegalBasis?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeFamilyLegalBasis.allocationSize(value)
+        }
+    }
+
+    override fun write(value: FamilyLegalBasis?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeFamilyLegalBasis.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalSequenceTypeFamilyScope: FfiConverterRustBuffer<List<FamilyScope>?> {
+    override fun read(buf: ByteBuffer): List<FamilyScope>? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterSequenceTypeFamilyScope.read(buf)
+    }
+
+    override fun allocationSize(value: List<FamilyScope>?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterSequenceTypeFamilyScope.allocationSize(value)
+        }
+    }
+
+    override fun write(value: List<FamilyScope>?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterSequenceTypeFamilyScope.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
     override fun read(buf: ByteBuffer): List<kotlin.String> {
         val len = buf.getInt()
@@ -10378,6 +11698,62 @@ public object FfiConverterSequenceTypeDirectoryDevice: FfiConverterRustBuffer<Li
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeDirectoryDevice.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFamilyAuditRecord: FfiConverterRustBuffer<List<FamilyAuditRecord>> {
+    override fun read(buf: ByteBuffer): List<FamilyAuditRecord> {
+        val len = buf.getInt()
+        return List<FamilyAuditRecord>(len) {
+            FfiConverterTypeFamilyAuditRecord.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FamilyAuditRecord>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFamilyAuditRecord.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FamilyAuditRecord>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFamilyAuditRecord.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFamilyLinkView: FfiConverterRustBuffer<List<FamilyLinkView>> {
+    override fun read(buf: ByteBuffer): List<FamilyLinkView> {
+        val len = buf.getInt()
+        return List<FamilyLinkView>(len) {
+            FfiConverterTypeFamilyLinkView.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FamilyLinkView>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFamilyLinkView.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FamilyLinkView>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFamilyLinkView.write(it, buf)
         }
     }
 }
@@ -10658,6 +12034,62 @@ public object FfiConverterSequenceTypeVerifiedReceipt: FfiConverterRustBuffer<Li
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeVerifiedReceipt.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFamilyConsentPath: FfiConverterRustBuffer<List<FamilyConsentPath>> {
+    override fun read(buf: ByteBuffer): List<FamilyConsentPath> {
+        val len = buf.getInt()
+        return List<FamilyConsentPath>(len) {
+            FfiConverterTypeFamilyConsentPath.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FamilyConsentPath>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFamilyConsentPath.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FamilyConsentPath>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFamilyConsentPath.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFamilyScope: FfiConverterRustBuffer<List<FamilyScope>> {
+    override fun read(buf: ByteBuffer): List<FamilyScope> {
+        val len = buf.getInt()
+        return List<FamilyScope>(len) {
+            FfiConverterTypeFamilyScope.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FamilyScope>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFamilyScope.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FamilyScope>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFamilyScope.write(it, buf)
         }
     }
 }

@@ -12,10 +12,15 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.cancel
 import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.SharingStarted
 import kotlinx.coroutines.flow.StateFlow
+import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.flow.catch
 import kotlinx.coroutines.flow.stateIn
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.sync.Mutex
+import kotlinx.coroutines.sync.withLock
 import kotlinx.coroutines.withContext
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.milliseconds
@@ -47,8 +52,12 @@ import kotlin.time.Duration.Companion.seconds
  * 4. Stopping a collection cancels the core task behind it.
  * 5. After [close], every call and every new [Flow] fails with [CarePassException.Closed].
  *
- * Every call that is about a person takes `subject`: `null` is the signed-in person (the
- * only subject until relatives arrive; another id is `NotLinked`).
+ * Every call that is about a person takes `subject`: `null` is the signed-in person; a
+ * relative's person id acts for them under the link the signed-in person holds (see
+ * [profiles] and [ActingProfile.subject]). The core refuses a subject the phone holds no link
+ * to with `NotLinked`, and an act the link does not allow with `FamilyRefused` (its
+ * [FamilyProblem] `kind`: `LINK_PENDING`, `LINK_REVOKED`, `SCOPE_MISSING`…); the platform
+ * checks the same again.
  *
  * Errors every call may throw besides those listed: `Closed` (after [close]), `Internal`.
  */
@@ -85,6 +94,48 @@ class CarePassClient private constructor(
         })
     }
 
+    /** Serialises reading the profiles and publishing them, so the last read published wins. */
+    private val profilesLock = Mutex()
+
+    private val mutableProfiles = MutableStateFlow(readProfiles() ?: emptyList())
+
+    /**
+     * Whom this phone can act as: the signed-in person first, then each relative the core
+     * says they may act for now ([relatives]: active links that grant something), as the
+     * store holds them (no network). Empty when nobody is signed in. Read again after every
+     * family call and [refreshFamily], after [syncInbox] and [handlePush] (which may learn
+     * that a link ended), after signing in or out and [refreshProfile], and at every
+     * [sessionState] change; a read that fails keeps the last list.
+     * Switching profiles is passing [ActingProfile.subject] to the calls.
+     */
+    val profiles: StateFlow<List<ActingProfile>> = mutableProfiles.asStateFlow()
+
+    init {
+        scope.launch { sessionState.collect { publishProfiles() } }
+    }
+
+    /**
+     * The signed-in person and their relatives from the store; empty when nobody is signed
+     * in; `null` when the store could not be read (the list then stays as it was).
+     */
+    private fun readProfiles(): List<ActingProfile>? = try {
+        val me = core.currentProfile()
+        if (me == null) emptyList() else listOf(ActingProfile.of(me)) + core.relatives().map { ActingProfile.of(it) }
+    } catch (e: CarePassException.NotSignedIn) {
+        emptyList()
+    } catch (e: CarePassException.SessionExpired) {
+        emptyList()
+    } catch (e: CarePassException) {
+        null
+    }
+
+    private suspend fun publishProfiles() {
+        profilesLock.withLock {
+            val next = withContext(io) { readProfiles() } ?: return
+            mutableProfiles.value = next
+        }
+    }
+
     // ---- Account ------------------------------------------------------------------------
 
     /**
@@ -106,7 +157,7 @@ class CarePassClient private constructor(
      *   `WrongVerificationCode`, `Network`, `Timeout`, `Platform`, `InvalidServerAnswer`,
      *   `KeyStore` (the device key failed), `Storage`, `StoreBusy`.
      */
-    suspend fun enrol(phone: String, code: String): Profile = core.enrol(phone, code)
+    suspend fun enrol(phone: String, code: String): Profile = core.enrol(phone, code).also { publishProfiles() }
 
     /**
      * Signs in again on a device already enrolled for [phone] (this data directory), proving
@@ -116,7 +167,7 @@ class CarePassClient private constructor(
      *   the device), `InvalidInput`, `WrongVerificationCode`, `KeyStore`, `Network`,
      *   `Timeout`, `Platform`, `InvalidServerAnswer`, `Storage`, `StoreBusy`.
      */
-    suspend fun login(phone: String, code: String): Profile = core.login(phone, code)
+    suspend fun login(phone: String, code: String): Profile = core.login(phone, code).also { publishProfiles() }
 
     /**
      * [login] when this device is enrolled for [phone], [enrol] otherwise (also when the
@@ -124,7 +175,7 @@ class CarePassClient private constructor(
      *
      * @throws CarePassException as [enrol] and [login].
      */
-    suspend fun signIn(phone: String, code: String): Profile = core.signIn(phone, code)
+    suspend fun signIn(phone: String, code: String): Profile = core.signIn(phone, code).also { publishProfiles() }
 
     /**
      * Fetches the signed-in person from the platform (refreshing the session if needed) and
@@ -133,7 +184,7 @@ class CarePassClient private constructor(
      * @throws CarePassException `NotSignedIn`, `SessionExpired` (sign in again), `Network`,
      *   `Timeout`, `Platform`, `InvalidServerAnswer`, `OtherPlatform`, `Storage`.
      */
-    suspend fun refreshProfile(): Profile = core.refreshProfile()
+    suspend fun refreshProfile(): Profile = core.refreshProfile().also { publishProfiles() }
 
     /**
      * The signed-in person from the phone's store, without network; `null` when nobody is
@@ -151,7 +202,7 @@ class CarePassClient private constructor(
      * @return whether the platform confirmed the revocation.
      * @throws CarePassException `NotSignedIn`, `Storage`, `StoreBusy`.
      */
-    suspend fun logout(): SignOutResult = core.logout()
+    suspend fun logout(): SignOutResult = core.logout().also { publishProfiles() }
 
     /**
      * Revokes one of the signed-in person's devices (a lost phone): its codes and sessions
@@ -242,7 +293,7 @@ class CarePassClient private constructor(
      * @throws CarePassException `NotSignedIn`, `SessionExpired`, `Network`, `Timeout`,
      *   `Platform`, `InvalidServerAnswer`, `Storage`, `StoreBusy`, `StoreTampered`.
      */
-    suspend fun syncInbox(): List<InboxChange> = core.syncInbox()
+    suspend fun syncInbox(): List<InboxChange> = core.syncInbox().also { publishProfiles() }
 
     /**
      * Hands over a push: the data map exactly as the push service delivered it. The push is
@@ -277,7 +328,7 @@ class CarePassClient private constructor(
      *   misdirected, malformed; nothing is pulled), `NotSignedIn`, `SessionExpired`,
      *   `Network`, `Timeout`, `Platform`, `InvalidServerAnswer`, `Storage`, `StoreBusy`.
      */
-    suspend fun handlePush(data: Map<String, String>): PushResult = core.handlePush(data)
+    suspend fun handlePush(data: Map<String, String>): PushResult = core.handlePush(data).also { publishProfiles() }
 
     /**
      * Whether a verified doorbell announced a change not in the store yet (the pull failed,
@@ -575,6 +626,146 @@ class CarePassClient private constructor(
             subject,
         )
     }
+
+    // ---- Family proxies (亲情账户) -----------------------------------------------------------
+
+    /**
+     * The signed-in person's links as last fetched (no network): [FamilyOverview.actingFor]
+     * (they act for a relative) and [FamilyOverview.actedForBy] (a relative acts for them,
+     * including requests waiting for their consent).
+     *
+     * @throws CarePassException `NotSignedIn`, `Storage`, `StoreTampered`.
+     */
+    suspend fun family(): FamilyOverview = withContext(io) { core.family() }
+
+    /**
+     * Fetches the links and the family rules from the platform and keeps them; [profiles]
+     * follows. Call it when the family screen opens and after a push about a link.
+     *
+     * @throws CarePassException `NotSignedIn`, `SessionExpired`, `Network`, `Timeout`,
+     *   `Platform`, `InvalidServerAnswer`, `Storage`.
+     */
+    suspend fun refreshFamily(): FamilyOverview = core.refreshFamily().also { publishProfiles() }
+
+    /**
+     * The relatives the signed-in person may act for now (active links that grant something,
+     * with the `effectiveScopes` the core worked out), as last fetched; no network. Pass
+     * [FamilyLinkView.principalId] as `subject`. [profiles] is this list with the signed-in
+     * person in front.
+     *
+     * @throws CarePassException `NotSignedIn`, `Storage`, `StoreTampered`.
+     */
+    suspend fun relatives(): List<FamilyLinkView> = withContext(io) { core.relatives() }
+
+    /**
+     * Asks to act for the relative who owns [phone], who is the signed-in person's
+     * [relationship] (`PARENT`: their father or mother). A minor in the same household
+     * register is linked at once (`ACTIVE`, parental responsibility); any other link comes
+     * back `PENDING` until the relative consents ([FamilyLinkView.consentPaths]: on their own
+     * phone, [approveLink]; or by a code they read out, [sendLinkCode] then [confirmLinkCode]).
+     *
+     * @param scopes what to ask for; `null`: all six.
+     * @param perPaymentFen the most one payment may move (positive); `null`: no limit.
+     * @param perMonthFen the most the proxy may move in a calendar month; `null`: no limit.
+     * @throws CarePassException `InvalidInput` (`PHONE`; `AMOUNT`: a limit not positive),
+     *   `FamilyRefused` (`RELATIONSHIP_NOT_VERIFIED`: the household register does not show
+     *   it; `MINOR_NEEDS_PARENT`; `TOO_MANY_LINKS`; `SELF_LINK`; `ALREADY_LINKED`),
+     *   `Platform` (`NOT_FOUND`: nobody insured has that phone), `NotSignedIn`,
+     *   `SessionExpired`, `Network`, `Timeout`, `InvalidServerAnswer`, `Storage`.
+     */
+    suspend fun linkRelative(
+        phone: String,
+        relationship: FamilyRelationship,
+        scopes: List<FamilyScope>? = null,
+        perPaymentFen: Long? = null,
+        perMonthFen: Long? = null,
+    ): FamilyLinkView = familyAction(app.carepass.ffi.FamilyAction.Link(phone, relationship, scopes, perPaymentFen, perMonthFen))
+
+    /**
+     * The principal consents, on their own phone, to a link a relative asked for
+     * ([FamilyOverview.actedForBy]); the link comes back `ACTIVE`.
+     *
+     * @throws CarePassException `InvalidInput` (`LINK_ID`), `FamilyRefused`
+     *   (`NOT_THE_PRINCIPAL`; `ILLEGAL_MOVE`: not pending; `CONSENT_PATH_NOT_ALLOWED`),
+     *   `Platform` (`NOT_FOUND`), `NotSignedIn`, `SessionExpired`, `Network`, `Timeout`,
+     *   `InvalidServerAnswer`, `Storage`.
+     */
+    suspend fun approveLink(linkId: String): FamilyLinkView = familyAction(app.carepass.ffi.FamilyAction.Approve(linkId))
+
+    /**
+     * The proxy has the platform text a consent code to the relative's phone (a relative
+     * without a smartphone, when the rules allow it for their age band); the relative reads
+     * it out and the proxy enters it with [confirmLinkCode].
+     *
+     * @return how long the code stays valid.
+     * @throws CarePassException `InvalidInput` (`LINK_ID`), `FamilyRefused`
+     *   (`CONSENT_PATH_NOT_ALLOWED`, `ILLEGAL_MOVE`), `Platform` (`NOT_FOUND`,
+     *   `RATE_LIMITED`), `NotSignedIn`, `SessionExpired`, `Network`, `Timeout`,
+     *   `InvalidServerAnswer`.
+     */
+    suspend fun sendLinkCode(linkId: String): Duration =
+        core.sendLinkCode(linkId).toLong().seconds.also { publishProfiles() }
+
+    /**
+     * The proxy enters the code the relative read out ([sendLinkCode]); the link comes back
+     * `ACTIVE`.
+     *
+     * @throws CarePassException `InvalidInput` (`LINK_ID`, `VERIFICATION_CODE`), `Platform`
+     *   (`WRONG_VERIFICATION_CODE`), `FamilyRefused`, `NotSignedIn`, `SessionExpired`,
+     *   `Network`, `Timeout`, `InvalidServerAnswer`, `Storage`.
+     */
+    suspend fun confirmLinkCode(linkId: String, code: String): FamilyLinkView =
+        familyAction(app.carepass.ffi.FamilyAction.ConfirmCode(linkId, code))
+
+    /**
+     * Ends a link, at once, from either side (final). On the proxy's phone the relative's
+     * bills leave with it; the proxy's next step under it is refused at the platform, and
+     * the proxy's phone learns it at its next [refreshFamily] or [syncInbox].
+     *
+     * @throws CarePassException `InvalidInput` (`LINK_ID`), `FamilyRefused` (`ILLEGAL_MOVE`:
+     *   already revoked), `Platform` (`NOT_FOUND`), `NotSignedIn`, `SessionExpired`,
+     *   `Network`, `Timeout`, `InvalidServerAnswer`, `Storage`.
+     */
+    suspend fun revokeLink(linkId: String): FamilyLinkView = familyAction(app.carepass.ffi.FamilyAction.Revoke(linkId))
+
+    /**
+     * The principal renews an adult link (active or expired) for another period.
+     *
+     * @throws CarePassException `InvalidInput` (`LINK_ID`), `FamilyRefused`
+     *   (`NOT_THE_PRINCIPAL`, `ILLEGAL_MOVE`), `Platform` (`NOT_FOUND`), `NotSignedIn`,
+     *   `SessionExpired`, `Network`, `Timeout`, `InvalidServerAnswer`, `Storage`.
+     */
+    suspend fun renewLink(linkId: String): FamilyLinkView = familyAction(app.carepass.ffi.FamilyAction.Renew(linkId))
+
+    /**
+     * The principal (a teen) sets the scopes they assent to, of those their age band leaves
+     * to them; the list replaces the earlier one (empty withdraws assent).
+     *
+     * @throws CarePassException as [renewLink].
+     */
+    suspend fun assentLink(linkId: String, scopes: List<FamilyScope>): FamilyLinkView =
+        familyAction(app.carepass.ffi.FamilyAction.Assent(linkId, scopes))
+
+    /**
+     * Any move on a link ([linkRelative], [approveLink], [confirmLinkCode], [revokeLink],
+     * [renewLink] and [assentLink] build it): the link as it now is, after the core fetched
+     * the links again; [profiles] follows.
+     *
+     * @throws CarePassException as the named calls.
+     */
+    suspend fun familyAction(action: FamilyAction): FamilyLinkView =
+        core.familyAction(action).also { publishProfiles() }
+
+    /**
+     * The signed-in person's audit trail (oldest first): every act a relative did for them
+     * and every change to their links, verified by the core as a hash chain and against the
+     * head it verified last time.
+     *
+     * @throws CarePassException `AuditTampered` (a record was changed, dropped, reordered or
+     *   the trail cut short: show none of it as valid), `NotSignedIn`, `SessionExpired`,
+     *   `Network`, `Timeout`, `Platform`, `InvalidServerAnswer`, `Storage`.
+     */
+    suspend fun familyAudit(): FamilyAudit = core.familyAudit().also { publishProfiles() }
 
     // ---- Lifecycle ----------------------------------------------------------------------
 

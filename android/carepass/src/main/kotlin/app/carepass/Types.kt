@@ -9,15 +9,16 @@ package app.carepass
  * The subclass is the kind the UI switches on, and the kinds that need more say it with an
  * enum, never a string: `InvalidInput(field: InputField)`, `Platform(code: PlatformErrorCode,
  * status, retryAfterS)`, `Refused(kind: RefusalKind)`, `InvalidPush(kind: PushRefusal)`,
- * `QuoteRefused(kind: QuoteProblem)`, `InvalidReceipt(kind: ReceiptProblem)`;
- * `PaymentOutcomeUnknown(billId)` names the bill whose payment has no answer yet.
+ * `QuoteRefused(kind: QuoteProblem)`, `InvalidReceipt(kind: ReceiptProblem)`,
+ * `FamilyRefused(kind: FamilyProblem)`; `PaymentOutcomeUnknown(billId)` names the bill whose
+ * payment has no answer yet.
  * Every subclass has a `reason`, a sentence for developers (never personal data). The kinds:
  * `InvalidInput`, `InsecureServerUrl`, `Network`, `Timeout`, `Platform`,
  * `InvalidServerAnswer`, `WrongVerificationCode`, `NotEnrolled`, `NotSignedIn`,
- * `SessionExpired`, `NotLinked`, `OtherPlatform`, `StoreTampered`, `WrongDataKey`,
- * `MissingDataKey`, `StoreBusy`, `Storage`, `KeyStore`, `Refused`, `InvalidPush`,
- * `NoOfflineCertificate`, `NoPrescription`, `QuoteRefused`, `PaymentOutcomeUnknown`,
- * `InvalidReceipt`, `Closed`, `NotInExtension`, `Internal`.
+ * `SessionExpired`, `NotLinked`, `FamilyRefused`, `AuditTampered`, `OtherPlatform`,
+ * `StoreTampered`, `WrongDataKey`, `MissingDataKey`, `StoreBusy`, `Storage`, `KeyStore`,
+ * `Refused`, `InvalidPush`, `NoOfflineCertificate`, `NoPrescription`, `QuoteRefused`,
+ * `PaymentOutcomeUnknown`, `InvalidReceipt`, `Closed`, `NotInExtension`, `Internal`.
  *
  * A typealias cannot reach nested classes, so code that matches the kinds imports the class
  * itself: `import app.carepass.ffi.CarePassException`, then
