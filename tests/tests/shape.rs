@@ -234,6 +234,48 @@ async fn the_session_stream_tells_every_change_and_a_session_the_platform_ended(
     assert_eq!(app.session_state().unwrap(), SessionState::Ended);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_reads_as_signed_out_to_every_concurrent_caller_never_as_ended() {
+    // Another thread of the app asks for bills while the person signs out: what it
+    // publishes to the session stream must be "signed out", never "the platform ended it"
+    // (a half-wiped vault). Found by the Kotlin session-stream test, 1 run in ~20.
+    let platform = TestPlatform::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(phone(&platform.url(), dir.path(), &MemorySecretStore::new()));
+    let mut states = app.session_stream();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let collector = {
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(state)) = states.next().await {
+                seen.lock().unwrap().push(state);
+            }
+        })
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hammer = {
+        let (app, stop) = (app.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = app.bills(None);
+            }
+        })
+    };
+    app.enrol(PATIENT, CODE).await.unwrap();
+    // Four rounds: the platform allows five sign-in challenges a minute per device.
+    for _ in 0..4 {
+        app.logout().await.unwrap();
+        app.login(PATIENT, CODE).await.unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    hammer.join().unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    collector.abort();
+    let seen = seen.lock().unwrap();
+    assert!(seen.len() >= 2, "the stream told the changes: {seen:?}");
+    assert!(!seen.contains(&SessionState::Ended), "a sign-out read as a session the platform ended: {seen:?}");
+}
+
 #[tokio::test]
 async fn a_closed_client_refuses_every_call_and_ends_its_streams() {
     let platform = TestPlatform::start().await;

@@ -136,17 +136,24 @@ impl CarePass {
     }
 
     /// Re-reads the vault and tells the session stream, if anything changed.
+    ///
+    /// The vault is read while the stream's value is held, so publishers run one at a time
+    /// and a slow one cannot put back a state an earlier read saw (a sign-out read half-way
+    /// as "the platform ended it", then told after the sign-out's own "signed out").
     pub(crate) fn publish_session(&self) -> CoreResult<()> {
-        let state = self.read_session_state()?;
-        self.session.send_if_modified(|s| {
-            if *s == state {
-                false
-            } else {
+        let mut read = Ok(());
+        self.session.send_if_modified(|s| match self.read_session_state() {
+            Ok(state) if *s != state => {
                 *s = state;
                 true
             }
+            Ok(_) => false,
+            Err(e) => {
+                read = Err(e);
+                false
+            }
         });
-        Ok(())
+        read
     }
 
     /// The signed-in device owner (with a session: not only an active profile).
@@ -303,13 +310,15 @@ impl CarePass {
     /// actor held (their own and their relatives').
     pub(crate) fn wipe_actor(&self, actor: &str) -> CoreResult<()> {
         let vault = &self.store.vault;
+        // Inactive first: whoever reads the vault half-way sees "signed out", never a
+        // session the platform ended.
+        if vault.get::<String>(KEY_ACTIVE)?.as_deref() == Some(actor) {
+            vault.remove(KEY_ACTIVE)?;
+        }
         vault.remove(&key_session(actor))?;
         vault.remove(&key_person(actor))?;
         vault.remove(&super::family::key_family(actor))?;
         vault.remove(&super::family::key_audit_head(actor))?;
-        if vault.get::<String>(KEY_ACTIVE)?.as_deref() == Some(actor) {
-            vault.remove(KEY_ACTIVE)?;
-        }
         if !self.config.extension {
             let held = self.hold()?;
             held.drop_sections(&format!("s/{actor}/"))?;
