@@ -190,8 +190,9 @@ async fn a_patient_token_does_not_open_admin_routes() {
     let grant = enrol_raw(&client, &SoftwareDeviceKey::generate().unwrap().0).await;
     let err = client.get::<serde_json::Value>("admin/v1/persons", Some(&grant.tokens.access_token)).await.unwrap_err();
     assert_eq!(err.platform_code(), Some(PlatformCode::Forbidden));
+    // No token at all is no credentials: 401, as on session routes.
     let err = client.get::<serde_json::Value>("admin/v1/persons", None).await.unwrap_err();
-    assert_eq!(err.platform_code(), Some(PlatformCode::Forbidden));
+    assert_eq!(err.platform_code(), Some(PlatformCode::Unauthorized));
     let persons: Vec<wire::PersonRecord> = client.get("admin/v1/persons", Some(ADMIN_TOKEN)).await.unwrap();
     assert!(persons.len() >= 3);
 }
