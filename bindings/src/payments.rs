@@ -312,15 +312,18 @@ fn channel(text: &str) -> Result<Channel, CarePassError> {
 impl CarePass {
     /// Pre-settles a bill (null subject: the signed-in person) and checks the answer against
     /// the bill on the phone. `channel`: `none`, `card:<number>` or `credit`.
-    #[uniffi::method(default(subject = None))]
+    /// `mutual_aid`: acting for a relative, your own personal account pays what theirs leaves
+    /// (家庭共济, where the family rules allow it).
+    #[uniffi::method(default(subject = None, mutual_aid = false))]
     pub async fn quote_bill(
         &self,
         bill_id: String,
         use_account: bool,
         channel_text: String,
         subject: Option<String>,
+        mutual_aid: bool,
     ) -> Result<PaymentQuote, CarePassError> {
-        let options = QuoteOptions { use_account, channel: channel(&channel_text)? };
+        let options = QuoteOptions { use_account, channel: channel(&channel_text)?, mutual_aid };
         Ok(self.core().quote(&bill_id, &options, subject.as_deref()).await?.into())
     }
 

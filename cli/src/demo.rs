@@ -296,7 +296,7 @@ async fn bills_paid(url: &str, clinic_token: &str, app: &carepass_core::CarePass
     );
 
     let card = Channel::parse(CARD_OK).map_err(|e| e.to_string())?;
-    let options = QuoteOptions { use_account: true, channel: card.clone() };
+    let options = QuoteOptions { use_account: true, channel: card.clone(), mutual_aid: false };
     let quote = app.quote(bill_id, &options, None).await.map_err(explain)?;
     let (ins, cash) = (&quote.legs.insurance, &quote.legs.cash);
     let sources = Fen::sum([ins.fund, ins.personal_account, ins.mutual_aid, cash.amount]).map_err(|e| e.to_string())?;
@@ -361,7 +361,11 @@ async fn bills_paid(url: &str, clinic_token: &str, app: &carepass_core::CarePass
     let empty_card = Channel::parse(CARD_NO_FUNDS).map_err(|e| e.to_string())?;
     let before = account_view(&office, clinic_token, &person_id).await?;
     let quote = app
-        .quote(&second.bill_id, &QuoteOptions { use_account: true, channel: empty_card.clone() }, None)
+        .quote(
+            &second.bill_id,
+            &QuoteOptions { use_account: true, channel: empty_card.clone(), mutual_aid: false },
+            None,
+        )
         .await
         .map_err(explain)?;
     let failed = app.pay(&quote.quote_id, None).await.map_err(explain)?;
@@ -383,7 +387,7 @@ async fn bills_paid(url: &str, clinic_token: &str, app: &carepass_core::CarePass
     );
 
     let quote = app
-        .quote(&second.bill_id, &QuoteOptions { use_account: true, channel: card.clone() }, None)
+        .quote(&second.bill_id, &QuoteOptions { use_account: true, channel: card.clone(), mutual_aid: false }, None)
         .await
         .map_err(explain)?;
     let recovered = app.pay(&quote.quote_id, None).await.map_err(explain)?;
@@ -538,8 +542,11 @@ async fn family_steps(
     let bill: carepass_core::wire::Bill =
         clinic.post("admin/v1/bills", &request, Some(token)).await.map_err(|e| e.to_string())?;
     app.sync_inbox().await.map_err(explain)?;
-    let options =
-        carepass_core::QuoteOptions { use_account: true, channel: Channel::parse(CARD_OK).map_err(|e| e.to_string())? };
+    let options = carepass_core::QuoteOptions {
+        use_account: true,
+        channel: Channel::parse(CARD_OK).map_err(|e| e.to_string())?,
+        mutual_aid: false,
+    };
     let quote = app.quote(&bill.bill_id, &options, Some("P1002")).await.map_err(explain)?;
     let paid = app.pay(&quote.quote_id, Some("P1002")).await.map_err(explain)?;
     step(

@@ -175,6 +175,10 @@ enum Command {
         /// Do not use the personal account (pay the patient's share in cash).
         #[arg(long)]
         no_account: bool,
+        /// With --as: your own personal account pays what the relative's leaves (家庭共济,
+        /// where the family rules allow it).
+        #[arg(long)]
+        mutual_aid: bool,
         /// Pay without asking.
         #[arg(long, short = 'y')]
         yes: bool,
@@ -537,8 +541,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Prescriptions { json } => pharmacy::prescriptions(&app, json, subject).await?,
         Command::Orders { json } => pharmacy::orders(&app, json, subject).await?,
-        Command::Pay { bill, channel, no_account, yes } => {
-            pay::pay(&app, pay::PayArgs { bill, channel, no_account, yes }, subject).await?;
+        Command::Pay { bill, channel, no_account, mutual_aid, yes } => {
+            pay::pay(&app, pay::PayArgs { bill, channel, no_account, mutual_aid, yes }, subject).await?;
         }
         Command::Payments { offline } => pay::list(&app, offline, subject).await?,
         Command::Confirm { payment, code } => pay::confirm(&app, &payment, &code, subject).await?,

@@ -17,6 +17,8 @@ pub struct PayArgs {
     pub bill: String,
     pub channel: Option<String>,
     pub no_account: bool,
+    /// Acting for a relative: your own personal account pays what theirs leaves (家庭共济).
+    pub mutual_aid: bool,
     pub yes: bool,
 }
 
@@ -75,7 +77,7 @@ pub async fn pay(app: &CarePass, args: PayArgs, subject: Option<&str>) -> Result
         Some(c) => parse_channel(c)?,
         None => Channel::None,
     };
-    let options = QuoteOptions { use_account: !args.no_account, channel };
+    let options = QuoteOptions { use_account: !args.no_account, channel, mutual_aid: args.mutual_aid };
     let quote = match app.quote(&args.bill, &options, subject).await {
         Ok(q) => q,
         Err(CoreError::QuoteRefused(carepass_core::domain::payment::QuoteRefusal::Legs(_)))

@@ -245,6 +245,8 @@ pub(crate) struct Views<'a> {
     /// read inside a sled transaction waits for the lock the transaction holds (a deadlock).
     pub person_id: &'a str,
     pub default_account: &'a ApiResult<AccountRecord>,
+    /// The seed accounts of the other people the transaction may touch (a giving relative).
+    pub other_defaults: &'a [(String, ApiResult<AccountRecord>)],
 }
 
 impl Views<'_> {
@@ -270,7 +272,10 @@ impl Views<'_> {
             None if person_id == self.person_id => {
                 self.default_account.clone().map_err(|e| ConflictableTransactionError::Abort(Abort::Api(e)))
             }
-            None => refuse(ApiError::internal("another person's account in a payment transaction")),
+            None => match self.other_defaults.iter().find(|(p, _)| p == person_id) {
+                Some((_, a)) => a.clone().map_err(|e| ConflictableTransactionError::Abort(Abort::Api(e))),
+                None => refuse(ApiError::internal("another person's account in a payment transaction")),
+            },
         }
     }
 
@@ -306,6 +311,18 @@ impl Platform {
         person_id: &str,
         f: impl Fn(&Views<'_>) -> Tx<(T, Option<Bill>)>,
     ) -> ApiResult<(T, Option<Change>)> {
+        self.pay_tx_with(person_id, None, f)
+    }
+
+    /// [`Self::pay_tx`] that may also touch `other`'s account (a relative giving mutual aid).
+    fn pay_tx_with<T>(
+        &self,
+        person_id: &str,
+        other: Option<&str>,
+        f: impl Fn(&Views<'_>) -> Tx<(T, Option<Bill>)>,
+    ) -> ApiResult<(T, Option<Change>)> {
+        let other_defaults: Vec<(String, ApiResult<AccountRecord>)> =
+            other.map(|p| (p.to_owned(), self.default_account(p))).into_iter().collect();
         let bt = self.bill_trees(person_id)?;
         let (payments, open, idem, quotes, accounts, credit, refunds) = (
             self.tree("payments")?,
@@ -334,6 +351,7 @@ impl Platform {
                         refunds,
                         person_id,
                         default_account: &default_account,
+                        other_defaults: &other_defaults,
                     };
                     let (value, bill) = f(&views)?;
                     let seq = match bill {
@@ -500,6 +518,16 @@ impl Platform {
             .map_err(|e| conflict(PlatformCode::Conflict, format!("no settlement rule for this visit: {e}")))?;
         let settlement = settle_with_rule(rule, &coverage, &settlement_items(&bill))
             .map_err(|e| ApiError::internal(format!("settlement failed: {e}")))?;
+        let (settlement, giver) = if req.mutual_aid {
+            let (giver, balance) = self.mutual_aid_giver(caller, &person, now)?;
+            let with = settlement
+                .with_mutual_aid(balance)
+                .map_err(|e| ApiError::internal(format!("mutual aid failed: {e}")))?;
+            let giver = (with.mutual_aid.0 > 0).then_some(giver);
+            (with, giver)
+        } else {
+            (settlement, None)
+        };
         let channel = if settlement.cash.0 == 0 {
             Channel::None
         } else if req.channel.is_none() {
@@ -522,7 +550,7 @@ impl Platform {
                 fund: settlement.fund,
                 personal_account: settlement.personal_account,
                 mutual_aid: settlement.mutual_aid,
-                mutual_aid_from: None,
+                mutual_aid_from: giver,
             },
             cash: CashLeg { channel, amount: settlement.cash },
         };
@@ -535,6 +563,7 @@ impl Platform {
             link_id: caller.link().map(|l| l.link_id.clone()),
             visit_type: bill.visit_type,
             use_account: req.use_account,
+            mutual_aid: req.mutual_aid,
             settlement,
             legs,
             created_at_ms: now,
@@ -544,6 +573,20 @@ impl Platform {
         self.tree("quotes")?.insert(quote.quote_id.as_bytes(), serde_json::to_vec(&record)?)?;
         self.commit().await?;
         Ok(quote)
+    }
+
+    /// The relative who gives (家庭共济) for a quote the caller asked mutual aid on, and their
+    /// personal account balance now: the caller acting under a link, where the family rules
+    /// allow the link's relationship, the giver's scheme and the regions' reach today.
+    fn mutual_aid_giver(&self, caller: &Caller, receiver: &wire::PersonRecord, now: i64) -> ApiResult<(String, Fen)> {
+        let link = caller
+            .link()
+            .ok_or_else(|| ApiError::bad_request("mutual aid is given by a relative acting for the patient"))?;
+        let giver = self.person(&caller.person_id)?.ok_or_else(|| ApiError::internal("giver vanished"))?;
+        self.family_rules()?
+            .mutual_aid(link.relationship, giver.insurance_type, &giver.pooling_region, &receiver.pooling_region, now)
+            .map_err(crate::family::refused)?;
+        Ok((caller.person_id.clone(), self.account(&caller.person_id)?.account_balance))
     }
 
     // ---- pay ---------------------------------------------------------------------------
@@ -943,7 +986,8 @@ impl Platform {
         let person_id = record.quote.subject.clone();
         let person = self.person(&person_id)?.ok_or_else(|| ApiError::internal("subject vanished"))?;
         let from = if record.channel.is_none() { Step::Created } else { Step::Authorised };
-        let (outcome, change) = self.pay_tx(&person_id, |v| {
+        let giver = record.quote.legs.insurance.mutual_aid_from.as_deref();
+        let (outcome, change) = self.pay_tx_with(&person_id, giver, |v| {
             let mut r = v.payment(&record.payment_id)?;
             if r.step != from {
                 return Ok((None, None));
@@ -959,10 +1003,17 @@ impl Platform {
             };
             let quoted = &r.quote.settlement;
             let now_split = settle_with_rule(&r.rule, &coverage, &quoted_items(quoted)).ok();
+            // The patient's own split must be the quoted one; a giving relative's account
+            // must still hold the quoted mutual aid (家庭共济; it pays no more than quoted).
+            let giver = match &r.quote.legs.insurance.mutual_aid_from {
+                Some(giver) => Some((giver.clone(), v.account(giver)?)),
+                None => None,
+            };
+            let rest = |s: &Settlement| s.mutual_aid.0.saturating_add(s.cash.0);
             let same = now_split.as_ref().is_some_and(|s| {
-                (s.fund, s.personal_account, s.mutual_aid, s.cash, s.deductible_applied)
-                    == (quoted.fund, quoted.personal_account, quoted.mutual_aid, quoted.cash, quoted.deductible_applied)
-            });
+                (s.fund, s.personal_account, rest(s), s.deductible_applied)
+                    == (quoted.fund, quoted.personal_account, rest(quoted), quoted.deductible_applied)
+            }) && giver.as_ref().is_none_or(|(_, a)| a.account_balance >= quoted.mutual_aid);
             r.updated_at_ms = now;
             if !same {
                 r.failure = Some(failure(
@@ -978,6 +1029,10 @@ impl Platform {
             let after = quoted.year_to_date_after(ytd).map_err(abort)?;
             account.accumulators.insert(r.accumulator_key.clone(), after);
             put_tx(v.accounts, &person_id, &account)?;
+            if let Some((giver, mut given)) = giver {
+                given.account_balance = Fen(given.account_balance.0 - quoted.mutual_aid.0);
+                put_tx(v.accounts, &giver, &given)?;
+            }
             r.step = Step::Settled;
             v.put_payment(&r)?;
             Ok((Some(true), None))
@@ -1425,7 +1480,8 @@ impl Platform {
         let now = self.now_ms();
         let person_id = bill.person_id.clone();
         let refund_id = req.refund_id.clone();
-        let (refund, change) = self.pay_tx(&person_id, |v| {
+        let giver = self.payment_record(&payment_id)?.and_then(|r| r.quote.legs.insurance.mutual_aid_from);
+        let (refund, change) = self.pay_tx_with(&person_id, giver.as_deref(), |v| {
             if v.refunds.get(refund_id.as_bytes())?.is_some() {
                 return refuse(conflict(PlatformCode::IdempotencyInProgress, "this refund is being made"));
             }
@@ -1467,6 +1523,12 @@ impl Platform {
             ytd.deductible_paid = Fen((ytd.deductible_paid.0 - split.deductible.0).max(0));
             ytd.fund_paid = Fen((ytd.fund_paid.0 - split.fund.0).max(0));
             put_tx(v.accounts, &person_id, &account)?;
+            // What a relative gave (家庭共济) goes back to their account.
+            if let Some(giver) = r.quote.legs.insurance.mutual_aid_from.as_deref().filter(|_| split.mutual_aid.0 > 0) {
+                let mut given = v.account(giver)?;
+                given.account_balance = Fen(given.account_balance.0 + split.mutual_aid.0);
+                put_tx(v.accounts, giver, &given)?;
+            }
             // Receipts: write off the standing one; a partial refund re-issues the rest.
             let mut receipts = Vec::new();
             let standing_ref = r

@@ -34,7 +34,7 @@ async fn phone_of(platform: &TestPlatform, number: &str) -> Phone {
 }
 
 fn card() -> QuoteOptions {
-    QuoteOptions { use_account: true, channel: Channel::parse("card:4242424242424242").unwrap() }
+    QuoteOptions { use_account: true, channel: Channel::parse("card:4242424242424242").unwrap(), mutual_aid: false }
 }
 
 async fn balance(platform: &TestPlatform, person: &str) -> Fen {
@@ -501,4 +501,101 @@ async fn a_proxy_shows_a_relatives_code_and_the_scanner_sees_both_people() {
     let after = scan_for(&platform, &before.text, Purpose::PharmacyPurchase).await;
     assert!(!after.accepted);
     assert_eq!(after.reason.as_deref(), Some("link_revoked"));
+}
+
+/// 家庭共济: the son pays his father's bill and lets his own personal account give what the
+/// father's leaves. Each account moves once, by the quoted amounts; a partial refund gives
+/// each source back its part (the giver's to the giver) and the rest at the end; mutual aid
+/// is refused where the rules do not allow it (a change of rules, no code change) and for
+/// oneself.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_son_gives_from_his_own_account_for_his_fathers_bill_and_a_refund_gives_it_back() {
+    let platform = TestPlatform::start().await;
+    let son = phone_of(&platform, SON).await;
+    let father = phone_of(&platform, FATHER).await;
+    let link = son.app.link_relative(FATHER, Relationship::Parent, None, Limits::default()).await.unwrap().link;
+    father.app.refresh_family().await.unwrap();
+    father.app.approve_link(&link.link_id).await.unwrap();
+    son.app.refresh_family().await.unwrap();
+    let set_balance = |person: &'static str, fen: i64| {
+        let admin = platform.admin();
+        async move {
+            let _: serde_json::Value = admin
+                .post(
+                    &format!("admin/v1/accounts/{person}"),
+                    &serde_json::json!({ "balance_fen": fen }),
+                    Some(ADMIN_TOKEN),
+                )
+                .await
+                .expect("balance set");
+        }
+    };
+    set_balance("P1002", 1_000).await; // the father's account is nearly empty
+    set_balance("P1001", 5_000).await;
+    let bill = platform.issue_bill(FATHER, None).await;
+    son.app.sync_inbox().await.unwrap();
+
+    // Without mutual aid: the father's 10 yuan, then the card.
+    let plain = son.app.quote(&bill.bill_id, &card(), Some("P1002")).await.unwrap();
+    assert_eq!((plain.legs.insurance.personal_account, plain.legs.insurance.mutual_aid), (Fen(1_000), Fen(0)));
+    let rest = plain.legs.cash.amount;
+    assert!(rest.0 > 5_000, "the bill leaves more than the son's balance: {rest:?}");
+
+    let giving = QuoteOptions { mutual_aid: true, ..card() };
+    let quote = son.app.quote(&bill.bill_id, &giving, Some("P1002")).await.unwrap();
+    let ins = &quote.legs.insurance;
+    assert_eq!((ins.fund, ins.personal_account), (plain.legs.insurance.fund, Fen(1_000)));
+    assert_eq!(ins.mutual_aid, Fen(5_000), "the son's whole balance gives");
+    assert_eq!(ins.mutual_aid_from.as_deref(), Some("P1001"));
+    assert_eq!(quote.legs.cash.amount, Fen(rest.0 - 5_000));
+    assert_eq!(quote.settlement.mutual_aid_balance_before, Fen(5_000));
+
+    let payment = son.app.pay(&quote.quote_id, Some("P1002")).await.unwrap();
+    assert_eq!(payment.insurance.mutual_aid_fen, Fen(5_000));
+    assert_eq!(payment.insurance.mutual_aid_from.as_deref(), Some("P1001"));
+    assert_eq!(balance(&platform, "P1002").await, Fen(0));
+    assert_eq!(balance(&platform, "P1001").await, Fen(0), "the giver is debited exactly what was quoted");
+
+    // A refund of every line: each source gets back what it paid, the giver included.
+    let refunded: serde_json::Value = platform
+        .admin()
+        .post(
+            &format!("admin/v1/bills/{}/refunds", bill.bill_id),
+            &serde_json::json!({ "refund_id": "R-MA-1", "reason": "visit cancelled" }),
+            Some(ADMIN_TOKEN),
+        )
+        .await
+        .expect("refunded");
+    assert_eq!(refunded["split"]["mutual_aid"], 5_000, "{refunded}");
+    assert_eq!(refunded["split"]["personal_account"], 1_000, "{refunded}");
+    assert_eq!(balance(&platform, "P1001").await, Fen(5_000));
+    assert_eq!(balance(&platform, "P1002").await, Fen(1_000));
+
+    // Asked for oneself: nobody gives to themselves.
+    let own = platform.issue_bill(SON, None).await;
+    son.app.sync_inbox().await.unwrap();
+    match son.app.quote(&own.bill_id, &giving, None).await {
+        Err(CoreError::Net(e)) => assert_eq!(e.platform_code(), Some(PlatformCode::InvalidRequest), "{e}"),
+        other => panic!("mutual aid for oneself must be refused: {other:?}"),
+    }
+
+    // The rules stop covering parents: refused with its reason, no code changed.
+    let mut rules: serde_json::Value =
+        serde_json::from_str(carepass_core::domain::family::rules::DEMO_RULES_JSON).unwrap();
+    rules["version"] = 2.into();
+    rules["mutual_aid"]["relationships"] = serde_json::json!([{ "relationship": "spouse", "from": "2021-04-13" }]);
+    let put = http()
+        .put(format!("{}/admin/v1/family/rules", platform.url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&rules)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::OK, "{}", put.text().await.unwrap());
+    let again = platform.issue_bill(FATHER, None).await;
+    son.app.sync_inbox().await.unwrap();
+    let refused = son.app.quote(&again.bill_id, &giving, Some("P1002")).await.unwrap_err();
+    assert_eq!(refusal(refused), Refusal::MutualAidRelationship);
+    // Without mutual aid the same bill still quotes.
+    son.app.quote(&again.bill_id, &card(), Some("P1002")).await.unwrap();
 }

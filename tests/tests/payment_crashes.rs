@@ -167,6 +167,19 @@ async fn http(
     key: Option<&str>,
     body: Option<&Value>,
 ) -> std::io::Result<Answer> {
+    http_as(base, method, path, bearer, None, key, body).await
+}
+
+/// [`http`] for a relative: `subject` names them (`x-carepass-subject`).
+async fn http_as(
+    base: &str,
+    method: &str,
+    path: &str,
+    bearer: &str,
+    subject: Option<&str>,
+    key: Option<&str>,
+    body: Option<&Value>,
+) -> std::io::Result<Answer> {
     let host = base.trim_start_matches("http://").trim_end_matches('/').to_string();
     let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
     let mut head = format!(
@@ -175,6 +188,9 @@ async fn http(
     );
     if let Some(key) = key {
         head.push_str(&format!("{}: {key}\r\n", wire::IDEMPOTENCY_HEADER));
+    }
+    if let Some(subject) = subject {
+        head.push_str(&format!("x-carepass-subject: {subject}\r\n"));
     }
     head.push_str("\r\n");
     let exchange = async {
@@ -212,8 +228,8 @@ async fn ledger(channel: &str) -> Ledger {
     serde_json::from_value(ok(http(channel, "GET", "/channel/v1/ledger", "", None, None).await).await).unwrap()
 }
 
-async fn balance(url: &str) -> i64 {
-    let view = ok(http(url, "GET", "/admin/v1/accounts/P1001", ADMIN_TOKEN, None, None).await).await;
+async fn balance(url: &str, person: &str) -> i64 {
+    let view = ok(http(url, "GET", &format!("/admin/v1/accounts/{person}"), ADMIN_TOKEN, None, None).await).await;
     view["account_balance_fen"].as_i64().unwrap()
 }
 
@@ -236,6 +252,16 @@ async fn check_receipts(url: &str, payment: &Payment) -> usize {
 /// One crash point: pay (or refund) while the platform is set to die at `point`, restart it
 /// without, and check where the money is.
 async fn crash_at(point: &str) {
+    crash_in(point, false).await
+}
+
+/// The father's balance when the son gives for him (家庭共济).
+const FATHER_BALANCE: i64 = 1_000;
+
+/// [`crash_at`]; with `mutual_aid`, the son (the patient of the other cases) pays his
+/// linked father's bill and his own account gives what the father's leaves: the giver's
+/// account must move exactly once too, and come back with a refund.
+async fn crash_in(point: &str, mutual_aid: bool) {
     let dir = tempfile::tempdir().unwrap();
     let channel = Process::start("channel", &dir.path().join("channel"), &[]);
     let data = dir.path().join("platform");
@@ -252,7 +278,29 @@ async fn crash_at(point: &str) {
     let keys = carepass_core::io::keys::software_key(&app.store().vault).unwrap();
     ok(http(&url, "POST", "/admin/v1/accounts/P1001", ADMIN_TOKEN, None, Some(&json!({"balance_fen": BALANCE}))).await)
         .await;
-    let bill_request = carepass_sandbox::seed::demo_bill_request(PATIENT, carepass_sandbox::seed::demo_bill_items());
+    // With mutual aid: the father (P1002) linked and consenting on his own phone.
+    let father_dir = tempfile::tempdir().unwrap();
+    let (holder, subject) = if mutual_aid {
+        let father = phone(&url, father_dir.path(), &MemorySecretStore::new());
+        father.enrol("13800000002", CODE).await.expect("the father enrols");
+        let asked = app
+            .link_relative(
+                "13800000002",
+                carepass_core::domain::family::Relationship::Parent,
+                None,
+                wire::Limits::default(),
+            )
+            .await
+            .expect("links");
+        father.refresh_family().await.unwrap();
+        father.approve_link(&asked.link.link_id).await.expect("consents");
+        let body = json!({"balance_fen": FATHER_BALANCE});
+        ok(http(&url, "POST", "/admin/v1/accounts/P1002", ADMIN_TOKEN, None, Some(&body)).await).await;
+        ("13800000002", Some("P1002"))
+    } else {
+        (PATIENT, None)
+    };
+    let bill_request = carepass_sandbox::seed::demo_bill_request(holder, carepass_sandbox::seed::demo_bill_items());
     let bill = ok(http(
         &url,
         "POST",
@@ -264,15 +312,19 @@ async fn crash_at(point: &str) {
     .await)
     .await;
     let bill_id = bill["bill_id"].as_str().unwrap().to_string();
+    let quote_body = json!({"channel": CARD, "mutual_aid": mutual_aid});
+    let quote_path = format!("/v1/bills/{bill_id}/quotes");
     let quote: Quote = serde_json::from_value(
-        ok(http(&url, "POST", &format!("/v1/bills/{bill_id}/quotes"), &token, None, Some(&json!({"channel": CARD})))
-            .await)
-        .await,
+        ok(http_as(&url, "POST", &quote_path, &token, subject, None, Some(&quote_body)).await).await,
     )
     .unwrap();
-    let (pa, cash) = (quote.legs.insurance.personal_account.0, quote.legs.cash.amount.0);
+    let (pa, ma, cash) =
+        (quote.legs.insurance.personal_account.0, quote.legs.insurance.mutual_aid.0, quote.legs.cash.amount.0);
     assert!(pa > 0 && cash > 0);
-    let key = format!("crash-{}", point.replace(':', "-"));
+    assert_eq!(ma > 0, mutual_aid, "{quote:?}");
+    let payer = subject.unwrap_or("P1001");
+    let payer_before = if mutual_aid { FATHER_BALANCE } else { BALANCE };
+    let key = format!("crash-{}{}", point.replace(':', "-"), if mutual_aid { "-aid" } else { "" });
     let consent = quote.consent(&key);
     let request = serde_json::to_value(PayRequest::new(&consent, &consent.sign(&keys).unwrap())).unwrap();
     let refund_body = json!({"refund_id": "R-crash", "reason": "crash test"});
@@ -280,11 +332,13 @@ async fn crash_at(point: &str) {
 
     // The request the platform dies in.
     let cut = if point.starts_with("refund:") {
-        let paid = payment_of(&ok(http(&url, "POST", "/v1/payments", &token, Some(&key), Some(&request)).await).await);
+        let paid = payment_of(
+            &ok(http_as(&url, "POST", "/v1/payments", &token, subject, Some(&key), Some(&request)).await).await,
+        );
         assert_eq!(paid.status, PaymentStatus::Succeeded);
         http(&url, "POST", &refund_path, ADMIN_TOKEN, None, Some(&refund_body)).await
     } else {
-        http(&url, "POST", "/v1/payments", &token, Some(&key), Some(&request)).await
+        http_as(&url, "POST", "/v1/payments", &token, subject, Some(&key), Some(&request)).await
     };
     let error = cut.err().unwrap_or_else(|| panic!("{point}: the request was answered; the platform did not die"));
     let exit = server.wait_for_exit();
@@ -294,7 +348,8 @@ async fn crash_at(point: &str) {
     // Again, without the crash point, on the same data dir and port.
     let server = platform(&data, &channel.url, Some(addr), None);
     assert_eq!(server.url, url);
-    let replay = http(&url, "POST", "/v1/payments", &token, Some(&key), Some(&request)).await.expect("an answer");
+    let replay =
+        http_as(&url, "POST", "/v1/payments", &token, subject, Some(&key), Some(&request)).await.expect("an answer");
     assert_eq!(replay.status, 200, "{point}: {}", replay.body);
     assert!(replay.replayed, "{point}: the answer comes from the key's record");
     let mut final_payment = payment_of(&replay.body);
@@ -307,14 +362,24 @@ async fn crash_at(point: &str) {
         assert_eq!(refund.status, RefundStatus::Succeeded, "{point}");
         assert_eq!(refund.split.cash.0, cash);
         assert_eq!(refund.split.personal_account.0, pa);
+        assert_eq!(refund.split.mutual_aid.0, ma, "{point}: the giver gets back what they gave");
         final_payment = payment_of(
-            &ok(http(&url, "GET", &format!("/v1/payments/{}", final_payment.payment_id), &token, None, None).await)
-                .await,
+            &ok(http_as(
+                &url,
+                "GET",
+                &format!("/v1/payments/{}", final_payment.payment_id),
+                &token,
+                subject,
+                None,
+                None,
+            )
+            .await)
+            .await,
         );
         assert_eq!(final_payment.status, PaymentStatus::Refunded);
     } else {
         assert_eq!(final_payment.status, PaymentStatus::Succeeded, "{point}: {}", replay.body);
-        let again = http(&url, "POST", "/v1/payments", &token, Some(&key), Some(&request)).await.unwrap();
+        let again = http_as(&url, "POST", "/v1/payments", &token, subject, Some(&key), Some(&request)).await.unwrap();
         assert!(again.replayed);
         assert_eq!(again.body, replay.body, "{point}: the final answer is kept");
     }
@@ -322,25 +387,34 @@ async fn crash_at(point: &str) {
     ok(http(&url, "POST", "/admin/v1/payments/drive", ADMIN_TOKEN, None, Some(&json!({}))).await).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let shown = payment_of(
-        &ok(http(&url, "GET", &format!("/v1/payments/{}", final_payment.payment_id), &token, None, None).await).await,
+        &ok(http_as(&url, "GET", &format!("/v1/payments/{}", final_payment.payment_id), &token, subject, None, None)
+            .await)
+        .await,
     );
     assert_eq!(shown, final_payment, "{point}");
 
-    let account = balance(&url).await;
+    let account = balance(&url, payer).await;
+    let giver = balance(&url, "P1001").await;
     let l = ledger(&channel.url).await;
     let holds: Vec<_> = l.authorisations.iter().filter(|a| a.reference == final_payment.payment_id).collect();
     assert_eq!(holds.len(), 1, "{point}: one hold: {l:?}");
     assert_eq!(holds[0].captured_fen.0, cash, "{point}: captured once");
     let receipts = check_receipts(&url, &final_payment).await;
     let account_moves = if point.starts_with("refund:") {
-        assert_eq!(account, BALANCE, "{point}: the account is back");
+        assert_eq!(account, payer_before, "{point}: the account is back");
+        if mutual_aid {
+            assert_eq!(giver, BALANCE, "{point}: the giver's account is back");
+        }
         assert_eq!(l.refunds.len(), 1, "{point}: one channel refund");
         assert_eq!(l.refunds[0].amount_fen.0, cash);
         assert_eq!(l.net_captured(), 0);
         assert_eq!(receipts, 2, "{point}: the receipt and its write-off");
         "paid 1×, refunded 1×"
     } else {
-        assert_eq!(account, BALANCE - pa, "{point}: the account moved exactly once");
+        assert_eq!(account, payer_before - pa, "{point}: the account moved exactly once");
+        if mutual_aid {
+            assert_eq!(giver, BALANCE - ma, "{point}: the giver's account moved exactly once");
+        }
         assert!(l.refunds.is_empty());
         assert_eq!(l.net_captured(), cash);
         assert_eq!(receipts, 1, "{point}: one receipt");
@@ -348,9 +422,11 @@ async fn crash_at(point: &str) {
     };
     assert_eq!(holds[0].status, AuthStatus::Captured);
     println!(
-        "crash {point:<18} client: {} | after restart: {:?} | account {account_moves} ({pa} fen) | channel holds 1, captured {} fen 1×, refunds {} | receipts {receipts} | replay {}",
+        "crash {point:<18}{} client: {} | after restart: {:?} | account {account_moves} ({pa} fen{}) | channel holds 1, captured {} fen 1×, refunds {} | receipts {receipts} | replay {}",
+        if mutual_aid { " (mutual aid)" } else { "" },
         error.kind(),
         final_payment.status,
+        if mutual_aid { format!(", giver {ma} fen") } else { String::new() },
         holds[0].captured_fen.0,
         l.refunds.len(),
         if replay.replayed { "replayed final state" } else { "new" },
@@ -387,4 +463,14 @@ async fn crash_after_the_answer_is_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_after_the_refund_of_the_insurance() {
     crash_at("refund:insurance").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_the_insurance_settled_with_mutual_aid() {
+    crash_in("pay:settled", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_the_refund_of_the_insurance_with_mutual_aid() {
+    crash_in("refund:insurance", true).await;
 }

@@ -430,6 +430,7 @@ fn quote_for(bill: &Bill, balance: i64, use_account: bool, channel: &str) -> Quo
         link_id: None,
         visit_type: bill.visit_type,
         use_account,
+        mutual_aid: false,
         legs: Legs {
             insurance: InsuranceLeg {
                 fund: settlement.fund,

@@ -42,7 +42,7 @@ async fn patient(platform: &TestPlatform, dir: &std::path::Path, client: ClientO
 }
 
 fn card(number: &str) -> QuoteOptions {
-    QuoteOptions { use_account: true, channel: Channel::parse(&format!("card:{number}")).unwrap() }
+    QuoteOptions { use_account: true, channel: Channel::parse(&format!("card:{number}")).unwrap(), mutual_aid: false }
 }
 
 /// Polls the payment until it leaves `processing`.

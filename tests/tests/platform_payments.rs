@@ -1128,6 +1128,7 @@ async fn payment_requests_are_limited_per_hour_before_anything_is_done_and_a_don
     let options = carepass_core::QuoteOptions {
         use_account: true,
         channel: carepass_core::domain::payment::Channel::parse(CARD_OK).expect("a channel"),
+        mutual_aid: false,
     };
     let phone_quote = me._app.quote(&other.bill_id, &options, None).await.expect("quotes");
     match me._app.pay(&phone_quote.quote_id, None).await {
@@ -1196,6 +1197,7 @@ async fn credit_is_signed_drawn_within_its_limit_and_repaid_exactly_once() {
     let options = carepass_core::QuoteOptions {
         use_account: true,
         channel: carepass_core::domain::payment::Channel::parse("credit").unwrap(),
+        mutual_aid: false,
     };
     let q = app.quote(&bill.bill_id, &options, None).await.expect("quotes on credit");
     let paid = app.pay(&q.quote_id, None).await.expect("pays");

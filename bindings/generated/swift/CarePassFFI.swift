@@ -826,8 +826,10 @@ public protocol CarePassProtocol: AnyObject, Sendable {
     /**
      * Pre-settles a bill (null subject: the signed-in person) and checks the answer against
      * the bill on the phone. `channel`: `none`, `card:<number>` or `credit`.
+     * `mutual_aid`: acting for a relative, your own personal account pays what theirs leaves
+     * (家庭共济, where the family rules allow it).
      */
-    func quoteBill(billId: String, useAccount: Bool, channelText: String, subject: String?) async throws  -> PaymentQuote
+    func quoteBill(billId: String, useAccount: Bool, channelText: String, subject: String?, mutualAid: Bool) async throws  -> PaymentQuote
     
     /**
      * The subject's receipts, each verified (signature, check code, amounts).
@@ -1492,13 +1494,15 @@ open func paymentsUnresolved()throws  -> UInt32  {
     /**
      * Pre-settles a bill (null subject: the signed-in person) and checks the answer against
      * the bill on the phone. `channel`: `none`, `card:<number>` or `credit`.
+     * `mutual_aid`: acting for a relative, your own personal account pays what theirs leaves
+     * (家庭共济, where the family rules allow it).
      */
-open func quoteBill(billId: String, useAccount: Bool, channelText: String, subject: String? = nil)async throws  -> PaymentQuote  {
+open func quoteBill(billId: String, useAccount: Bool, channelText: String, subject: String? = nil, mutualAid: Bool = false)async throws  -> PaymentQuote  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_carepass_ffi_fn_method_carepass_quote_bill(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(billId),FfiConverterBool.lower(useAccount),FfiConverterString.lower(channelText),FfiConverterOptionString.lower(subject)
+                        self.uniffiCloneHandle(),FfiConverterString.lower(billId),FfiConverterBool.lower(useAccount),FfiConverterString.lower(channelText),FfiConverterOptionString.lower(subject),FfiConverterBool.lower(mutualAid)
                 )
             },
             pollFunc: ffi_carepass_ffi_rust_future_poll_rust_buffer,
@@ -11069,7 +11073,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_carepass_ffi_checksum_method_carepass_payments_unresolved() != 48882) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_carepass_ffi_checksum_method_carepass_quote_bill() != 5378) {
+    if (uniffi_carepass_ffi_checksum_method_carepass_quote_bill() != 14004) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_carepass_ffi_checksum_method_carepass_receipts() != 49050) {

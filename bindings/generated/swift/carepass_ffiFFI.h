@@ -570,7 +570,7 @@ uint32_t uniffi_carepass_ffi_fn_method_carepass_payments_unresolved(uint64_t ptr
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_QUOTE_BILL
 #define UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_QUOTE_BILL
-uint64_t uniffi_carepass_ffi_fn_method_carepass_quote_bill(uint64_t ptr, RustBuffer bill_id, int8_t use_account, RustBuffer channel_text, RustBuffer subject
+uint64_t uniffi_carepass_ffi_fn_method_carepass_quote_bill(uint64_t ptr, RustBuffer bill_id, int8_t use_account, RustBuffer channel_text, RustBuffer subject, int8_t mutual_aid
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAREPASS_FFI_FN_METHOD_CAREPASS_RECEIPTS

@@ -47,6 +47,9 @@ pub struct QuoteOptions {
     pub use_account: bool,
     /// How the cash part is paid (ignored when there is none).
     pub channel: Channel,
+    /// Acting for a relative: let your own personal account pay what theirs leaves
+    /// (家庭共济, where the family rules allow it).
+    pub mutual_aid: bool,
 }
 
 /// A request stored before it is sent: replayed with the same key and bytes until answered.
@@ -144,7 +147,11 @@ impl CarePass {
             self.settle_open_intents(&actor, Some(bill_id)).await?;
         }
         let mut bill = self.local_bill(&actor, &subject, bill_id).await?;
-        let request = QuoteRequest { use_account: options.use_account, channel: options.channel.clone() };
+        let request = QuoteRequest {
+            use_account: options.use_account,
+            channel: options.channel.clone(),
+            mutual_aid: options.mutual_aid,
+        };
         let path = format!("v1/bills/{bill_id}/quotes");
         let quote: Quote = self.authed(&actor, &subject, Method::POST, &path, Some(&request)).await?;
         let expected = Expected { subject: &subject, actor: &actor.person_id, device_id: &actor.device_id };
@@ -157,6 +164,9 @@ impl CarePass {
             self.sync_inbox().await?;
             bill = self.local_bill(&actor, &subject, bill_id).await?;
             check_quote(&quote, &bill, &expected, now).map_err(CoreError::QuoteRefused)?;
+        }
+        if quote.mutual_aid != options.mutual_aid {
+            return Err(CoreError::QuoteRefused(QuoteRefusal::Legs("mutual aid differs from what was asked")));
         }
         let held = self.hold()?;
         let section = held.section(&Self::section_name(&actor, &subject))?;

@@ -36,6 +36,10 @@ impl Fen {
         self.0
     }
 
+    pub fn is_zero(&self) -> bool {
+        self.0 == 0
+    }
+
     pub fn checked_add(self, other: Fen) -> Result<Fen, MoneyError> {
         self.0.checked_add(other.0).map(Fen).ok_or(MoneyError::Overflow)
     }

@@ -1,5 +1,5 @@
 //! Settlement rules (医保结算): how a set of items splits into the pooled fund (统筹), the
-//! personal account (个人账户), family mutual aid (家庭共济, zero for now) and cash.
+//! personal account (个人账户), family mutual aid (家庭共济, [`Settlement::with_mutual_aid`]) and cash.
 //!
 //! Pure and shared: the sandbox (platform side), the core (checking a quote before it is shown)
 //! and the pharmacy ranking call the same [`settle`]. Policy is data ([`SettlementPolicy`],
@@ -162,7 +162,8 @@ pub struct Settlement {
     pub fund: Fen,
     /// Personal account (个人账户).
     pub personal_account: Fen,
-    /// Family mutual aid (家庭共济): always zero until the payment work adds it.
+    /// Family mutual aid (家庭共济): what a relative's personal account pays of the rest
+    /// (`docs/settlement.md` § 8; [`Settlement::with_mutual_aid`]).
     pub mutual_aid: Fen,
     /// Paid through a payment channel.
     pub cash: Fen,
@@ -180,6 +181,10 @@ pub struct Settlement {
     pub cap_remaining_before: Fen,
     /// Personal account balance before this settlement.
     pub account_balance_before: Fen,
+    /// The giving relative's personal account balance before this settlement (0 and left out
+    /// of the JSON when no relative gives).
+    #[serde(default, skip_serializing_if = "Fen::is_zero")]
+    pub mutual_aid_balance_before: Fen,
     /// The reimbursement ratio applied.
     pub ratio_bp: u32,
     /// Whether the annual cap cut the fund's share.
@@ -556,6 +561,7 @@ pub fn settle_with_rule(
         deductible_remaining_before: share.deductible_remaining,
         cap_remaining_before: share.cap_remaining,
         account_balance_before: patient.account_balance,
+        mutual_aid_balance_before: Fen::ZERO,
         ratio_bp: rule.ratio_bp,
         cap_reached: share.cap_reached,
         lines,
@@ -565,6 +571,20 @@ pub fn settle_with_rule(
 }
 
 impl Settlement {
+    /// Family mutual aid (家庭共济, `docs/settlement.md` § 8) over a settlement: a relative's
+    /// personal account, of `giver_balance`, pays what the patient's own account left,
+    /// `mutual_aid = min(giver_balance, cash)`, and cash is the rest. The fund, the patient's
+    /// account and the accumulators do not change. A zero balance gives the same split.
+    pub fn with_mutual_aid(mut self, giver_balance: Fen) -> Result<Settlement, SettlementError> {
+        let giver_balance = giver_balance.non_negative()?;
+        let rest = self.mutual_aid.checked_add(self.cash)?;
+        self.mutual_aid = rest.min(giver_balance);
+        self.cash = rest.checked_sub(self.mutual_aid)?;
+        self.mutual_aid_balance_before = giver_balance;
+        self.check()?;
+        Ok(self)
+    }
+
     /// What leaves the patient's (and family's) pockets: `personal_account + mutual_aid + cash`,
     /// which is `total − fund`.
     pub fn patient_pays(&self) -> Fen {
@@ -598,6 +618,7 @@ impl Settlement {
             self.deductible_remaining_before,
             self.cap_remaining_before,
             self.account_balance_before,
+            self.mutual_aid_balance_before,
         ];
         if parts.iter().any(|p| p.0 < 0) {
             return Err(Invariant("an amount is negative"));
@@ -613,6 +634,9 @@ impl Settlement {
         }
         if self.personal_account > self.account_balance_before {
             return Err(Invariant("personal account pays more than its balance"));
+        }
+        if self.mutual_aid > self.mutual_aid_balance_before {
+            return Err(Invariant("mutual aid pays more than the giver's balance"));
         }
         if self.fund > self.cap_remaining_before {
             return Err(Invariant("fund pays more than the remaining annual cap"));

@@ -42,6 +42,11 @@ pub struct QuoteRequest {
     /// left for cash (the quote then says `none`).
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub channel: Channel,
+    /// Family mutual aid (家庭共济): a relative acting for the patient under a family link
+    /// lets their own personal account pay what the patient's account leaves (default
+    /// false; refused with `family_refused` where the family rules do not allow it).
+    #[serde(default)]
+    pub mutual_aid: bool,
 }
 
 /// `POST /v1/payments` with an `Idempotency-Key`: every field the device signed

@@ -72,6 +72,9 @@ pub struct Quote {
     pub visit_type: VisitType,
     /// Whether the personal account was asked to pay.
     pub use_account: bool,
+    /// Whether the actor asked their own personal account to give (家庭共济).
+    #[serde(default)]
+    pub mutual_aid: bool,
     pub settlement: Settlement,
     pub legs: Legs,
     pub created_at_ms: i64,
@@ -195,6 +198,9 @@ pub fn check_quote(quote: &Quote, bill: &Bill, expected: &Expected<'_>, now_ms: 
     if !quote.use_account && s.personal_account.0 > 0 {
         return Err(QuoteRefusal::Legs("the personal account pays though it was not asked to"));
     }
+    if !quote.mutual_aid && s.mutual_aid.0 > 0 {
+        return Err(QuoteRefusal::Legs("mutual aid pays though it was not asked to"));
+    }
     if quote.subject != expected.subject {
         return Err(QuoteRefusal::WrongParty("subject"));
     }
@@ -206,6 +212,11 @@ pub fn check_quote(quote: &Quote, bill: &Bill, expected: &Expected<'_>, now_ms: 
     }
     if (quote.subject != quote.actor) != quote.link_id.is_some() {
         return Err(QuoteRefusal::WrongParty("acting for someone else needs a link, and only then"));
+    }
+    if let Some(giver) = &legs.insurance.mutual_aid_from {
+        if *giver != quote.actor || quote.subject == quote.actor {
+            return Err(QuoteRefusal::WrongParty("mutual aid comes only from the relative who confirms it"));
+        }
     }
     payable(bill, now_ms)?;
     let life = quote.expires_at_ms.saturating_sub(quote.created_at_ms);

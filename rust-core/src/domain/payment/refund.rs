@@ -125,7 +125,17 @@ pub fn refund(
     current: &Settlement,
     remaining: &[SettlementItem],
 ) -> Result<(RefundSplit, Option<Settlement>), RefundError> {
-    let after = if remaining.is_empty() { None } else { Some(settle_with_rule(rule, coverage, remaining)?) };
+    // A relative who gave keeps giving, from the balance they had, on the lines that remain.
+    let after = if remaining.is_empty() {
+        None
+    } else {
+        let after = settle_with_rule(rule, coverage, remaining)?;
+        Some(if current.mutual_aid_balance_before.is_zero() {
+            after
+        } else {
+            after.with_mutual_aid(current.mutual_aid_balance_before)?
+        })
+    };
     let zero = Fen::ZERO;
     let pick = |f: fn(&Settlement) -> Fen| after.as_ref().map(f).unwrap_or(zero);
     let diff = |name: &'static str, before: Fen, after: Fen| -> Result<Fen, RefundError> {

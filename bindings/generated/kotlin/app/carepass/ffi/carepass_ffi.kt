@@ -1105,7 +1105,7 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_carepass_ffi_fn_method_carepass_payments_unresolved(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
-    external fun uniffi_carepass_ffi_fn_method_carepass_quote_bill(`ptr`: Long,`billId`: RustBuffer.ByValue,`useAccount`: Byte,`channelText`: RustBuffer.ByValue,`subject`: RustBuffer.ByValue,
+    external fun uniffi_carepass_ffi_fn_method_carepass_quote_bill(`ptr`: Long,`billId`: RustBuffer.ByValue,`useAccount`: Byte,`channelText`: RustBuffer.ByValue,`subject`: RustBuffer.ByValue,`mutualAid`: Byte,
     ): Long
     external fun uniffi_carepass_ffi_fn_method_carepass_receipts(`ptr`: Long,`subject`: RustBuffer.ByValue,
     ): Long
@@ -1457,7 +1457,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_payments_unresolved() and 0xFFFF) != 48882) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_quote_bill() and 0xFFFF) != 5378) {
+    if ((lib.uniffi_carepass_ffi_checksum_method_carepass_quote_bill() and 0xFFFF) != 14004) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_carepass_ffi_checksum_method_carepass_receipts() and 0xFFFF) != 49050) {
@@ -2302,8 +2302,10 @@ public interface CarePassInterface {
     /**
      * Pre-settles a bill (null subject: the signed-in person) and checks the answer against
      * the bill on the phone. `channel`: `none`, `card:<number>` or `credit`.
+     * `mutual_aid`: acting for a relative, your own personal account pays what theirs leaves
+     * (家庭共济, where the family rules allow it).
      */
-    suspend fun `quoteBill`(`billId`: kotlin.String, `useAccount`: kotlin.Boolean, `channelText`: kotlin.String, `subject`: kotlin.String? = null): PaymentQuote
+    suspend fun `quoteBill`(`billId`: kotlin.String, `useAccount`: kotlin.Boolean, `channelText`: kotlin.String, `subject`: kotlin.String? = null, `mutualAid`: kotlin.Boolean = false): PaymentQuote
     
     /**
      * The subject's receipts, each verified (signature, check code, amounts).
@@ -3172,10 +3174,12 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
     /**
      * Pre-settles a bill (null subject: the signed-in person) and checks the answer against
      * the bill on the phone. `channel`: `none`, `card:<number>` or `credit`.
+     * `mutual_aid`: acting for a relative, your own personal account pays what theirs leaves
+     * (家庭共济, where the family rules allow it).
      */
     @Throws(CarePassException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `quoteBill`(`billId`: kotlin.String, `useAccount`: kotlin.Boolean, `channelText`: kotlin.String, `subject`: kotlin.String?) : PaymentQuote {
+    override suspend fun `quoteBill`(`billId`: kotlin.String, `useAccount`: kotlin.Boolean, `channelText`: kotlin.String, `subject`: kotlin.String?, `mutualAid`: kotlin.Boolean) : PaymentQuote {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_carepass_ffi_fn_method_carepass_quote_bill(
@@ -3185,6 +3189,7 @@ open class CarePass: Disposable, AutoCloseable, CarePassInterface
         FfiConverterBoolean.lower(`useAccount`),
         FfiConverterString.lower(`channelText`),
         FfiConverterOptionalString.lower(`subject`),
+        FfiConverterBoolean.lower(`mutualAid`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_carepass_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
