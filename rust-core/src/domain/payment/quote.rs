@@ -72,8 +72,9 @@ pub struct Quote {
     pub visit_type: VisitType,
     /// Whether the personal account was asked to pay.
     pub use_account: bool,
-    /// Whether the actor asked their own personal account to give (家庭共济).
-    #[serde(default)]
+    /// Whether the actor asked their own personal account to give (家庭共济); left out of
+    /// the JSON when not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mutual_aid: bool,
     pub settlement: Settlement,
     pub legs: Legs,
