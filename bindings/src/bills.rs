@@ -163,7 +163,7 @@ impl From<carepass_core::app::InboxUpdate> for InboxUpdate {
     fn from(u: carepass_core::app::InboxUpdate) -> Self {
         InboxUpdate {
             subject: u.subject,
-            bills: u.bills.into_iter().map(Into::into).collect(),
+            bills: u.bills.iter().cloned().map(Into::into).collect(),
             changes: u.changes.into_iter().map(Into::into).collect(),
         }
     }

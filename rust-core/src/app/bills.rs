@@ -13,7 +13,7 @@ use base64::Engine;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::inbox::{Inbox, InboxUpdate};
+use super::inbox::{Inbox, InboxUpdate, Shown, Touch};
 use super::session::{core_closed, session_ended, Actor};
 use super::streams::{spawn, stream, CoreStream, Sink};
 use super::CarePass;
@@ -61,6 +61,16 @@ impl CarePass {
         let subject = self.subject_of(&actor, subject, Scope::ViewBills)?;
         let held = self.hold()?;
         Ok(Inbox::new(&held, &actor.person_id).bills(&subject, self.client.server_now_ms())?)
+    }
+
+    /// The named bills of a subject as stored now (`None` for one the phone no longer has).
+    fn bills_by_id(&self, subject: &str, ids: &[String]) -> CoreResult<Vec<(String, Option<Bill>)>> {
+        let actor = self.actor()?;
+        let subject = self.subject_of(&actor, Some(subject), Scope::ViewBills)?;
+        let held = self.hold()?;
+        let inbox = Inbox::new(&held, &actor.person_id);
+        let now = self.client.server_now_ms();
+        ids.iter().map(|id| Ok((id.clone(), inbox.bill(&subject, id, now)?))).collect()
     }
 
     /// Pulls every change after the stored cursor; returns what is new to the phone. Then
@@ -283,9 +293,9 @@ impl CarePass {
                 let actor = core.actor()?;
                 let subject = core.subject_of(&actor, subject.as_deref(), Scope::ViewBills)?;
                 let bills = core.bills(Some(&subject))?;
-                (actor, subject.clone(), InboxUpdate { subject, bills, changes: Vec::new() })
+                (actor, subject.clone(), InboxUpdate { subject, bills: Arc::new(bills.into()), changes: Vec::new() })
             };
-            let mut shown: HashMap<String, Bill> = first.bills.iter().map(|b| (b.bill_id.clone(), b.clone())).collect();
+            let mut shown = Shown::new(Arc::clone(&first.bills));
             if !sink.send(first).await {
                 return Ok(());
             }
@@ -299,14 +309,32 @@ impl CarePass {
             loop {
                 tokio::select! {
                     touch = touched.recv() => match touch {
-                        Ok(s) if s != subject => continue,
-                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        Ok(t) if t.subject != subject => continue,
+                        Ok(t) => {
                             let Some(core) = core.upgrade() else { return Err(CoreError::Closed) };
-                            let bills = core.bills(Some(&subject))?;
+                            let now = core.client.server_now_ms();
+                            let changes = match t.bills {
+                                // Only the bills named, unless a shown bill's due time passed
+                                // meanwhile (then the whole list: it expired on the phone).
+                                Some(ids) if !shown.expiry_passed(now) => {
+                                    let fresh = core.bills_by_id(&subject, &ids)?;
+                                    shown.apply(fresh)
+                                }
+                                _ => shown.replace(core.bills(Some(&subject))?),
+                            };
                             drop(core);
-                            let changes = diff(&mut shown, &bills);
                             if !changes.is_empty()
-                                && !sink.send(InboxUpdate { subject: subject.clone(), bills, changes }).await
+                                && !sink.send(InboxUpdate { subject: subject.clone(), bills: shown.list(), changes }).await
+                            {
+                                return Ok(());
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            let Some(core) = core.upgrade() else { return Err(CoreError::Closed) };
+                            let changes = shown.replace(core.bills(Some(&subject))?);
+                            drop(core);
+                            if !changes.is_empty()
+                                && !sink.send(InboxUpdate { subject: subject.clone(), bills: shown.list(), changes }).await
                             {
                                 return Ok(());
                             }
@@ -324,26 +352,31 @@ impl CarePass {
 
     /// Tells this process's inbox streams which subjects' bills may have changed.
     fn touch(&self, changes: &[InboxChange]) {
-        let mut subjects: Vec<&str> = changes.iter().map(|c| c.bill().person_id.as_str()).collect();
-        subjects.sort_unstable();
-        subjects.dedup();
-        for subject in subjects {
-            let _ = self.inbox_touched.send(subject.to_string());
+        let mut by_subject: Vec<(&str, Vec<String>)> = Vec::new();
+        for change in changes {
+            let bill = change.bill();
+            match by_subject.iter_mut().find(|(s, _)| *s == bill.person_id) {
+                Some((_, ids)) => ids.push(bill.bill_id.clone()),
+                None => by_subject.push((&bill.person_id, vec![bill.bill_id.clone()])),
+            }
+        }
+        for (subject, ids) in by_subject {
+            let _ = self.inbox_touched.send(Touch { subject: subject.to_string(), bills: Some(ids) });
         }
     }
 
     /// Tells this process's inbox streams that every list may have changed (a start-over).
     fn touch_subject(&self, subject: &str) {
-        let _ = self.inbox_touched.send(subject.to_string());
+        let _ = self.inbox_touched.send(Touch { subject: subject.to_string(), bills: None });
     }
 
     fn touch_all(&self, held: &Held, actor: &Actor) {
         for name in held.section_names(&format!("s/{}/", actor.person_id)) {
             if let Some(subject) = name.rsplit('/').next() {
-                let _ = self.inbox_touched.send(subject.to_string());
+                let _ = self.inbox_touched.send(Touch { subject: subject.to_string(), bills: None });
             }
         }
-        let _ = self.inbox_touched.send(actor.person_id.clone());
+        let _ = self.inbox_touched.send(Touch { subject: actor.person_id.clone(), bills: None });
     }
 
     /// Every entry of `log` must be a bill of its owner: the actor, or a relative whose bills
@@ -392,7 +425,10 @@ impl CarePass {
                     inbox.apply_loose(std::slice::from_ref(&entry))?;
                     // Touched even when another process applied it first: its listeners here
                     // have not heard of it yet.
-                    let _ = self.inbox_touched.send(entry.bill.person_id.clone());
+                    let _ = self.inbox_touched.send(Touch {
+                        subject: entry.bill.person_id.clone(),
+                        bills: Some(vec![entry.bill.bill_id.clone()]),
+                    });
                     inbox.cursor()? < entry.seq
                 };
                 if behind {
@@ -419,19 +455,6 @@ impl CarePass {
 
 /// What changed between the bills last handed to a listener and the bills now, in the order
 /// of the list now; `shown` becomes the list now.
-fn diff(shown: &mut HashMap<String, Bill>, now: &[Bill]) -> Vec<InboxChange> {
-    let mut changes = Vec::new();
-    for bill in now {
-        match shown.get(&bill.bill_id) {
-            None => changes.push(InboxChange::Added(bill.clone())),
-            Some(before) if before != bill => changes.push(InboxChange::Updated(bill.clone())),
-            Some(_) => {}
-        }
-    }
-    *shown = now.iter().map(|b| (b.bill_id.clone(), b.clone())).collect();
-    changes
-}
-
 /// Keeps the live connection open: reconnects with exponential backoff (200 ms to 10 s,
 /// with jitter) until the session ends or the core goes. Holds the core only while it handles
 /// something, never across a wait.

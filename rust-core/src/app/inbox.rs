@@ -8,7 +8,8 @@
 //! last: after a crash the phone re-pulls from the old cursor, and applying the same changes
 //! again changes nothing. The cursor only moves over changes without a gap.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,12 +24,103 @@ const EPOCH: &str = "inbox/epoch";
 const BILL_PREFIX: &str = "bill/";
 
 /// What an inbox stream hands its listener: a subject's bills as they are now (newest first,
-/// expiry applied) and the changes that led there (empty in the first update).
+/// expiry applied) and the changes that led there (empty in the first update). The list is
+/// shared with the stream, which changes it in place for the next update once the listener
+/// has let go of it (a copy only while the listener still holds the last one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxUpdate {
     pub subject: String,
-    pub bills: Vec<Bill>,
+    pub bills: Arc<VecDeque<Bill>>,
     pub changes: Vec<InboxChange>,
+}
+
+/// Which subject's bills may have changed in this process, and which bills when that is known
+/// (`None`: any of them, such as after a start-over or a relative's log going away).
+#[derive(Debug, Clone)]
+pub(crate) struct Touch {
+    pub subject: String,
+    pub bills: Option<Vec<String>>,
+}
+
+/// What an inbox stream last handed its listener: the list in the order [`Inbox::bills`]
+/// gives (newest first, then by id), kept current from the bills a change names, so a new bill
+/// costs reading that bill, not the whole inbox (and, the list being a deque, no shift of the
+/// bills already there when it goes in front).
+pub(crate) struct Shown {
+    list: Arc<VecDeque<Bill>>,
+    created: HashMap<String, i64>,
+}
+
+fn order_key(bill: &Bill) -> (std::cmp::Reverse<i64>, &str) {
+    (std::cmp::Reverse(bill.created_at_ms), bill.bill_id.as_str())
+}
+
+impl Shown {
+    pub fn new(list: Arc<VecDeque<Bill>>) -> Shown {
+        let created = list.iter().map(|b| (b.bill_id.clone(), b.created_at_ms)).collect();
+        Shown { list, created }
+    }
+
+    /// The list to hand over (shared, not copied).
+    pub fn list(&self) -> Arc<VecDeque<Bill>> {
+        Arc::clone(&self.list)
+    }
+
+    /// Whether a bill shown as pending is past its due time at `now_ms` (it now reads as
+    /// expired, which only a whole re-read shows).
+    pub fn expiry_passed(&self, now_ms: i64) -> bool {
+        self.list.iter().any(|b| b.state == crate::domain::bills::BillState::Pending && now_ms >= b.due_at_ms)
+    }
+
+    /// Takes the named bills as stored now (`None`: the phone no longer has it) and returns what
+    /// is new or different from what was shown.
+    pub fn apply(&mut self, fresh: Vec<(String, Option<Bill>)>) -> Vec<InboxChange> {
+        let mut changes = Vec::new();
+        for (id, bill) in fresh {
+            let at = self.created.get(&id).and_then(|&created_at_ms| {
+                self.list
+                    .binary_search_by(|b| order_key(b).cmp(&(std::cmp::Reverse(created_at_ms), id.as_str())))
+                    .ok()
+                    .or_else(|| self.list.iter().position(|b| b.bill_id == id))
+            });
+            match (at, bill) {
+                (None, None) => {}
+                (Some(at), None) => {
+                    Arc::make_mut(&mut self.list).remove(at);
+                    self.created.remove(&id);
+                }
+                (Some(at), Some(bill)) if self.list[at] == bill => {}
+                (at, Some(bill)) => {
+                    let list = Arc::make_mut(&mut self.list);
+                    if let Some(at) = at {
+                        list.remove(at);
+                        changes.push(InboxChange::Updated(bill.clone()));
+                    } else {
+                        changes.push(InboxChange::Added(bill.clone()));
+                    }
+                    let place = list.binary_search_by(|b| order_key(b).cmp(&order_key(&bill))).unwrap_or_else(|p| p);
+                    self.created.insert(id, bill.created_at_ms);
+                    list.insert(place, bill);
+                }
+            }
+        }
+        changes
+    }
+
+    /// Takes the whole list as stored now and returns what is new or different.
+    pub fn replace(&mut self, now: Vec<Bill>) -> Vec<InboxChange> {
+        let before: HashMap<&str, &Bill> = self.list.iter().map(|b| (b.bill_id.as_str(), b)).collect();
+        let changes = now
+            .iter()
+            .filter_map(|bill| match before.get(bill.bill_id.as_str()) {
+                None => Some(InboxChange::Added(bill.clone())),
+                Some(shown) if *shown != bill => Some(InboxChange::Updated(bill.clone())),
+                Some(_) => None,
+            })
+            .collect();
+        *self = Shown::new(Arc::new(now.into()));
+        changes
+    }
 }
 
 /// A bill as stored, with the sequence of the change that last wrote it.
@@ -348,5 +440,52 @@ mod tests {
         inbox.apply_page(&[entry(1, "a", BillState::Pending)], 1).unwrap();
         assert_eq!(inbox.bills("P1001", 999_999).unwrap()[0].state, BillState::Pending);
         assert_eq!(inbox.bills("P1001", 1_000_000).unwrap()[0].state, BillState::Expired);
+    }
+
+    fn at(id: &str, created_at_ms: i64, state: BillState) -> Bill {
+        Bill { created_at_ms, ..bill(id, state) }
+    }
+
+    #[test]
+    fn a_shown_list_kept_from_named_bills_equals_the_list_read_again() {
+        let secrets = MemorySecretStore::new();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &secrets, StoreOptions::default()).unwrap();
+        let held = store.bulk.hold().unwrap();
+        let inbox = Inbox::new(&held, "P1001");
+        let mut shown = Shown::new(Arc::new(inbox.bills("P1001", 0).unwrap().into()));
+        // Out of order, a tie on the creation time, an update, a change of nothing.
+        let steps = [
+            at("m", 20, BillState::Pending),
+            at("z", 30, BillState::Pending),
+            at("a", 20, BillState::Pending),
+            at("q", 10, BillState::Pending),
+            at("m", 20, BillState::Paid),
+            at("z", 30, BillState::Pending),
+        ];
+        let mut seen = Vec::new();
+        for (seq, b) in steps.iter().enumerate() {
+            let entry = InboxEntry { seq: seq as u64 + 1, bill: b.clone() };
+            inbox.apply_loose(std::slice::from_ref(&entry)).unwrap();
+            let fresh = vec![(b.bill_id.clone(), inbox.bill("P1001", &b.bill_id, 0).unwrap())];
+            seen.extend(shown.apply(fresh));
+            assert_eq!(*shown.list(), inbox.bills("P1001", 0).unwrap(), "after {}", b.bill_id);
+        }
+        let kinds: Vec<(bool, &str)> =
+            seen.iter().map(|c| (matches!(c, InboxChange::Added(_)), c.bill().bill_id.as_str())).collect();
+        assert_eq!(kinds, [(true, "m"), (true, "z"), (true, "a"), (true, "q"), (false, "m")]);
+        let list = shown.list();
+        let ids: Vec<&str> = list.iter().map(|b| b.bill_id.as_str()).collect();
+        assert_eq!(ids, ["z", "a", "m", "q"]);
+        drop(list);
+        // A bill the phone no longer has leaves the list without a change.
+        assert!(shown.apply(vec![("a".into(), None)]).is_empty());
+        assert_eq!(shown.list().len(), 3);
+        // A whole re-read reports only what differs from what was shown.
+        let changes = shown.replace(inbox.bills("P1001", 0).unwrap());
+        let ids: Vec<&str> = changes.iter().map(|c| c.bill().bill_id.as_str()).collect();
+        assert_eq!(ids, ["a"]);
+        assert!(!shown.expiry_passed(999_999));
+        assert!(shown.expiry_passed(1_000_000));
     }
 }

@@ -105,8 +105,9 @@ pub struct CarePass {
     /// Who is signed in, for the session stream and to end live streams at once.
     session: tokio::sync::watch::Sender<SessionState>,
     /// The subjects whose bills may have changed (applied here, or seen on the live stream
-    /// after another process applied them): the inbox streams re-read and diff.
-    inbox_touched: tokio::sync::broadcast::Sender<String>,
+    /// after another process applied them), with the bills when known: the inbox streams
+    /// re-read those bills (or the whole list) and compare.
+    inbox_touched: tokio::sync::broadcast::Sender<inbox::Touch>,
     /// The payments stored anew in this process (by id): the payment streams re-read.
     payment_touched: tokio::sync::broadcast::Sender<String>,
     /// Set by [`CarePass::close`]; every stream and call ends with [`CoreError::Closed`].

@@ -503,7 +503,7 @@ impl CarePass {
             loop {
                 let now = tokio::select! {
                     touch = touched.recv() => match touch {
-                        Ok(s) if s != subject => continue,
+                        Ok(t) if t.subject != subject => continue,
                         Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                             let Some(core) = core.upgrade() else { return Err(CoreError::Closed) };
                             // The bill moved; the payment may have. A failed ask is not the
