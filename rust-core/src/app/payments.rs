@@ -503,7 +503,10 @@ impl CarePass {
             loop {
                 let now = tokio::select! {
                     touch = touched.recv() => match touch {
-                        Ok(t) if t.subject != subject => continue,
+                        // Another subject's bills, or other bills of this subject: nothing to ask.
+                        Ok(t) if t.subject != subject || t.bills.as_ref().is_some_and(|ids| !ids.contains(&shown.bill_id)) => {
+                            continue
+                        }
                         Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                             let Some(core) = core.upgrade() else { return Err(CoreError::Closed) };
                             // The bill moved; the payment may have. A failed ask is not the
