@@ -504,8 +504,8 @@ impl CarePassError {
     }
 
     /// Failures the app team must see in its logs (the reasons carry no personal data):
-    /// internal errors, storage failures, tampering, a lost or wrong data key, key-store
-    /// failures.
+    /// internal errors, storage failures, tampering (of the store, of a family audit chain), a
+    /// lost or wrong data key, key-store failures, a receipt that does not verify.
     pub fn is_serious(&self) -> bool {
         matches!(
             self,
@@ -516,6 +516,7 @@ impl CarePassError {
                 | CarePassError::MissingDataKey { .. }
                 | CarePassError::KeyStore { .. }
                 | CarePassError::InvalidReceipt { .. }
+                | CarePassError::AuditTampered { .. }
         )
     }
 

@@ -1,6 +1,6 @@
 //! The one conversion of core errors into the FFI's error, as a table: every kind of core
 //! error gives the variant, the typed detail and the message the shells rely on, and exactly
-//! the serious kinds (internal, storage, tampering, keys) are logged, once, without personal
+//! the serious kinds (internal, storage, tampering of the store or of an audit chain, keys) are logged, once, without personal
 //! data.
 
 use std::path::PathBuf;
@@ -8,6 +8,8 @@ use std::sync::Mutex;
 
 use carepass_core::domain::bills::doorbell::DoorbellError;
 use carepass_core::domain::crypto::KeyError;
+use carepass_core::domain::family::audit::ChainError;
+use carepass_core::domain::family::Refusal;
 use carepass_core::domain::money::MoneyError;
 use carepass_core::domain::pharmacy::PharmacyError;
 use carepass_core::domain::settlement::SettlementError;
@@ -17,7 +19,7 @@ use carepass_core::io::net::NetError;
 use carepass_core::io::store::StoreError;
 use carepass_core::wire::PlatformCode;
 use carepass_core::CoreError;
-use carepass_ffi::{CarePassError, InputField, PlatformErrorCode, PushRefusal, RefusalKind};
+use carepass_ffi::{CarePassError, FamilyProblem, InputField, PlatformErrorCode, PushRefusal, RefusalKind};
 
 /// Log lines the conversion wrote.
 static LOGGED: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -75,6 +77,22 @@ fn table() -> Vec<Row> {
         ),
         (CoreError::WrongVerificationCode, |e| matches!(e, CarePassError::WrongVerificationCode { .. }), false),
         (CoreError::NotEnrolled, |e| matches!(e, CarePassError::NotEnrolled { .. }), false),
+        (CoreError::NotLinked, |e| matches!(e, CarePassError::NotLinked { .. }), false),
+        (
+            CoreError::Family(Refusal::LinkRevoked),
+            |e| matches!(e, CarePassError::FamilyRefused { kind: FamilyProblem::LinkRevoked, reason } if reason.contains("revoked")),
+            false,
+        ),
+        (
+            CoreError::Family(Refusal::MutualAidRelationship),
+            |e| matches!(e, CarePassError::FamilyRefused { kind: FamilyProblem::MutualAidRelationship, .. }),
+            false,
+        ),
+        (
+            CoreError::AuditChain(ChainError::Tampered(3)),
+            |e| matches!(e, CarePassError::AuditTampered { reason } if reason.contains("audit record 3")),
+            true,
+        ),
         (
             CoreError::NotSignedIn,
             |e| matches!(e, CarePassError::NotSignedIn { reason } if reason == "no one is signed in"),

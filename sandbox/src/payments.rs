@@ -1025,12 +1025,12 @@ impl Platform {
                 let bill = if r.step == Step::Failed { Some(self.moved_bill(v, &r, now)?) } else { None };
                 return Ok((Some(false), bill));
             }
-            account.account_balance = Fen(account.account_balance.0 - quoted.personal_account.0);
+            account.account_balance = account.account_balance.checked_sub(quoted.personal_account).map_err(abort)?;
             let after = quoted.year_to_date_after(ytd).map_err(abort)?;
             account.accumulators.insert(r.accumulator_key.clone(), after);
             put_tx(v.accounts, &person_id, &account)?;
             if let Some((giver, mut given)) = giver {
-                given.account_balance = Fen(given.account_balance.0 - quoted.mutual_aid.0);
+                given.account_balance = given.account_balance.checked_sub(quoted.mutual_aid).map_err(abort)?;
                 put_tx(v.accounts, &giver, &given)?;
             }
             r.step = Step::Settled;
@@ -1473,14 +1473,14 @@ impl Platform {
             .filter(|_| matches!(bill.state, BillState::Paid | BillState::PartlyRefunded))
             .ok_or_else(|| conflict(PlatformCode::Conflict, "only a paid bill is refunded"))?;
         let payer = self.person(&bill.person_id)?.ok_or_else(|| ApiError::internal("payer vanished"))?;
-        let presenter = match self.payment_record(&payment_id)? {
-            Some(record) => self.presenter_of(&record.quote)?,
-            None => None,
+        // Read once, before the transaction: who presented it, and who gave (家庭共济).
+        let (presenter, giver) = match self.payment_record(&payment_id)? {
+            Some(record) => (self.presenter_of(&record.quote)?, record.quote.legs.insurance.mutual_aid_from),
+            None => (None, None),
         };
         let now = self.now_ms();
         let person_id = bill.person_id.clone();
         let refund_id = req.refund_id.clone();
-        let giver = self.payment_record(&payment_id)?.and_then(|r| r.quote.legs.insurance.mutual_aid_from);
         let (refund, change) = self.pay_tx_with(&person_id, giver.as_deref(), |v| {
             if v.refunds.get(refund_id.as_bytes())?.is_some() {
                 return refuse(conflict(PlatformCode::IdempotencyInProgress, "this refund is being made"));
@@ -1518,7 +1518,7 @@ impl Platform {
             })?;
             // Balances and accumulators back by exactly what the returned lines had added.
             let mut account = v.account(&person_id)?;
-            account.account_balance = Fen(account.account_balance.0 + split.personal_account.0);
+            account.account_balance = account.account_balance.checked_add(split.personal_account).map_err(abort)?;
             let ytd = account.accumulators.entry(r.accumulator_key.clone()).or_default();
             ytd.deductible_paid = Fen((ytd.deductible_paid.0 - split.deductible.0).max(0));
             ytd.fund_paid = Fen((ytd.fund_paid.0 - split.fund.0).max(0));
@@ -1526,7 +1526,7 @@ impl Platform {
             // What a relative gave (家庭共济) goes back to their account.
             if let Some(giver) = r.quote.legs.insurance.mutual_aid_from.as_deref().filter(|_| split.mutual_aid.0 > 0) {
                 let mut given = v.account(giver)?;
-                given.account_balance = Fen(given.account_balance.0 + split.mutual_aid.0);
+                given.account_balance = given.account_balance.checked_add(split.mutual_aid).map_err(abort)?;
                 put_tx(v.accounts, giver, &given)?;
             }
             // Receipts: write off the standing one; a partial refund re-issues the rest.
@@ -1781,7 +1781,7 @@ impl Platform {
             return Err(ApiError::bad_request(format!("the sandbox's credit term is {} days", credit::TERM_DAYS)));
         }
         let now = self.now_ms();
-        if (req.signed_at_ms - now).abs() > 5 * 60 * 1000 {
+        if req.signed_at_ms.abs_diff(now) > 5 * 60 * 1000 {
             return Err(ApiError::bad_request("the agreement's signing time is not now"));
         }
         let terms = CreditTerms {

@@ -410,18 +410,10 @@ async fn new_rules_change_what_a_link_allows_without_a_code_change() {
     // 张小航 was born 2012-01-20: 14 now, a teen already; 张小雨 is 9.
     let link = parent.app.link_relative(DAUGHTER, Relationship::Child, None, Limits::default()).await.unwrap();
     assert!(link.effective_scopes.contains(&Scope::ViewBills));
-    let mut rules: serde_json::Value =
-        serde_json::from_str(carepass_core::domain::family::rules::DEMO_RULES_JSON).unwrap();
-    rules["version"] = 2.into();
-    rules["age_bands"][1]["from_age"] = 9.into();
-    let put = http()
-        .put(format!("{}/admin/v1/family/rules", platform.url()))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&rules)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), StatusCode::OK, "{}", put.text().await.unwrap());
+    put_rules(&platform, |rules| {
+        rules["age_bands"][1]["from_age"] = 9.into();
+    })
+    .await;
     let now = parent.app.refresh_family().await.unwrap().acting_for.remove(0);
     assert_eq!(now.link.band, carepass_core::wire::BandName::Teen);
     assert!(!now.effective_scopes.contains(&Scope::ViewBills));
@@ -580,10 +572,24 @@ async fn a_son_gives_from_his_own_account_for_his_fathers_bill_and_a_refund_give
     }
 
     // The rules stop covering parents: refused with its reason, no code changed.
+    put_rules(&platform, |rules| {
+        rules["mutual_aid"]["relationships"] = serde_json::json!([{ "relationship": "spouse", "from": "2021-04-13" }]);
+    })
+    .await;
+    let again = platform.issue_bill(FATHER, None).await;
+    son.app.sync_inbox().await.unwrap();
+    let refused = son.app.quote(&again.bill_id, &giving, Some("P1002")).await.unwrap_err();
+    assert_eq!(refusal(refused), Refusal::MutualAidRelationship);
+    // Without mutual aid the same bill still quotes.
+    son.app.quote(&again.bill_id, &card(), Some("P1002")).await.unwrap();
+}
+
+/// Publishes the demo family rules as version 2, changed by `change`, at the platform.
+async fn put_rules(platform: &TestPlatform, change: impl FnOnce(&mut serde_json::Value)) {
     let mut rules: serde_json::Value =
         serde_json::from_str(carepass_core::domain::family::rules::DEMO_RULES_JSON).unwrap();
     rules["version"] = 2.into();
-    rules["mutual_aid"]["relationships"] = serde_json::json!([{ "relationship": "spouse", "from": "2021-04-13" }]);
+    change(&mut rules);
     let put = http()
         .put(format!("{}/admin/v1/family/rules", platform.url()))
         .bearer_auth(ADMIN_TOKEN)
@@ -592,10 +598,4 @@ async fn a_son_gives_from_his_own_account_for_his_fathers_bill_and_a_refund_give
         .await
         .unwrap();
     assert_eq!(put.status(), StatusCode::OK, "{}", put.text().await.unwrap());
-    let again = platform.issue_bill(FATHER, None).await;
-    son.app.sync_inbox().await.unwrap();
-    let refused = son.app.quote(&again.bill_id, &giving, Some("P1002")).await.unwrap_err();
-    assert_eq!(refusal(refused), Refusal::MutualAidRelationship);
-    // Without mutual aid the same bill still quotes.
-    son.app.quote(&again.bill_id, &card(), Some("P1002")).await.unwrap();
 }

@@ -1182,6 +1182,15 @@ async fn credit_is_signed_drawn_within_its_limit_and_repaid_exactly_once() {
     let app = &me._app;
     let none = app.credit_line().await.expect("a line");
     assert!(!none.signed);
+    // A signing time at the ends of the integer range is not now: refused, nothing signed.
+    for signed_at_ms in [i64::MIN, i64::MAX] {
+        let agreement =
+            json!({ "limit_fen": 100_000, "term_days": 30, "signed_at_ms": signed_at_ms, "signature": "AAAA" });
+        call(&platform, &me, "POST", "/v1/credit/agreement", None, Some(agreement))
+            .await
+            .refused(400, "invalid_request");
+    }
+    assert!(!app.credit_line().await.expect("a line").signed);
     let bill = platform.issue_bill(PATIENT, None).await;
     // No agreement: a credit quote is refused.
     let path = format!("/v1/bills/{}/quotes", bill.bill_id);

@@ -394,6 +394,10 @@ public final class CarePassClient: @unchecked Sendable {
     ///   - useAccount: whether the personal account (个人账户) may pay its share.
     ///   - channel: the cash channel as text: `none`, `card:<number>` or `credit`.
     ///   - subject: the patient the bill is for; nil is the signed-in person.
+    ///   - mutualAid: family mutual aid (家庭共济): the signed-in person's own personal account
+    ///     pays what is left of `subject`'s share after the fund and their account
+    ///     (`mutualAidFen`), where the family rules allow it for the link; otherwise
+    ///     `.FamilyRefused(kind: .mutualAidRelationship, …)`, and `.Platform(code: .invalidRequest, …)` for oneself.
     /// - Throws: `CarePassError`: `.InvalidInput(field: .paymentChannel or .billId, …)`,
     ///   `.QuoteRefused(kind: …)` (the quote does not match the bill, the parties or the
     ///   time: nothing to show), `.Platform` (`.billNotPayable`, `.notFound`,
@@ -404,9 +408,11 @@ public final class CarePassClient: @unchecked Sendable {
         billId: String,
         useAccount: Bool,
         channel: String,
-        subject: String? = nil
+        subject: String? = nil,
+        mutualAid: Bool = false
     ) async throws -> PaymentQuote {
-        try await core.quoteBill(billId: billId, useAccount: useAccount, channelText: channel, subject: subject)
+        try await core.quoteBill(
+            billId: billId, useAccount: useAccount, channelText: channel, subject: subject, mutualAid: mutualAid)
     }
 
     /// Pays a quote from every source at once, exactly once: the core signs the patient's

@@ -20,6 +20,7 @@ final class FamilyTests: SandboxTestCase {
 
     /// The father's personal account: it pays a part of the demo bill, the son's card the rest.
     private static let fatherBalanceFen: Int64 = 5_000
+    private static let sonBalanceFen: Int64 = 3_000
 
     private static let allScopes: Set<FamilyScope> = [
         .showCode, .viewBills, .payBills, .orderMedicine, .viewPrescriptions, .manageFamily,
@@ -147,6 +148,24 @@ final class FamilyTests: SandboxTestCase {
         XCTAssertNotNil(paid.amountFen, "a payment names its amount")
         let sonsAudit = try await son.familyAudit()
         XCTAssertEqual(sonsAudit.records, [], "nobody acts for the son")
+
+        // Family mutual aid (家庭共济): with the father's account empty, the son's own account
+        // pays what is left of the father's share, in the same payment.
+        try await sandbox.setBalance(personId: Self.fatherId, fen: 0)
+        try await sandbox.setBalance(personId: Self.sonId, fen: Self.sonBalanceFen)
+        let second = try await sandbox.issueDemoBill(phone: Self.father)
+        try await son.syncInbox()
+        let plain = try await son.quote(
+            billId: second.billId, useAccount: true, channel: Self.card, subject: Self.fatherId)
+        XCTAssertEqual(plain.mutualAidFen, 0, "no mutual aid unless asked for")
+        let aided = try await son.quote(
+            billId: second.billId, useAccount: true, channel: Self.card, subject: Self.fatherId, mutualAid: true)
+        XCTAssertGreaterThan(aided.mutualAidFen, 0, "the son's account gives: \(aided)")
+        XCTAssertEqual(aided.cashFen, plain.cashFen - aided.mutualAidFen, "the card pays only what is left")
+        let aidedPayment = try await son.pay(quoteId: aided.quoteId, subject: aided.subject)
+        XCTAssertEqual(aidedPayment.status, .succeeded, "\(aidedPayment)")
+        let sonGave = try await sandbox.balance(personId: Self.sonId)
+        XCTAssertEqual(sonGave, Self.sonBalanceFen - aided.mutualAidFen, "the giver's account, once")
 
         // The father revokes: final, and the son's phone drops him at its next sync.
         let revoked = try await father.revokeLink(linkId: asked.linkId)

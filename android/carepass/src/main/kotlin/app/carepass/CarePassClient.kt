@@ -451,6 +451,11 @@ class CarePassClient private constructor(
      * @param channel the cash channel as text: `none`, `card:<number>` (12 to 19 digits
      *   passing the Luhn check) or `credit`; ignored (the quote says `none`) when nothing is
      *   left for cash.
+     * @param subject the patient the bill is for; null is the signed-in person.
+     * @param mutualAid family mutual aid (家庭共济): when true, the signed-in person's own
+     *   personal account pays what is left of [subject]'s share after the fund and their
+     *   account (`mutualAidFen`), where the family rules allow it for the link; refused with
+     *   `FamilyRefused` (`MUTUAL_AID_RELATIONSHIP`) otherwise, and `Platform` (`INVALID_REQUEST`) for oneself.
      * @throws CarePassException `InvalidInput` (`PAYMENT_CHANNEL`: not a channel; `BILL_ID`:
      *   not an id, or no such bill of the subject even after a sync), `QuoteRefused` (its
      *   [QuoteProblem] `kind`: the answer does not match the bill, adds up wrong, is for
@@ -465,7 +470,8 @@ class CarePassClient private constructor(
         useAccount: Boolean = true,
         channel: String = "none",
         subject: String? = null,
-    ): PaymentQuote = core.quoteBill(billId, useAccount, channel, subject)
+        mutualAid: Boolean = false,
+    ): PaymentQuote = core.quoteBill(billId, useAccount, channel, subject, mutualAid)
 
     /**
      * Pays quote [quoteId] with one confirmation: the core signs the consent to exactly the

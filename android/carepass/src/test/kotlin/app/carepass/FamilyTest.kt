@@ -144,6 +144,21 @@ class FamilyTest {
                 assertNotNull(paid.amountFen, "a payment names its amount")
                 assertEquals(emptyList(), son.familyAudit().records, "nobody acts for the son")
 
+                // Family mutual aid (家庭共济): the father's account is empty now; the son's own
+                // account pays what is left of the father's share, in the same payment.
+                sandbox.setAccountBalance(SON_ID, SON_ACCOUNT_FEN)
+                val second = sandbox.issueBill(FATHER, items = listOf(BillLine(quantity = 4, unitPriceFen = 2500)))["bill_id"] as String
+                son.syncInbox()
+                val plain = son.quote(second, useAccount = true, channel = "card:$GOOD_CARD", subject = FATHER_ID)
+                assertEquals(0L, plain.mutualAidFen, "no mutual aid unless asked for")
+                val aided = son.quote(second, useAccount = true, channel = "card:$GOOD_CARD", subject = FATHER_ID, mutualAid = true)
+                assertTrue(aided.mutualAidFen > 0, "the son's account gives: $aided")
+                assertEquals(plain.cashFen - aided.mutualAidFen, aided.cashFen, "the card pays only what is left")
+                val aidedPayment = son.pay(aided)
+                assertEquals(PaymentStatus.SUCCEEDED, aidedPayment.status)
+                assertEquals(SON_ACCOUNT_FEN - aided.mutualAidFen, sandbox.accountBalance(SON_ID), "the giver's account, once")
+                assertEquals(0L, sandbox.accountBalance(FATHER_ID))
+
                 // The father revokes: final, and the son's phone drops him at its next sync.
                 val revoked = father.revokeLink(asked.linkId)
                 assertEquals(FamilyLinkStatus.REVOKED, revoked.status)
@@ -205,6 +220,7 @@ class FamilyTest {
 
         /** The father's personal account: less than his share of the bill. */
         private const val FATHER_ACCOUNT_FEN = 1000L
+        private const val SON_ACCOUNT_FEN = 3000L
 
         private const val GOOD_CARD = "4242424242424242"
 
