@@ -135,21 +135,42 @@ pub trait ReplayCache: Send + Sync {
 }
 
 /// An in-memory replay cache (a scanner terminal's; the platform keeps its own in sled).
+/// Expired entries are swept when the map has doubled since the last sweep (at least 4,096
+/// entries), so a busy terminal pays O(1) per scan amortized, not a sweep per scan.
 #[derive(Default)]
 pub struct MemoryReplayCache {
-    seen: Mutex<HashMap<[u8; 16], i64>>,
+    seen: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    until: HashMap<[u8; 16], i64>,
+    /// The size at which the next sweep runs.
+    sweep_at: usize,
+}
+
+impl MemoryReplayCache {
+    /// How many codes it remembers now (expired ones not yet swept included).
+    pub fn len(&self) -> usize {
+        self.seen.lock().map_or(0, |s| s.until.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl ReplayCache for MemoryReplayCache {
     fn first_use(&self, key: &[u8; 16], keep_until_ms: i64, now_ms: i64) -> Result<bool, String> {
         let mut seen = self.seen.lock().map_err(|_| "replay cache lock poisoned".to_string())?;
-        if seen.len() >= 4096 {
-            seen.retain(|_, until| *until > now_ms);
+        if seen.until.len() >= seen.sweep_at.max(4096) {
+            seen.until.retain(|_, until| *until > now_ms);
+            seen.sweep_at = seen.until.len().saturating_mul(2);
         }
-        if seen.get(key).is_some_and(|until| *until > now_ms) {
+        if seen.until.get(key).is_some_and(|until| *until > now_ms) {
             return Ok(false);
         }
-        seen.insert(*key, keep_until_ms);
+        seen.until.insert(*key, keep_until_ms);
         Ok(true)
     }
 }
@@ -421,5 +442,32 @@ mod tests {
         // A set the caller keeps current itself never goes stale.
         scanner.set_revoked([]);
         assert!(scanner.verify(&at(last_ok + 1, true, 4), SETTLE, last_ok + 1, &NoDirectory).is_ok());
+    }
+
+    #[test]
+    fn the_memory_replay_cache_sweeps_when_it_doubles_and_still_refuses_every_replay() {
+        let cache = MemoryReplayCache::default();
+        let key = |i: u32| {
+            let mut k = [0u8; 16];
+            k[..4].copy_from_slice(&i.to_be_bytes());
+            k
+        };
+        // 10,000 live codes: no sweep can drop any, and each is refused a second time.
+        for i in 0..10_000 {
+            assert!(cache.first_use(&key(i), NOW + 60_000, NOW).unwrap());
+        }
+        assert_eq!(cache.len(), 10_000);
+        for i in (0..10_000).step_by(97) {
+            assert!(!cache.first_use(&key(i), NOW + 60_000, NOW).unwrap(), "code {i} replayed");
+        }
+        // Once they are past their window they go at the next sweep, and a code seen then
+        // long ago passes again (the verifier's time window refuses it before the cache).
+        let later = NOW + 60_001;
+        for i in 10_000..30_000 {
+            assert!(cache.first_use(&key(i), later + 60_000, later).unwrap());
+        }
+        assert!(cache.len() < 30_000, "the expired codes were swept: {}", cache.len());
+        assert!(cache.first_use(&key(0), later + 60_000, later).unwrap());
+        assert!(!cache.first_use(&key(29_999), later + 60_000, later).unwrap());
     }
 }
