@@ -307,44 +307,33 @@ impl CarePass {
                 }
             });
             loop {
-                tokio::select! {
+                // The bills a change names, or `None`: any of them may have changed.
+                let named = tokio::select! {
                     touch = touched.recv() => match touch {
                         Ok(t) if t.subject != subject => continue,
-                        Ok(t) => {
-                            let Some(core) = core.upgrade() else { return Err(CoreError::Closed) };
-                            let now = core.client.server_now_ms();
-                            let changes = match t.bills {
-                                // Only the bills named, unless a shown bill's due time passed
-                                // meanwhile (then the whole list: it expired on the phone).
-                                Some(ids) if !shown.expiry_passed(now) => {
-                                    let fresh = core.bills_by_id(&subject, &ids)?;
-                                    shown.apply(fresh)
-                                }
-                                _ => shown.replace(core.bills(Some(&subject))?),
-                            };
-                            drop(core);
-                            if !changes.is_empty()
-                                && !sink.send(InboxUpdate { subject: subject.clone(), bills: shown.list(), changes }).await
-                            {
-                                return Ok(());
-                            }
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                            let Some(core) = core.upgrade() else { return Err(CoreError::Closed) };
-                            let changes = shown.replace(core.bills(Some(&subject))?);
-                            drop(core);
-                            if !changes.is_empty()
-                                && !sink.send(InboxUpdate { subject: subject.clone(), bills: shown.list(), changes }).await
-                            {
-                                return Ok(());
-                            }
-                        }
+                        Ok(t) => t.bills,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return Err(CoreError::Closed),
                     },
                     error = &mut ended => return Err(error.unwrap_or(CoreError::Closed)),
                     ended = session_ended(&mut session) => return Err(ended),
                     _ = core_closed(&mut closed) => return Err(CoreError::Closed),
                     _ = sink.closed() => return Ok(()),
+                };
+                let Some(core) = core.upgrade() else { return Err(CoreError::Closed) };
+                let changes = match named {
+                    // Only the bills named, unless a shown bill's due time passed meanwhile
+                    // (then the whole list: it expired on the phone).
+                    Some(ids) if !shown.expiry_passed(core.client.server_now_ms()) => {
+                        shown.apply(core.bills_by_id(&subject, &ids)?)
+                    }
+                    _ => shown.replace(core.bills(Some(&subject))?),
+                };
+                drop(core);
+                if !changes.is_empty()
+                    && !sink.send(InboxUpdate { subject: subject.clone(), bills: shown.list(), changes }).await
+                {
+                    return Ok(());
                 }
             }
         })
